@@ -1,0 +1,38 @@
+import type { PeerName } from '../lib/peer-name.js';
+
+/**
+ * A named gossip channel carried by the mesh. Its state is mergeable:
+ *  - encodeFull(): the complete state, sent periodically for anti-entropy and
+ *    to every new connection;
+ *  - encodeDelta(): what changed locally since the last call (consumed), or
+ *    undefined when nothing did;
+ *  - merge(): fold in state from a peer and return the part that was new to
+ *    us (to be forwarded), or undefined when nothing changed.
+ * Payloads must be JSON-serialisable; the mesh owns framing and encoding.
+ */
+export interface GossipChannel {
+  readonly name: string;
+  encodeFull(): unknown;
+  encodeDelta(): unknown | undefined;
+  merge(from: PeerName, payload: unknown): unknown | undefined;
+  /** A message addressed to this peer on this channel (request/response style). */
+  onUnicast?(from: PeerName, payload: unknown): void;
+}
+
+/** What a channel gets back when it registers with the mesh. */
+export interface GossipSender {
+  /** Local state changed: schedule a (coalesced) gossip of encodeDelta(). */
+  gossip(): void;
+  /** Send to one peer, routed over the mesh. Returns false if the peer is unreachable now. */
+  unicast(to: PeerName, payload: unknown): boolean;
+}
+
+/** Membership as the mesh sees it, for channels (IPAM) that need it. */
+export interface PeerInfo {
+  name: PeerName;
+  nickname: string;
+  /** A random id per daemon start; tells incarnations apart. */
+  uid: string;
+  /** Reachable from us over established connections (we are always reachable). */
+  reachable: boolean;
+}

@@ -1,0 +1,26 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, listNetns } from '../../scripts/lab/lab.js';
+
+describe('namespace lab', () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await Lab.create({ hosts: 3, label: 'labtest' });
+  });
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it('hosts reach each other over the lab switch', async () => {
+    const r = await lab.exec(lab.host(1).ns, 'ping', ['-c1', '-W2', lab.host(3).ip]);
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('destroy removes every namespace and process it made', async () => {
+    const l2 = await Lab.create({ hosts: 2, label: 'gone' });
+    const sp = l2.spawn(l2.host(1).ns, 'sleep', ['60']);
+    await l2.destroy();
+    const left = (await listNetns()).filter((n) => n.startsWith(l2.prefix));
+    expect(left).toEqual([]);
+    expect(() => process.kill(sp.pid, 0)).toThrow();
+  });
+});
