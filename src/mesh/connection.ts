@@ -1,0 +1,267 @@
+/**
+ * One control connection: handshake (hello, version, optional password proof),
+ * then framed messages with heartbeats. Any protocol violation closes this
+ * connection only and reports why; nothing here throws to the caller.
+ */
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { PeerName } from '../lib/peer-name.js';
+import { encodeFrame, FrameDecoder, FrameError } from './frame.js';
+import {
+  decodeHello,
+  decodeMessage,
+  negotiateVersion,
+  PROTOCOL_NAME,
+  ProtocolError,
+  type Hello,
+  type Message,
+} from './protocol.js';
+import {
+  deriveSessionKeys,
+  FrameOpener,
+  FrameSealer,
+  newEphemeralKey,
+  proofFor,
+  verifyProof,
+  type EphemeralKey,
+  type SessionKeys,
+} from './session-crypto.js';
+import type { ByteStream } from './transport.js';
+
+export interface LocalIdentity {
+  name: PeerName;
+  nickname: string;
+  uid: string;
+  port: number;
+  password?: string;
+  minVersion: number;
+  maxVersion: number;
+}
+
+export interface ConnectionTimings {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  handshakeTimeoutMs: number;
+}
+
+export interface ConnectionEvents {
+  onReady(conn: Connection): void;
+  onMessage(conn: Connection, msg: Message, bytes: number): void;
+  /** `permanent` marks refusals that a quick retry cannot fix (self, wrong password, version). */
+  onClose(conn: Connection, reason: string, permanent: boolean): void;
+  onProtocolError?(conn: Connection, reason: string): void;
+}
+
+type State = 'hello' | 'proof' | 'established' | 'closed';
+
+export class Connection {
+  state: State = 'hello';
+  remote?: Hello;
+  version = 0;
+  readonly startedAt: number;
+  establishedAt = 0;
+  info: string[] = [];
+  private lastReceived: number;
+  private readonly decoder = new FrameDecoder();
+  private ownHelloBody!: Buffer;
+  private eph?: EphemeralKey;
+  private keys?: SessionKeys;
+  private sealer?: FrameSealer;
+  private opener?: FrameOpener;
+  private handshakeTimer?: TimerHandle;
+  private heartbeatTimer?: TimerHandle;
+
+  constructor(
+    readonly stream: ByteStream,
+    readonly outbound: boolean,
+    readonly connId: string,
+    private readonly local: LocalIdentity,
+    private readonly clock: Clock,
+    private readonly timings: ConnectionTimings,
+    private readonly log: Logger,
+    private readonly events: ConnectionEvents,
+    /** The target we dialed, for outbound connections. */
+    readonly target?: string,
+  ) {
+    this.startedAt = clock.now();
+    this.lastReceived = this.startedAt;
+  }
+
+  get encrypted(): boolean {
+    return this.sealer !== undefined;
+  }
+
+  /** Host part of the remote address. */
+  get remoteHost(): string {
+    return hostOf(this.stream.remoteAddress);
+  }
+
+  /** Address at which the remote peer accepts connections (host + its listen port). */
+  get remoteListenAddress(): string {
+    return this.remote ? `${this.remoteHost}:${this.remote.port}` : this.stream.remoteAddress;
+  }
+
+  start(): void {
+    this.stream.onData((d) => this.receive(d));
+    this.stream.onClose((err) => this.finish(err ? `connection lost: ${err.message}` : 'connection closed by peer', false));
+    const hello: Hello = {
+      protocol: PROTOCOL_NAME,
+      minVersion: this.local.minVersion,
+      maxVersion: this.local.maxVersion,
+      name: this.local.name,
+      nickname: this.local.nickname,
+      uid: this.local.uid,
+      connId: this.connId,
+      port: this.local.port,
+      encrypted: this.local.password !== undefined,
+    };
+    if (this.local.password !== undefined) {
+      this.eph = newEphemeralKey();
+      hello.pub = this.eph.publicB64;
+    }
+    this.ownHelloBody = Buffer.from(JSON.stringify(hello));
+    this.writeRaw(this.ownHelloBody);
+    this.handshakeTimer = this.clock.setTimeout(
+      () => this.close(`handshake not completed within ${this.timings.handshakeTimeoutMs} ms`),
+      this.timings.handshakeTimeoutMs,
+    );
+  }
+
+  /** Send a message; returns the bytes put on the wire (0 if the connection is not established). */
+  send(msg: Message): number {
+    if (this.state !== 'established') return 0;
+    return this.writeBody(Buffer.from(JSON.stringify(msg)));
+  }
+
+  close(reason: string, permanent = false): void {
+    if (this.state === 'closed') return;
+    this.finish(reason, permanent);
+    this.stream.close();
+  }
+
+  private writeBody(body: Buffer): number {
+    return this.writeRaw(this.sealer ? this.sealer.seal(body) : body);
+  }
+
+  private writeRaw(body: Buffer): number {
+    const frame = encodeFrame(body);
+    this.stream.write(frame);
+    return frame.length;
+  }
+
+  private receive(data: Uint8Array): void {
+    if (this.state === 'closed') return;
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(data);
+    } catch (e) {
+      this.reject(e instanceof FrameError ? e.message : String(e));
+      return;
+    }
+    for (const f of frames) {
+      if ((this.state as State) === 'closed') return;
+      this.lastReceived = this.clock.now();
+      try {
+        this.handleFrame(f);
+      } catch (e) {
+        if (e instanceof ProtocolError) this.reject(e.message, e.permanent);
+        else this.reject(`internal error: ${(e as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  private reject(reason: string, permanent = false): void {
+    this.events.onProtocolError?.(this, reason);
+    this.close(reason, permanent);
+  }
+
+  private handleFrame(body: Buffer): void {
+    switch (this.state) {
+      case 'hello':
+        return this.handleHello(body);
+      case 'proof': {
+        const msg = decodeMessage(body);
+        if (msg.t !== 'proof') throw new ProtocolError(`expected password proof, got "${msg.t}"`);
+        if (!verifyProof(this.keys!, !this.outbound, msg.mac)) {
+          throw new ProtocolError(`peer ${this.remote!.name}(${this.remote!.nickname}) failed password authentication (wrong password?)`, true);
+        }
+        this.sealer = new FrameSealer(this.keys!.sendKey);
+        this.opener = new FrameOpener(this.keys!.recvKey);
+        return this.becomeEstablished();
+      }
+      case 'established': {
+        const plain = this.opener ? this.opener.open(body) : body;
+        const msg = decodeMessage(plain);
+        if (msg.t === 'bye') {
+          this.close(`peer closed the connection: ${msg.reason}`, false);
+          return;
+        }
+        if (msg.t === 'hb') return;
+        this.events.onMessage(this, msg, body.length + 4);
+        return;
+      }
+      case 'closed':
+        return;
+    }
+  }
+
+  private handleHello(body: Buffer): void {
+    const hello = decodeHello(body);
+    this.remote = hello;
+    this.version = negotiateVersion(hello, this.local.minVersion, this.local.maxVersion);
+    if (hello.name === this.local.name) {
+      throw new ProtocolError(hello.uid === this.local.uid ? 'connected to ourselves' : `peer uses our own name ${hello.name}`, true);
+    }
+    const wePassword = this.local.password !== undefined;
+    if (hello.encrypted !== wePassword) {
+      throw new ProtocolError(
+        wePassword
+          ? `peer ${hello.name}(${hello.nickname}) has no password set but we require one`
+          : `peer ${hello.name}(${hello.nickname}) requires a password but we have none`,
+        true,
+      );
+    }
+    if (!wePassword) return this.becomeEstablished();
+    const initiatorHello = this.outbound ? this.ownHelloBody : body;
+    const responderHello = this.outbound ? body : this.ownHelloBody;
+    this.keys = deriveSessionKeys(this.eph!, hello.pub!, this.local.password!, initiatorHello, responderHello, this.outbound);
+    this.state = 'proof';
+    this.writeRaw(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(this.keys, this.outbound) })));
+  }
+
+  private becomeEstablished(): void {
+    this.clock.clearTimeout(this.handshakeTimer);
+    this.state = 'established';
+    this.establishedAt = this.clock.now();
+    this.scheduleHeartbeat();
+    this.events.onReady(this);
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      if (this.state !== 'established') return;
+      if (this.clock.now() - this.lastReceived > this.timings.heartbeatTimeoutMs) {
+        this.close(`no traffic from peer for ${this.timings.heartbeatTimeoutMs} ms (heartbeat timeout)`);
+        return;
+      }
+      this.writeBody(Buffer.from('{"t":"hb"}'));
+      this.scheduleHeartbeat();
+    }, this.timings.heartbeatMs);
+  }
+
+  private finish(reason: string, permanent: boolean): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.clock.clearTimeout(this.handshakeTimer);
+    this.clock.clearTimeout(this.heartbeatTimer);
+    this.log.debug('connection closed', { connId: this.connId, reason });
+    this.events.onClose(this, reason, permanent);
+  }
+}
+
+export function hostOf(address: string): string {
+  if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
+  const i = address.lastIndexOf(':');
+  return i > 0 && address.indexOf(':') === i ? address.slice(0, i) : address;
+}

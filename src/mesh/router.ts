@@ -1,0 +1,664 @@
+/**
+ * The router: owns the control connections to peers, the target list (who to
+ * dial), the topology, and the gossip channels that ride on the connections.
+ * It sees the network only through a Transport and time only through a Clock,
+ * so the same code runs in the daemon (TCP, real time) and in simulations of
+ * hundreds of peers (in-memory streams, simulated time).
+ */
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { PeerName } from '../lib/peer-name.js';
+import { shuffle, type Random } from '../lib/random.js';
+import { backoffDelay } from './backoff.js';
+import { Connection, hostOf, type LocalIdentity } from './connection.js';
+import type { GossipChannel, GossipSender, PeerInfo } from './gossip-channel.js';
+import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, ProtocolError, type Message } from './protocol.js';
+import type { ConnectionStatus, MeshCounters, TargetStatus, TopologyPeerStatus } from './router-types.js';
+import { decodeRecords, Topology, type PeerRecord } from './topology.js';
+import type { Transport } from './transport.js';
+
+export interface RouterTimings {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  /** Full-state anti-entropy period. */
+  gossipIntervalMs: number;
+  /** Local changes within this window go out as one delta. */
+  deltaCoalesceMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** A connection that lived this long is redialled at once when it drops. */
+  longLivedMs: number;
+}
+
+export const DEFAULT_TIMINGS: RouterTimings = {
+  heartbeatMs: 5_000,
+  heartbeatTimeoutMs: 30_000,
+  handshakeTimeoutMs: 10_000,
+  gossipIntervalMs: 30_000,
+  deltaCoalesceMs: 50,
+  backoffBaseMs: 2_000,
+  backoffMaxMs: 180_000,
+  longLivedMs: 60_000,
+};
+
+export interface RouterConfig {
+  name: PeerName;
+  nickname: string;
+  uid?: string;
+  /** Our listen port, advertised in the hello for discovery; also the default port of targets. */
+  port: number;
+  password?: string;
+  connLimit?: number;
+  discovery?: boolean;
+  minProtocolVersion?: number;
+  /** Start of our topology version numbers; defaults to wall-clock ms so restarts supersede. */
+  epoch?: number;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  timings?: Partial<RouterTimings>;
+}
+
+interface Target {
+  address: string;
+  origin: 'user' | 'discovered';
+  attempts: number;
+  dialing: boolean;
+  failedPermanently: boolean;
+  lastError?: string;
+  nextAttemptAt?: number;
+  timer?: TimerHandle;
+  peer?: PeerName;
+}
+
+interface ChannelSlot {
+  ch: GossipChannel;
+  flushTimer?: TimerHandle;
+}
+
+const TOPOLOGY = 'topology';
+const UNICAST_TTL = 32;
+
+export class Router {
+  readonly name: PeerName;
+  readonly nickname: string;
+  readonly uid: string;
+  readonly counters: MeshCounters = {
+    gossipMessagesSent: 0,
+    gossipMessagesReceived: 0,
+    gossipBytesSent: 0,
+    gossipBytesReceived: 0,
+    handshakesRejected: 0,
+    framesRejected: 0,
+  };
+
+  private readonly t: RouterTimings;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly identity: LocalIdentity;
+  private readonly topo: Topology;
+  private readonly conns = new Set<Connection>();
+  private readonly byPeer = new Map<PeerName, Connection>();
+  private readonly targetMap = new Map<string, Target>();
+  private readonly channels = new Map<string, ChannelSlot>();
+  private readonly connInfo = new Map<PeerName, string[]>();
+  private readonly peersListeners = new Set<() => void>();
+  private readonly targetsListeners = new Set<() => void>();
+  private pendingTopology = new Map<PeerName, PeerRecord>();
+  private routeCache?: Map<PeerName, PeerName>;
+  private antiEntropyTimer?: TimerHandle;
+  private lastPeersSignature = '';
+  private stopped = false;
+  private nextConnSeq = 0;
+
+  constructor(private readonly cfg: RouterConfig) {
+    this.name = cfg.name;
+    this.nickname = cfg.nickname;
+    this.clock = cfg.clock;
+    this.random = cfg.random;
+    this.uid = cfg.uid ?? this.randomHex(8);
+    this.t = { ...DEFAULT_TIMINGS, ...cfg.timings };
+    this.log = cfg.logger.child({ peer: cfg.name });
+    this.identity = {
+      name: cfg.name,
+      nickname: cfg.nickname,
+      uid: this.uid,
+      port: cfg.port,
+      password: cfg.password,
+      minVersion: Math.max(PROTOCOL_MIN_VERSION, cfg.minProtocolVersion ?? PROTOCOL_MIN_VERSION),
+      maxVersion: PROTOCOL_MAX_VERSION,
+    };
+    this.topo = new Topology({ name: cfg.name, nickname: cfg.nickname, uid: this.uid, version: cfg.epoch ?? Date.now(), conns: [] });
+    this.registerChannel(this.topologyChannel());
+    this.lastPeersSignature = this.peersSignature();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async start(): Promise<void> {
+    await this.cfg.transport.listen((stream) => this.accept(stream));
+    this.scheduleAntiEntropy();
+    this.log.info('router started', { nickname: this.nickname, uid: this.uid, port: this.cfg.port, encrypted: this.cfg.password !== undefined });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clock.clearTimeout(this.antiEntropyTimer);
+    for (const slot of this.channels.values()) this.clock.clearTimeout(slot.flushTimer);
+    for (const t of this.targetMap.values()) this.clock.clearTimeout(t.timer);
+    for (const c of [...this.conns]) {
+      c.send({ t: 'bye', reason: 'peer shutting down' });
+      c.close('router stopping');
+    }
+    await this.cfg.transport.close();
+    this.log.info('router stopped');
+  }
+
+  // ------------------------------------------------------------------ targets
+
+  /** Normalise "host" or "host:port" to "host:port". */
+  normaliseTarget(target: string): string {
+    const t = target.trim();
+    if (!t) throw new Error('empty peer address');
+    if (t.startsWith('[')) return t.includes(']:') ? t : `${t}:${this.cfg.port}`;
+    const colons = t.split(':').length - 1;
+    if (colons === 0) return `${t}:${this.cfg.port}`;
+    if (colons === 1) {
+      const port = Number(t.split(':')[1]);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`invalid port in peer address "${target}"`);
+      return t;
+    }
+    return `[${t}]:${this.cfg.port}`;
+  }
+
+  connect(targets: string[], opts: { replace?: boolean } = {}): void {
+    const wanted = targets.map((t) => this.normaliseTarget(t));
+    if (opts.replace) {
+      for (const t of [...this.targetMap.values()]) {
+        if (t.origin === 'user' && !wanted.includes(t.address)) this.dropTarget(t, 'replaced');
+      }
+    }
+    for (const address of wanted) {
+      const existing = this.targetMap.get(address);
+      if (existing) {
+        existing.origin = 'user';
+        continue;
+      }
+      const t: Target = { address, origin: 'user', attempts: 0, dialing: false, failedPermanently: false };
+      this.targetMap.set(address, t);
+      this.log.info('target added', { target: address });
+      this.scheduleDial(t, 0);
+    }
+    this.emitTargets();
+  }
+
+  forget(targets: string[]): void {
+    for (const raw of targets) {
+      const t = this.targetMap.get(this.normaliseTarget(raw));
+      if (t) this.dropTarget(t, 'forgotten');
+    }
+    this.emitTargets();
+  }
+
+  userTargets(): string[] {
+    return [...this.targetMap.values()].filter((t) => t.origin === 'user').map((t) => t.address);
+  }
+
+  private dropTarget(t: Target, why: string): void {
+    this.clock.clearTimeout(t.timer);
+    this.targetMap.delete(t.address);
+    for (const c of this.conns) if (c.target === t.address) c.close(`target ${why}`);
+    this.log.info(`target ${why}`, { target: t.address });
+  }
+
+  private scheduleDial(t: Target, delayMs: number): void {
+    if (this.stopped) return;
+    this.clock.clearTimeout(t.timer);
+    t.nextAttemptAt = this.clock.now() + delayMs;
+    t.timer = this.clock.setTimeout(() => this.dial(t), delayMs);
+  }
+
+  private dial(t: Target): void {
+    t.timer = undefined;
+    t.nextAttemptAt = undefined;
+    if (this.stopped || this.targetMap.get(t.address) !== t || t.dialing) return;
+    if (t.peer && this.byPeer.has(t.peer)) return; // already connected to that peer another way
+    t.dialing = true;
+    t.attempts++;
+    this.cfg.transport.dial(t.address).then(
+      (stream) => {
+        t.dialing = false;
+        if (this.stopped || this.targetMap.get(t.address) !== t) {
+          stream.close();
+          return;
+        }
+        this.startConnection(new Connection(stream, true, this.newConnId(), this.identity, this.clock, this.t, this.log, this.events, t.address));
+      },
+      (err: Error) => {
+        t.dialing = false;
+        this.targetFailed(t, err.message, false, false);
+      },
+    );
+  }
+
+  private targetFailed(t: Target, reason: string, permanent: boolean, longLived: boolean): void {
+    if (this.stopped || this.targetMap.get(t.address) !== t) return;
+    t.lastError = reason;
+    t.failedPermanently = permanent;
+    if (t.peer && this.byPeer.has(t.peer)) return; // the peer is still connected through another connection
+    if (longLived) t.attempts = 0;
+    const delay = longLived ? 0 : permanent ? this.t.backoffMaxMs : backoffDelay(t.attempts, this.t.backoffBaseMs, this.t.backoffMaxMs, this.random);
+    this.scheduleDial(t, delay);
+  }
+
+  targets(): TargetStatus[] {
+    const now = this.clock.now();
+    return [...this.targetMap.values()].map((t) => {
+      const connected = t.peer !== undefined && this.byPeer.has(t.peer);
+      const state = connected ? 'established' : t.dialing || this.handshaking(t.address) ? 'connecting' : t.failedPermanently ? 'failed' : 'retrying';
+      const s: TargetStatus = { address: t.address, origin: t.origin, state, attempts: t.attempts };
+      if (t.peer) s.peer = t.peer;
+      if (!connected && t.lastError) s.lastError = t.lastError;
+      if (!connected && t.nextAttemptAt !== undefined) s.retryInMs = Math.max(0, Math.round(t.nextAttemptAt - now));
+      return s;
+    });
+  }
+
+  private handshaking(address: string): boolean {
+    for (const c of this.conns) if (c.target === address && c.state !== 'established') return true;
+    return false;
+  }
+
+  // -------------------------------------------------------------- connections
+
+  private accept(stream: Parameters<Parameters<Transport['listen']>[0]>[0]): void {
+    if (this.stopped || this.conns.size >= (this.cfg.connLimit ?? 100) * 2) {
+      this.log.warn('refusing inbound connection: connection limit reached', { from: stream.remoteAddress });
+      stream.close();
+      return;
+    }
+    this.startConnection(new Connection(stream, false, this.newConnId(), this.identity, this.clock, this.t, this.log, this.events));
+  }
+
+  private startConnection(c: Connection): void {
+    this.conns.add(c);
+    c.start();
+  }
+
+  private readonly events = {
+    onReady: (c: Connection) => this.connectionReady(c),
+    onMessage: (c: Connection, m: Message, bytes: number) => this.receive(c, m, bytes),
+    onClose: (c: Connection, reason: string, permanent: boolean) => this.connectionClosed(c, reason, permanent),
+    onProtocolError: (c: Connection, reason: string) => {
+      if (c.state === 'established') this.counters.framesRejected++;
+      else this.counters.handshakesRejected++;
+      this.log.warn('closing connection: protocol error', {
+        remote: c.stream.remoteAddress,
+        remotePeer: c.remote?.name,
+        remoteNickname: c.remote?.nickname,
+        reason,
+      });
+    },
+  };
+
+  /** The id both ends agree on for a connection: the initiator's. */
+  private sharedConnId(c: Connection): string {
+    return c.outbound ? c.connId : c.remote!.connId;
+  }
+
+  private connectionReady(c: Connection): void {
+    const remote = c.remote!;
+    if (c.target) {
+      const t = this.targetMap.get(c.target);
+      if (t) {
+        t.peer = remote.name;
+        t.failedPermanently = false;
+      }
+    }
+    const limit = this.cfg.connLimit ?? 100;
+    const existing = this.byPeer.get(remote.name);
+    if (!existing && this.byPeer.size >= limit) {
+      this.refuse(c, `connection limit of ${limit} reached`);
+      return;
+    }
+    if (existing) {
+      if (existing.remote!.uid !== remote.uid) {
+        this.refuse(c, `peer name ${remote.name} is already in use by a live peer with a different uid (${existing.remote!.uid}); refusing ${remote.nickname} uid ${remote.uid}`);
+        return;
+      }
+      // Duplicate connection between the same pair: both ends keep the one
+      // initiated by the peer with the lower name (then the lower id), so
+      // they close the same one.
+      const keepNew = this.preferred(c, existing);
+      const loser = keepNew ? existing : c;
+      this.log.info('closing duplicate connection', { remotePeer: remote.name, remoteNickname: remote.nickname, connId: this.sharedConnId(loser) });
+      if (keepNew) this.byPeer.delete(remote.name);
+      loser.close('duplicate connection');
+      if (!keepNew) return;
+    }
+    this.byPeer.set(remote.name, c);
+    this.log.info('connection established', {
+      remotePeer: remote.name,
+      remoteNickname: remote.nickname,
+      remote: c.stream.remoteAddress,
+      outbound: c.outbound,
+      encrypted: c.encrypted,
+      protocolVersion: c.version,
+    });
+    this.updateOwnRecord();
+    // Bring the new neighbour up to date at once rather than at the next anti-entropy round.
+    for (const slot of this.channels.values()) this.sendGossip(c, slot.ch.name, slot.ch.encodeFull());
+    this.afterTopologyChange();
+  }
+
+  private preferred(a: Connection, b: Connection): boolean {
+    const initiator = (c: Connection) => (c.outbound ? this.name : c.remote!.name);
+    const ia = initiator(a);
+    const ib = initiator(b);
+    if (ia !== ib) return ia < ib;
+    return this.sharedConnId(a) < this.sharedConnId(b);
+  }
+
+  private refuse(c: Connection, reason: string): void {
+    this.counters.handshakesRejected++;
+    this.log.warn('refusing connection', { remotePeer: c.remote?.name, remoteNickname: c.remote?.nickname, remote: c.stream.remoteAddress, reason });
+    c.send({ t: 'bye', reason });
+    c.close(reason);
+  }
+
+  private connectionClosed(c: Connection, reason: string, permanent: boolean): void {
+    this.conns.delete(c);
+    const name = c.remote?.name;
+    const wasCurrent = name !== undefined && this.byPeer.get(name) === c;
+    if (wasCurrent) {
+      this.byPeer.delete(name);
+      this.log.info('connection lost', { remotePeer: name, remoteNickname: c.remote?.nickname, reason });
+      this.updateOwnRecord();
+      this.afterTopologyChange();
+    } else if (c.state !== 'established' && reason !== 'duplicate connection') {
+      this.log.info('connection attempt failed', { remote: c.stream.remoteAddress, remotePeer: name, reason });
+    }
+    if (this.stopped) return;
+    const lived = c.establishedAt > 0 && this.clock.now() - c.establishedAt >= this.t.longLivedMs;
+    if (c.target) {
+      const t = this.targetMap.get(c.target);
+      if (t) this.targetFailed(t, reason, permanent, lived);
+    }
+    // Targets that reached this peer through another connection must redial now.
+    if (wasCurrent) {
+      for (const t of this.targetMap.values()) {
+        if (t.peer === name && t.address !== c.target && !t.dialing && !t.timer) this.scheduleDial(t, 0);
+      }
+    }
+  }
+
+  connections(): ConnectionStatus[] {
+    const now = this.clock.now();
+    return [...this.conns].map((c) => ({
+      peer: c.remote?.name ?? '',
+      nickname: c.remote?.nickname ?? '',
+      address: c.outbound ? (c.target ?? c.stream.remoteAddress) : c.stream.remoteAddress,
+      outbound: c.outbound,
+      state: c.state === 'established' ? 'established' : 'handshaking',
+      upMs: c.establishedAt ? Math.round(now - c.establishedAt) : 0,
+      connectionId: c.remote ? this.sharedConnId(c) : c.connId,
+      info: [...(c.encrypted ? ['encrypted'] : []), ...((c.remote && this.connInfo.get(c.remote.name)) ?? [])],
+    }));
+  }
+
+  setConnectionInfo(peer: PeerName, info: string[]): void {
+    this.connInfo.set(peer, info);
+  }
+
+  // ----------------------------------------------------------------- topology
+
+  private topologyChannel(): GossipChannel {
+    return {
+      name: TOPOLOGY,
+      encodeFull: () => this.topo.all(),
+      encodeDelta: () => {
+        if (this.pendingTopology.size === 0) return undefined;
+        const d = [...this.pendingTopology.values()];
+        this.pendingTopology = new Map();
+        return d;
+      },
+      merge: (_from, payload) => {
+        const changed = this.topo.merge(decodeRecords(payload));
+        if (changed.length === 0) return undefined;
+        this.afterTopologyChange();
+        // Only forward what is still known after garbage collection.
+        const live = changed.filter((r) => this.topo.get(r.name) === r || r.name === this.name);
+        return live.length ? live : undefined;
+      },
+    };
+  }
+
+  private updateOwnRecord(): void {
+    const conns = [...this.byPeer.values()].map((c) => ({ peer: c.remote!.name, address: c.remoteListenAddress, outbound: c.outbound }));
+    const rec = this.topo.setOwnConnections(conns);
+    if (rec) {
+      this.pendingTopology.set(rec.name, rec);
+      this.channelSender(TOPOLOGY).gossip();
+    }
+  }
+
+  private afterTopologyChange(): void {
+    this.routeCache = undefined;
+    const gone = this.topo.removeUnreachable();
+    if (gone.length) {
+      this.routeCache = undefined;
+      for (const n of gone) {
+        this.connInfo.delete(n);
+        this.log.info('peer removed: unreachable', { removedPeer: n });
+      }
+    }
+    if (this.cfg.discovery !== false) this.discover();
+    const sig = this.peersSignature();
+    if (sig !== this.lastPeersSignature) {
+      this.lastPeersSignature = sig;
+      for (const cb of this.peersListeners) cb();
+    }
+  }
+
+  /** Dial peers we learnt of through gossip but are not connected to. */
+  private discover(): void {
+    const known = new Set(this.topo.all().map((r) => r.name));
+    for (const t of [...this.targetMap.values()]) {
+      if (t.origin === 'discovered' && (!t.peer || !known.has(t.peer))) {
+        this.clock.clearTimeout(t.timer);
+        this.targetMap.delete(t.address);
+      }
+    }
+    const targeted = new Set([...this.targetMap.values()].map((t) => t.peer).filter(Boolean));
+    for (const rec of this.topo.all()) {
+      for (const c of rec.conns) {
+        if (c.peer === this.name || this.byPeer.has(c.peer) || targeted.has(c.peer) || !known.has(c.peer)) continue;
+        if (this.targetMap.has(c.address)) continue;
+        const t: Target = { address: c.address, origin: 'discovered', attempts: 0, dialing: false, failedPermanently: false, peer: c.peer };
+        this.targetMap.set(c.address, t);
+        targeted.add(c.peer);
+        this.log.info('discovered peer', { discoveredPeer: c.peer, target: c.address, via: rec.name });
+        // Spread redials a little so a fresh mesh does not dial both ways at once.
+        this.scheduleDial(t, Math.round(this.random() * 200));
+      }
+    }
+  }
+
+  private peersSignature(): string {
+    return this.topo
+      .all()
+      .map((r) => `${r.name}/${r.uid}`)
+      .sort()
+      .join(',');
+  }
+
+  topology(): TopologyPeerStatus[] {
+    const routes = this.routes();
+    return this.topo.all().map((r) => ({
+      name: r.name,
+      nickname: r.nickname,
+      uid: r.uid,
+      version: r.version,
+      reachable: r.name === this.name || routes.has(r.name),
+      connections: r.conns.map((c) => ({ peer: c.peer, address: c.address, outbound: c.outbound })),
+    }));
+  }
+
+  peers(): PeerInfo[] {
+    const routes = this.routes();
+    return this.topo.all().map((r) => ({ name: r.name, nickname: r.nickname, uid: r.uid, reachable: r.name === this.name || routes.has(r.name) }));
+  }
+
+  peerAddress(name: PeerName): string | undefined {
+    const direct = this.byPeer.get(name);
+    if (direct) return direct.remoteHost;
+    for (const r of this.topo.all()) {
+      const c = r.conns.find((x) => x.peer === name);
+      if (c) return hostOf(c.address);
+    }
+    return undefined;
+  }
+
+  onPeersChanged(cb: () => void): () => void {
+    this.peersListeners.add(cb);
+    return () => this.peersListeners.delete(cb);
+  }
+
+  onTargetsChanged(cb: () => void): () => void {
+    this.targetsListeners.add(cb);
+    return () => this.targetsListeners.delete(cb);
+  }
+
+  private emitTargets(): void {
+    for (const cb of this.targetsListeners) cb();
+  }
+
+  private routes(): Map<PeerName, PeerName> {
+    this.routeCache ??= this.topo.routes();
+    return this.routeCache;
+  }
+
+  // ------------------------------------------------------------------- gossip
+
+  registerChannel(ch: GossipChannel): GossipSender {
+    if (this.channels.has(ch.name)) throw new Error(`gossip channel "${ch.name}" is already registered`);
+    this.channels.set(ch.name, { ch });
+    return this.channelSender(ch.name);
+  }
+
+  private channelSender(name: string): GossipSender {
+    return {
+      gossip: () => {
+        const slot = this.channels.get(name);
+        if (!slot || slot.flushTimer || this.stopped) return;
+        slot.flushTimer = this.clock.setTimeout(() => {
+          slot.flushTimer = undefined;
+          const delta = slot.ch.encodeDelta();
+          if (delta !== undefined) this.fanOut(name, delta);
+        }, this.t.deltaCoalesceMs);
+      },
+      unicast: (to, payload) => this.unicast(name, to, payload),
+    };
+  }
+
+  /** How many neighbours a gossip goes to: about 2·log2(N), all of them when few. */
+  fanOutSize(): number {
+    const n = Math.max(2, this.topo.size);
+    return Math.max(3, Math.ceil(2 * Math.log2(n)));
+  }
+
+  private fanOut(channel: string, payload: unknown, except?: Connection): void {
+    const candidates = [...this.byPeer.values()].filter((c) => c !== except);
+    const k = this.fanOutSize();
+    const chosen = candidates.length <= k ? candidates : shuffle(this.random, candidates).slice(0, k);
+    for (const c of chosen) this.sendGossip(c, channel, payload);
+  }
+
+  private sendGossip(c: Connection, channel: string, payload: unknown): void {
+    const bytes = c.send({ t: 'g', c: channel, d: payload });
+    if (bytes > 0) {
+      this.counters.gossipMessagesSent++;
+      this.counters.gossipBytesSent += bytes;
+    }
+  }
+
+  private scheduleAntiEntropy(): void {
+    const jittered = this.t.gossipIntervalMs * (0.8 + 0.4 * this.random());
+    this.antiEntropyTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      for (const slot of this.channels.values()) this.fanOut(slot.ch.name, slot.ch.encodeFull());
+      this.scheduleAntiEntropy();
+    }, jittered);
+  }
+
+  private receive(c: Connection, m: Message, bytes: number): void {
+    if (m.t === 'g') {
+      this.counters.gossipMessagesReceived++;
+      this.counters.gossipBytesReceived += bytes;
+      const slot = this.channels.get(m.c);
+      if (!slot) {
+        this.log.debug('gossip on unknown channel ignored', { channel: m.c, remotePeer: c.remote?.name });
+        return;
+      }
+      const changed = this.safely(c, () => slot.ch.merge(c.remote!.name, m.d));
+      if (changed !== undefined) this.fanOut(m.c, changed, c);
+      return;
+    }
+    if (m.t === 'u') {
+      this.counters.gossipMessagesReceived++;
+      this.counters.gossipBytesReceived += bytes;
+      if (m.r === this.name) {
+        const slot = this.channels.get(m.c);
+        this.safely(c, () => slot?.ch.onUnicast?.(m.s, m.d));
+      } else if (m.ttl > 0) {
+        this.forwardUnicast({ ...m, ttl: m.ttl - 1 });
+      }
+      return;
+    }
+    if (m.t === 'proof') this.refuse(c, 'unexpected password proof after handshake');
+  }
+
+  /** Run a channel callback; a malformed payload closes the sender's connection only. */
+  private safely<T>(c: Connection, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      this.counters.framesRejected++;
+      const reason = e instanceof ProtocolError ? e.message : `channel error: ${(e as Error).message}`;
+      this.log.warn('closing connection: bad gossip', { remotePeer: c.remote?.name, reason });
+      c.close(reason);
+      return undefined;
+    }
+  }
+
+  private unicast(channel: string, to: PeerName, payload: unknown): boolean {
+    if (to === this.name || this.stopped) return false;
+    return this.forwardUnicast({ t: 'u', c: channel, s: this.name, r: to, ttl: UNICAST_TTL, d: payload });
+  }
+
+  private forwardUnicast(m: Extract<Message, { t: 'u' }>): boolean {
+    const hop = this.byPeer.has(m.r) ? m.r : this.routes().get(m.r);
+    const c = hop ? this.byPeer.get(hop) : undefined;
+    if (!c) return false;
+    const bytes = c.send(m);
+    this.counters.gossipMessagesSent++;
+    this.counters.gossipBytesSent += bytes;
+    return bytes > 0;
+  }
+
+  // -------------------------------------------------------------------- misc
+
+  private newConnId(): string {
+    return `${this.randomHex(4)}${(this.nextConnSeq++).toString(16).padStart(4, '0')}`;
+  }
+
+  private randomHex(bytes: number): string {
+    let s = '';
+    for (let i = 0; i < bytes; i++) s += Math.floor(this.random() * 256).toString(16).padStart(2, '0');
+    return s;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Password authentication and frame encryption for one connection, composed
+ * from standard primitives only: ephemeral X25519, HKDF-SHA256 (keyed with the
+ * password and the handshake transcript), HMAC-SHA256 proofs in both
+ * directions, and ChaCha20-Poly1305 frames with sequence-number nonces, so a
+ * replayed, reordered or altered frame fails to open.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { ProtocolError } from './protocol.js';
+
+const TAG = 16;
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+export interface EphemeralKey {
+  privateKey: KeyObject;
+  /** Raw 32-byte public key, base64. */
+  publicB64: string;
+}
+
+export function newEphemeralKey(): EphemeralKey {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const der = publicKey.export({ format: 'der', type: 'spki' });
+  return { privateKey, publicB64: der.subarray(der.length - 32).toString('base64') };
+}
+
+function publicKeyFromB64(b64: string): KeyObject {
+  const raw = Buffer.from(b64, 'base64');
+  if (raw.length !== 32) throw new ProtocolError('peer public key must be 32 bytes');
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+export interface SessionKeys {
+  proofKey: Buffer;
+  sendKey: Buffer;
+  recvKey: Buffer;
+  transcript: Buffer;
+}
+
+/**
+ * Derive the keys for one connection. `initiatorHello`/`responderHello` are the
+ * raw hello bodies as sent, so both sides hash the same transcript.
+ */
+export function deriveSessionKeys(
+  own: EphemeralKey,
+  peerPublicB64: string,
+  password: string,
+  initiatorHello: Buffer,
+  responderHello: Buffer,
+  weInitiated: boolean,
+): SessionKeys {
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: own.privateKey, publicKey: publicKeyFromB64(peerPublicB64) });
+  } catch (e) {
+    throw new ProtocolError(`key exchange failed: ${(e as Error).message}`);
+  }
+  const transcript = createHash('sha256').update(initiatorHello).update(responderHello).digest();
+  const salt = createHash('sha256').update('overlay-password\0').update(password, 'utf8').digest();
+  const okm = Buffer.from(hkdfSync('sha256', shared, salt, Buffer.concat([Buffer.from('overlay mesh v1\0'), transcript]), 96));
+  const i2r = okm.subarray(32, 64);
+  const r2i = okm.subarray(64, 96);
+  return {
+    proofKey: okm.subarray(0, 32),
+    sendKey: weInitiated ? i2r : r2i,
+    recvKey: weInitiated ? r2i : i2r,
+    transcript,
+  };
+}
+
+/** Proof that we derived the same keys, i.e. know the password. Role-bound so it cannot be reflected. */
+export function proofFor(keys: SessionKeys, initiator: boolean): string {
+  return createHmac('sha256', keys.proofKey)
+    .update(initiator ? 'initiator' : 'responder')
+    .update(keys.transcript)
+    .digest('base64');
+}
+
+export function verifyProof(keys: SessionKeys, peerIsInitiator: boolean, mac: string): boolean {
+  const want = Buffer.from(proofFor(keys, peerIsInitiator), 'base64');
+  const got = Buffer.from(mac, 'base64');
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+function nonce(seq: bigint): Buffer {
+  const n = Buffer.alloc(12);
+  n.writeBigUInt64BE(seq, 4);
+  return n;
+}
+
+/** Seals outgoing frame bodies; one per direction, sequence numbers from 0. */
+export class FrameSealer {
+  private seq = 0n;
+  constructor(private readonly key: Buffer) {}
+  seal(plain: Buffer): Buffer {
+    const c = createCipheriv('chacha20-poly1305', this.key, nonce(this.seq++), { authTagLength: TAG });
+    const body = Buffer.concat([c.update(plain), c.final()]);
+    return Buffer.concat([body, c.getAuthTag()]);
+  }
+}
+
+/** Opens incoming frame bodies in order; any replay, reordering or tampering throws. */
+export class FrameOpener {
+  private seq = 0n;
+  constructor(private readonly key: Buffer) {}
+  open(sealed: Buffer): Buffer {
+    if (sealed.length < TAG) throw new ProtocolError('encrypted frame too short');
+    const d = createDecipheriv('chacha20-poly1305', this.key, nonce(this.seq), { authTagLength: TAG });
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    try {
+      const plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+      this.seq++;
+      return plain;
+    } catch {
+      throw new ProtocolError('encrypted frame failed authentication (tampered, replayed or reordered)');
+    }
+  }
+}

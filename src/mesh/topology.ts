@@ -1,0 +1,158 @@
+/**
+ * The topology CRDT: every peer owns one versioned record listing its
+ * established connections. Only the owner writes its record, so merging is
+ * "highest version wins" per peer name. Versions start at the owner's wall
+ * clock (ms) at launch, so a restarted peer (new uid) supersedes its old
+ * incarnation; on an exact tie the larger uid wins, the same at every peer.
+ */
+import { isPeerName, type PeerName } from '../lib/peer-name.js';
+import { ProtocolError } from './protocol.js';
+
+export interface ConnRecord {
+  peer: PeerName;
+  /** Where the owner reaches that peer: host:listen-port. */
+  address: string;
+  outbound: boolean;
+}
+
+export interface PeerRecord {
+  name: PeerName;
+  nickname: string;
+  uid: string;
+  version: number;
+  conns: ConnRecord[];
+}
+
+/** Does record `a` supersede record `b` for the same peer name? */
+export function supersedes(a: PeerRecord, b: PeerRecord): boolean {
+  if (a.version !== b.version) return a.version > b.version;
+  return a.uid > b.uid;
+}
+
+export class Topology {
+  private readonly records = new Map<PeerName, PeerRecord>();
+
+  constructor(private own: PeerRecord) {
+    this.records.set(own.name, own);
+  }
+
+  get self(): PeerRecord {
+    return this.own;
+  }
+
+  get(name: PeerName): PeerRecord | undefined {
+    return this.records.get(name);
+  }
+
+  all(): PeerRecord[] {
+    return [...this.records.values()];
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Replace our own connection list; returns the new record if it changed. */
+  setOwnConnections(conns: ConnRecord[]): PeerRecord | undefined {
+    const sorted = [...conns].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
+    if (JSON.stringify(sorted) === JSON.stringify(this.own.conns)) return undefined;
+    return this.bumpOwn(sorted);
+  }
+
+  private bumpOwn(conns: ConnRecord[], atLeast = 0): PeerRecord {
+    this.own = { ...this.own, conns, version: Math.max(this.own.version + 1, atLeast + 1) };
+    this.records.set(this.own.name, this.own);
+    return this.own;
+  }
+
+  /**
+   * Fold in records from a peer. Returns the records that were new to us (to
+   * forward), including our own record if a stale incarnation of us forced a
+   * version bump.
+   */
+  merge(incoming: PeerRecord[]): PeerRecord[] {
+    const changed: PeerRecord[] = [];
+    for (const r of incoming) {
+      if (r.name === this.own.name) {
+        // Someone still holds a record of an earlier incarnation of us (or a
+        // newer-looking one): out-vote it so the whole mesh converges on ours.
+        if (r.uid !== this.own.uid && !supersedes(this.own, r)) changed.push(this.bumpOwn(this.own.conns, r.version));
+        continue;
+      }
+      const cur = this.records.get(r.name);
+      if (cur && !supersedes(r, cur)) continue;
+      this.records.set(r.name, r);
+      changed.push(r);
+    }
+    return changed;
+  }
+
+  /** Undirected adjacency, counting an edge only when both ends report it. */
+  private adjacency(): Map<PeerName, PeerName[]> {
+    const adj = new Map<PeerName, PeerName[]>();
+    for (const r of this.records.values()) {
+      const list: PeerName[] = [];
+      for (const c of r.conns) {
+        const other = this.records.get(c.peer);
+        if (other && other.conns.some((x) => x.peer === r.name)) list.push(c.peer);
+      }
+      adj.set(r.name, list);
+    }
+    return adj;
+  }
+
+  /** Shortest-path first hops from us: destination -> neighbour to send through. */
+  routes(): Map<PeerName, PeerName> {
+    const adj = this.adjacency();
+    const hop = new Map<PeerName, PeerName>();
+    const queue: PeerName[] = [];
+    for (const n of adj.get(this.own.name) ?? []) {
+      if (!hop.has(n)) {
+        hop.set(n, n);
+        queue.push(n);
+      }
+    }
+    while (queue.length) {
+      const cur = queue.shift()!;
+      for (const n of adj.get(cur) ?? []) {
+        if (n === this.own.name || hop.has(n)) continue;
+        hop.set(n, hop.get(cur)!);
+        queue.push(n);
+      }
+    }
+    return hop;
+  }
+
+  /** Remove records of peers we cannot reach; returns their names. */
+  removeUnreachable(): PeerName[] {
+    const reachable = this.routes();
+    const gone: PeerName[] = [];
+    for (const name of this.records.keys()) {
+      if (name !== this.own.name && !reachable.has(name)) gone.push(name);
+    }
+    for (const n of gone) this.records.delete(n);
+    return gone;
+  }
+}
+
+/** Validate a gossiped record list from the wire. */
+export function decodeRecords(payload: unknown): PeerRecord[] {
+  if (!Array.isArray(payload) || payload.length > 10_000) throw new ProtocolError('topology payload must be an array');
+  return payload.map((x): PeerRecord => {
+    const o = x as Partial<PeerRecord> | null;
+    if (
+      !o || typeof o !== 'object' || typeof o.name !== 'string' || !isPeerName(o.name) ||
+      typeof o.nickname !== 'string' || o.nickname.length > 64 || typeof o.uid !== 'string' || o.uid.length > 64 ||
+      typeof o.version !== 'number' || !Number.isFinite(o.version) || !Array.isArray(o.conns) || o.conns.length > 10_000
+    ) {
+      throw new ProtocolError('malformed topology record');
+    }
+    const conns = o.conns.map((c): ConnRecord => {
+      if (!c || typeof c !== 'object' || typeof c.peer !== 'string' || !isPeerName(c.peer) || typeof c.address !== 'string' || c.address.length > 300) {
+        throw new ProtocolError('malformed connection in topology record');
+      }
+      return { peer: c.peer, address: c.address, outbound: c.outbound === true };
+    });
+    return { name: o.name, nickname: o.nickname, uid: o.uid, version: o.version, conns };
+  });
+}
