@@ -102,8 +102,6 @@ export class Connection {
   }
 
   start(): void {
-    this.stream.onData((d) => this.receive(d));
-    this.stream.onClose((err) => this.finish(err ? `connection lost: ${err.message}` : 'connection closed by peer', false));
     const hello: Hello = {
       protocol: PROTOCOL_NAME,
       minVersion: this.local.minVersion,
@@ -121,6 +119,9 @@ export class Connection {
     }
     this.ownHelloBody = Buffer.from(JSON.stringify(hello));
     this.writeRaw(this.ownHelloBody);
+    // Attach readers only now: bytes already buffered may be delivered at once.
+    this.stream.onData((d) => this.receive(d));
+    this.stream.onClose((err) => this.finish(err ? `connection lost: ${err.message}` : 'connection closed by peer', false));
     this.handshakeTimer = this.clock.setTimeout(
       () => this.close(`handshake not completed within ${this.timings.handshakeTimeoutMs} ms`),
       this.timings.handshakeTimeoutMs,

@@ -19,7 +19,9 @@ export interface SimNetworkOptions {
 class SimStream implements ByteStream {
   other!: SimStream;
   closed = false;
-  private dataCb: (d: Uint8Array) => void = () => undefined;
+  private dataCb?: (d: Uint8Array) => void;
+  /** Bytes that arrived before the owner attached a reader (a socket buffers them too). */
+  private early: Uint8Array[] = [];
   private closeCb: (e?: Error) => void = () => undefined;
   /** Deliveries are ordered per stream, like TCP. */
   private lastDeliveryAt = 0;
@@ -45,12 +47,20 @@ class SimStream implements ByteStream {
     const at = Math.max(now + this.net.delay(), this.lastDeliveryAt);
     this.lastDeliveryAt = at;
     this.net.clock.setTimeout(() => {
-      if (!this.other.closed && !this.net.isCut(this.localHost, this.remoteHost)) this.other.dataCb(copy);
+      if (!this.other.closed && !this.net.isCut(this.localHost, this.remoteHost)) this.other.deliver(copy);
     }, at - now);
+  }
+
+  private deliver(d: Uint8Array): void {
+    if (this.dataCb) this.dataCb(d);
+    else this.early.push(d);
   }
 
   onData(cb: (d: Uint8Array) => void): void {
     this.dataCb = cb;
+    const early = this.early;
+    this.early = [];
+    for (const d of early) cb(d);
   }
 
   onClose(cb: (e?: Error) => void): void {
