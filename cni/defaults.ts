@@ -1,0 +1,15 @@
+/**
+ * Paths and defaults shared with the daemon. Kept in one place so they can be
+ * aligned with src/daemon once its constants exist.
+ */
+export const PLUGIN_NAME = 'overlay';
+export const PLUGIN_VERSION = '0.1.0';
+export const DEFAULT_DAEMON_SOCKET = '/run/overlay/overlay.sock';
+export const DEFAULT_STATE_DIR = '/var/lib/overlay/cni';
+/** Releases that could not reach the daemon wait here; the daemon drains them. */
+export const PENDING_RELEASE_SUBDIR = 'pending-release';
+export const BRIDGE_NAME = 'overlay';
+/** Maximum bytes accepted on stdin; a network config is a few KiB at most. */
+export const MAX_STDIN_BYTES = 1 << 20;
+/** How long a call to the daemon may take before we answer "try again later". */
+export const DAEMON_TIMEOUT_MS = 3_000;

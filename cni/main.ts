@@ -1,0 +1,57 @@
+/**
+ * Entry point of the single-file plugin binary: read stdin (bounded), run,
+ * print, exit. Logs go to stderr only; stdout carries exactly one result.
+ */
+import { join } from 'node:path';
+import { createLogger, isLogLevel } from '../src/lib/logger.js';
+import { MAX_STDIN_BYTES, PENDING_RELEASE_SUBDIR } from './defaults.js';
+import { CniError, ErrorCode } from './spec/errors.js';
+import { LATEST_VERSION } from './spec/versions.js';
+import { runPlugin, type RunOutput } from './run.js';
+import { HttpIpamClient } from './daemon-client.js';
+import { UnwiredAttacher } from './unwired-attacher.js';
+import { FileAttachmentStore, FileReleaseQueue } from './state.js';
+
+/** Read all of stdin, refusing more than `limit` bytes. A TTY or closed stdin reads as empty. */
+export async function readStdin(limit: number): Promise<string> {
+  if (process.stdin.isTTY) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new CniError(ErrorCode.Decode, `network config on stdin exceeds ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function main(): Promise<number> {
+  const level = process.env.OVERLAY_CNI_LOG_LEVEL ?? 'warn';
+  const log = createLogger({ level: isLogLevel(level) ? level : 'warn', fields: { component: 'cni' } });
+  let out: RunOutput;
+  try {
+    // Without CNI_COMMAND (about / Nomad fingerprint) stdin may stay open: do not wait for it.
+    const stdin = process.env.CNI_COMMAND ? await readStdin(MAX_STDIN_BYTES) : '';
+    out = await runPlugin(process.env, stdin, (conf) => ({
+      ipam: new HttpIpamClient(conf.daemonSocket),
+      attacher: new UnwiredAttacher(),
+      store: new FileAttachmentStore(conf.stateDir, log),
+      releases: new FileReleaseQueue(join(conf.stateDir, PENDING_RELEASE_SUBDIR)),
+      log,
+      now: () => new Date().toISOString(),
+    }));
+  } catch (e) {
+    const err = e instanceof CniError ? e : new CniError(ErrorCode.Io, `reading stdin failed: ${(e as Error).message}`);
+    out = { stdout: JSON.stringify(err.toJSON(LATEST_VERSION)) + '\n', exitCode: 1 };
+  }
+  await new Promise<void>((resolve) => process.stdout.write(out.stdout, () => resolve()));
+  return out.exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`overlay cni: fatal: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

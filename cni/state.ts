@@ -1,0 +1,154 @@
+/**
+ * On-disk state of the plugin: one small JSON file per attachment, and one
+ * empty-ish file per release that still has to reach the daemon. Files are
+ * written atomically (temp file + fsync + rename) so a crash never leaves a
+ * half-written record. File names are the URI-encoded owner
+ * ("<containerId>:<ifname>"), which is unambiguous because neither part may
+ * contain ':'.
+ */
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../src/lib/logger.js';
+import { PENDING_RELEASE_SUBDIR } from './defaults.js';
+import type { AttachmentRecord, AttachmentStore, IpamClient, ReleaseQueue } from './ports.js';
+import { ownerOf } from './ports.js';
+
+const SUFFIX = '.json';
+
+function fileFor(owner: string): string {
+  return encodeURIComponent(owner) + SUFFIX;
+}
+
+function ownerFromFile(name: string): string | undefined {
+  if (!name.endsWith(SUFFIX)) return undefined;
+  try {
+    return decodeURIComponent(name.slice(0, -SUFFIX.length));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+async function listJson(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => n.endsWith(SUFFIX));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+export class FileAttachmentStore implements AttachmentStore {
+  constructor(
+    private readonly dir: string,
+    private readonly log: Logger,
+  ) {}
+
+  async get(containerId: string, ifname: string): Promise<AttachmentRecord | undefined> {
+    return this.read(join(this.dir, fileFor(ownerOf(containerId, ifname))));
+  }
+
+  async put(record: AttachmentRecord): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const path = join(this.dir, fileFor(ownerOf(record.containerId, record.ifname)));
+    await writeFileAtomic(path, JSON.stringify(record) + '\n');
+  }
+
+  async remove(containerId: string, ifname: string): Promise<void> {
+    await rm(join(this.dir, fileFor(ownerOf(containerId, ifname))), { force: true });
+  }
+
+  async list(): Promise<AttachmentRecord[]> {
+    const out: AttachmentRecord[] = [];
+    for (const name of await listJson(this.dir)) {
+      const rec = await this.read(join(this.dir, name));
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  /** A corrupt record is logged and left in place (never silently deleted). */
+  private async read(path: string): Promise<AttachmentRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      const rec = JSON.parse(text) as AttachmentRecord;
+      if (typeof rec.containerId !== 'string' || typeof rec.ifname !== 'string') throw new Error('missing fields');
+      return rec;
+    } catch (e) {
+      this.log.warn('ignoring corrupt attachment record', { path, error: (e as Error).message });
+      return undefined;
+    }
+  }
+}
+
+export class FileReleaseQueue implements ReleaseQueue {
+  constructor(private readonly dir: string) {}
+
+  static inStateDir(stateDir: string): FileReleaseQueue {
+    return new FileReleaseQueue(join(stateDir, PENDING_RELEASE_SUBDIR));
+  }
+
+  async enqueue(owner: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(join(this.dir, fileFor(owner)), JSON.stringify({ owner }) + '\n');
+  }
+
+  async remove(owner: string): Promise<void> {
+    await rm(join(this.dir, fileFor(owner)), { force: true });
+  }
+
+  async has(owner: string): Promise<boolean> {
+    return (await listJson(this.dir)).includes(fileFor(owner));
+  }
+
+  async list(): Promise<string[]> {
+    return (await listJson(this.dir)).map(ownerFromFile).filter((o): o is string => o !== undefined);
+  }
+}
+
+/**
+ * For the daemon: apply the releases the plugin queued while the daemon was
+ * down. Each entry is removed only after its release succeeded, so a crash
+ * midway repeats (idempotent) releases instead of losing them.
+ */
+export async function drainPendingReleases(
+  dir: string,
+  client: Pick<IpamClient, 'release'>,
+): Promise<{ released: string[]; failed: { owner: string; error: string }[] }> {
+  const queue = new FileReleaseQueue(dir);
+  const released: string[] = [];
+  const failed: { owner: string; error: string }[] = [];
+  for (const owner of await queue.list()) {
+    try {
+      await client.release(owner);
+      await queue.remove(owner);
+      released.push(owner);
+    } catch (e) {
+      failed.push({ owner, error: (e as Error).message });
+    }
+  }
+  return { released, failed };
+}
