@@ -6,11 +6,12 @@
  *   DELETE /v1/ipam/owners/<owner>  → 204 (also for unknown owners)
  *   GET    /v1/ipam/status          → {ready, reason?}
  * Connection failures, timeouts and 503 (IPAM not ready) become
- * DaemonUnavailableError, which commands turn into "try again later".
+ * DaemonUnavailableError, which commands turn into "try again later" (11);
+ * a 4xx on allocate becomes DaemonRejectedError (invalid config, 7).
  */
 import { request } from 'node:http';
 import { DAEMON_TIMEOUT_MS } from './defaults.js';
-import { DaemonUnavailableError, type Allocation, type IpamClient, type IpamStatus } from './ports.js';
+import { DaemonRejectedError, DaemonUnavailableError, type Allocation, type IpamClient, type IpamStatus } from './ports.js';
 
 const MAX_RESPONSE_BYTES = 1 << 20;
 
@@ -27,6 +28,8 @@ export class HttpIpamClient implements IpamClient {
 
   async allocate(owner: string, req: { subnet?: string; ip?: string }): Promise<Allocation> {
     const r = await this.call('POST', '/v1/ipam/allocate', { owner, ...req });
+    // 4xx: the request itself is wrong (subnet outside the range, address taken).
+    if (r.status >= 400 && r.status < 500) throw new DaemonRejectedError(errorText(r));
     if (r.status !== 200) throw new Error(errorText(r));
     return asAllocation(r.body);
   }

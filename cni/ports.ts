@@ -43,6 +43,14 @@ export class DaemonUnavailableError extends Error {
   }
 }
 
+/** The daemon understood the request and refused it (subnet outside the range, address taken). */
+export class DaemonRejectedError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'DaemonRejectedError';
+  }
+}
+
 export interface AttachOptions {
   address: string;
   gateway?: string;

@@ -1,5 +1,5 @@
 import { CniError, ErrorCode } from '../spec/errors.js';
-import { DaemonUnavailableError } from '../ports.js';
+import { DaemonRejectedError, DaemonUnavailableError } from '../ports.js';
 
 /** Run a daemon call; an unreachable daemon becomes "try again later" (code 11) with the reason. */
 export async function callDaemon<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -9,6 +9,8 @@ export async function callDaemon<T>(what: string, fn: () => Promise<T>): Promise
     if (e instanceof CniError) throw e;
     if (e instanceof DaemonUnavailableError)
       throw new CniError(ErrorCode.TryAgainLater, `overlay daemon unavailable during ${what}: ${e.message}`);
+    if (e instanceof DaemonRejectedError)
+      throw new CniError(ErrorCode.InvalidNetworkConfig, `overlay daemon refused ${what}: ${e.message}`);
     throw new CniError(ErrorCode.Io, `${what} failed: ${(e as Error).message}`);
   }
 }

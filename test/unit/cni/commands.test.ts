@@ -138,6 +138,15 @@ describe('ADD', () => {
     expect(out.json.msg).toContain('ECONNREFUSED');
     expect(f.attacher.sandboxes.get(NETNS)!.size).toBe(0);
   });
+  it('a request the daemon refuses → code 7 with its reason', async () => {
+    const { DaemonRejectedError } = await import('../../../cni/ports.js');
+    f.ipam.allocate = async () => {
+      throw new DaemonRejectedError('subnet 10.99.0.0/16 is outside the range 10.32.0.0/12');
+    };
+    const out = await add('1.0.0', { subnet: '10.99.0.0/16' });
+    expect(out.json.code).toBe(7);
+    expect(out.json.msg).toContain('outside the range');
+  });
   it('IPAM not ready → code 11', async () => {
     f.ipam.ready = false;
     const out = await add();

@@ -71,3 +71,13 @@ describe('HttpIpamClient', () => {
     await expect(new HttpIpamClient(sock).allocate('c1:eth0', {})).rejects.toThrow(/malformed/);
   });
 });
+
+describe('HttpIpamClient rejections', () => {
+  it('a 4xx on allocate is a DaemonRejectedError carrying the daemon message', async () => {
+    const { DaemonRejectedError } = await import('../../../cni/ports.js');
+    await serve((_req, res) => res.writeHead(400).end(JSON.stringify({ error: 'subnet 10.99.0.0/16 is outside the range 10.32.0.0/12' })));
+    const err = await new HttpIpamClient(sock).allocate('c1:eth0', { subnet: '10.99.0.0/16' }).catch((e) => e);
+    expect(err).toBeInstanceOf(DaemonRejectedError);
+    expect(err.message).toContain('outside the range');
+  });
+});
