@@ -11,19 +11,7 @@ import { runPlugin, type RunOutput } from './run.js';
 import { HttpIpamClient } from './daemon-client.js';
 import { UnwiredAttacher } from './unwired-attacher.js';
 import { FileAttachmentStore, FileReleaseQueue } from './state.js';
-
-/** Read all of stdin, refusing more than `limit` bytes. A TTY or closed stdin reads as empty. */
-export async function readStdin(limit: number): Promise<string> {
-  if (process.stdin.isTTY) return '';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new CniError(ErrorCode.Decode, `network config on stdin exceeds ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+import { readBounded } from './stdin.js';
 
 async function main(): Promise<number> {
   const level = process.env.OVERLAY_CNI_LOG_LEVEL ?? 'warn';
@@ -31,7 +19,7 @@ async function main(): Promise<number> {
   let out: RunOutput;
   try {
     // Without CNI_COMMAND (about / Nomad fingerprint) stdin may stay open: do not wait for it.
-    const stdin = process.env.CNI_COMMAND ? await readStdin(MAX_STDIN_BYTES) : '';
+    const stdin = process.env.CNI_COMMAND && !process.stdin.isTTY ? await readBounded(process.stdin, MAX_STDIN_BYTES) : '';
     out = await runPlugin(process.env, stdin, (conf) => ({
       ipam: new HttpIpamClient(conf.daemonSocket),
       attacher: new UnwiredAttacher(),

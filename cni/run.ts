@@ -13,7 +13,7 @@ import { cmdDel } from './commands/del.js';
 import { cmdCheck } from './commands/check.js';
 import { cmdGc } from './commands/gc.js';
 import { cmdStatus } from './commands/status.js';
-import { aboutLine, cmdVersion } from './commands/version.js';
+import { aboutText, cmdVersion } from './commands/version.js';
 
 export interface RunOutput {
   stdout: string;
@@ -30,7 +30,7 @@ export async function runPlugin(
   let version: string = LATEST_VERSION;
   try {
     const command = readCommand(env);
-    if (!command) return { stdout: aboutLine() + '\n', exitCode: 0 };
+    if (!command) return { stdout: aboutText(), exitCode: 0 };
     if (command === 'VERSION') return json(cmdVersion(stdin), 0);
 
     version = sniffVersion(stdin) ?? version;

@@ -15,7 +15,10 @@ export function cmdVersion(stdin: string): Record<string, unknown> {
   return { cniVersion: isSupportedVersion(v) ? v : LATEST_VERSION, supportedVersions: [...SUPPORTED_VERSIONS] };
 }
 
-/** The line printed with no CNI_COMMAND (Nomad fingerprints plugins by it). */
-export function aboutLine(): string {
-  return `CNI ${PLUGIN_NAME} plugin v${PLUGIN_VERSION}; supports CNI spec ${SUPPORTED_VERSIONS.join(', ')}`;
+/**
+ * Printed with no CNI_COMMAND. Nomad fingerprints plugins by the first line,
+ * so it keeps the reference plugins' shape "CNI <name> plugin v<version>".
+ */
+export function aboutText(): string {
+  return `CNI ${PLUGIN_NAME} plugin v${PLUGIN_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
 }
