@@ -16,6 +16,7 @@ import { mergeResults, type CniResult } from '../spec/result.js';
 import { networkOf } from '../ipv4.js';
 import { NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
 import { callDaemon, UndoStack } from './common.js';
+import { releaseOrQueue } from './del.js';
 
 export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<CniResult> {
   const owner = ownerOf(env.containerId, env.ifname);
@@ -36,7 +37,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
     const alloc = await callDaemon('address allocation', () =>
       deps.ipam.allocate(owner, { subnet: conf.subnet, ip: requestedIp }),
     );
-    undo.push('release address', () => deps.ipam.release(owner));
+    // If the daemon vanished meanwhile, the release waits in the queue instead of leaking the address.
+    undo.push('release address', () => releaseOrQueue(deps, owner, log));
 
     const routes = routesFor(alloc);
     const port: AttachedPort = await attach(env, conf, deps, alloc, routes);

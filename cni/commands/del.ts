@@ -30,7 +30,8 @@ export async function removeAttachment(
   await deps.store.remove(a.containerId, a.ifname);
 }
 
-async function releaseOrQueue(deps: Deps, owner: string, log: Logger): Promise<void> {
+/** Release now, or queue it on disk for the daemon when it cannot be reached. */
+export async function releaseOrQueue(deps: Deps, owner: string, log: Logger): Promise<void> {
   try {
     await deps.ipam.release(owner);
     await deps.releases.remove(owner);

@@ -162,6 +162,17 @@ describe('ADD', () => {
     f.attacher.failAttach = undefined;
     expect((await add()).exitCode).toBe(0);
   });
+  it('a rollback while the daemon went away queues the release', async () => {
+    f.attacher.failAttach = new Error('veth create failed');
+    const realAttach = f.attacher.attach.bind(f.attacher);
+    f.attacher.attach = async (...a) => {
+      f.ipam.down = true;
+      return realAttach(...a);
+    };
+    const out = await add();
+    expect(out.json.code).toBe(5);
+    expect([...f.releases.owners]).toEqual(['c1:eth0']);
+  });
   it('a failed state write detaches and releases', async () => {
     f.store.failPut = true;
     const out = await add();
