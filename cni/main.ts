@@ -2,9 +2,8 @@
  * Entry point of the single-file plugin binary: read stdin (bounded), run,
  * print, exit. Logs go to stderr only; stdout carries exactly one result.
  */
-import { join } from 'node:path';
 import { createLogger, isLogLevel } from '../src/lib/logger.js';
-import { MAX_STDIN_BYTES, PENDING_RELEASE_SUBDIR } from './defaults.js';
+import { MAX_STDIN_BYTES } from './defaults.js';
 import { CniError, ErrorCode } from './spec/errors.js';
 import { LATEST_VERSION } from './spec/versions.js';
 import { runPlugin, type RunOutput } from './run.js';
@@ -24,7 +23,7 @@ async function main(): Promise<number> {
       ipam: new HttpIpamClient(conf.daemonSocket),
       attacher: new UnwiredAttacher(),
       store: new FileAttachmentStore(conf.stateDir, log),
-      releases: new FileReleaseQueue(join(conf.stateDir, PENDING_RELEASE_SUBDIR)),
+      releases: FileReleaseQueue.inStateDir(conf.stateDir),
       log,
       now: () => new Date().toISOString(),
     }));

@@ -10,7 +10,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../src/lib/logger.js';
-import { PENDING_RELEASE_SUBDIR } from './defaults.js';
+import { DEFAULT_STATE_DIR, PENDING_RELEASE_SUBDIR } from './defaults.js';
 import type { AttachmentRecord, AttachmentStore, IpamClient, ReleaseQueue } from './ports.js';
 import { ownerOf } from './ports.js';
 
@@ -108,7 +108,7 @@ export class FileReleaseQueue implements ReleaseQueue {
   constructor(private readonly dir: string) {}
 
   static inStateDir(stateDir: string): FileReleaseQueue {
-    return new FileReleaseQueue(join(stateDir, PENDING_RELEASE_SUBDIR));
+    return new FileReleaseQueue(pendingReleaseDir(stateDir));
   }
 
   async enqueue(owner: string): Promise<void> {
@@ -127,6 +127,11 @@ export class FileReleaseQueue implements ReleaseQueue {
   async list(): Promise<string[]> {
     return (await listJson(this.dir)).map(ownerFromFile).filter((o): o is string => o !== undefined);
   }
+}
+
+/** Where the plugin queues releases, for a plugin state dir (the daemon passes this to drainPendingReleases). */
+export function pendingReleaseDir(stateDir: string = DEFAULT_STATE_DIR): string {
+  return join(stateDir, PENDING_RELEASE_SUBDIR);
 }
 
 /**

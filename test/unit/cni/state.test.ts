@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/lib/logger.js';
-import { drainPendingReleases, FileAttachmentStore, FileReleaseQueue } from '../../../cni/state.js';
+import { drainPendingReleases, FileAttachmentStore, FileReleaseQueue, pendingReleaseDir } from '../../../cni/state.js';
 import type { AttachmentRecord } from '../../../cni/ports.js';
 
 let dir: string;
@@ -59,7 +59,8 @@ describe('pending releases', () => {
     expect((await q.list()).sort()).toEqual(['c1:eth0', 'c2:eth0']);
     expect(await q.has('c2:eth0')).toBe(true);
     const released: string[] = [];
-    const result = await drainPendingReleases(join(dir, 'pending-release'), {
+    expect(pendingReleaseDir()).toBe('/var/lib/overlay/cni/pending-release');
+    const result = await drainPendingReleases(pendingReleaseDir(dir), {
       release: async (owner) => {
         if (owner === 'c2:eth0') throw new Error('daemon busy');
         released.push(owner);
