@@ -1,0 +1,102 @@
+/**
+ * Starting the daemon in the background and waiting for it: spawn
+ * `overlay launch --foreground` detached, with its output in the log file and
+ * the password passed through the environment (never argv, so `ps` does not
+ * show it), then poll the API until it answers or the child dies.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { apiRequest } from '../api/client.js';
+import { logFile, pidFile } from '../daemon/daemon.js';
+import type { Location } from '../daemon/config.js';
+
+export function readPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(dataDir), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function apiAnswers(socket: string): Promise<boolean> {
+  if (!existsSync(socket)) return false;
+  try {
+    const r = await apiRequest(socket, 'GET', '/version', undefined, { timeoutMs: 1000 });
+    return r.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** The last meaningful log lines, rendered for a person. */
+export function logTail(dataDir: string, lines = 5): string {
+  let text = '';
+  try {
+    text = readFileSync(logFile(dataDir), 'utf8');
+  } catch {
+    return '(no log file)';
+  }
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => {
+      try {
+        const o = JSON.parse(l) as Record<string, unknown>;
+        return `${o['level']}: ${o['msg']}${o['error'] ? `: ${o['error']}` : ''}`;
+      } catch {
+        return l;
+      }
+    })
+    .join('\n');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function launchInBackground(
+  loc: Location,
+  foregroundArgs: string[],
+  password: string | undefined,
+  timeoutMs = 20_000,
+): Promise<{ pid: number }> {
+  mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
+  const out = openSync(logFile(loc.dataDir), 'a');
+  const env: NodeJS.ProcessEnv = { ...process.env, OVERLAY_DATA_DIR: loc.dataDir, OVERLAY_API_SOCKET: loc.apiSocket, OVERLAY_HTTP_ADDR: loc.httpAddr };
+  if (password !== undefined) env['OVERLAY_PASSWORD'] = password;
+  const child = spawn(process.execPath, [process.argv[1]!, 'launch', '--foreground', ...foregroundArgs], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env,
+  });
+  closeSync(out);
+  let exited: number | null = null;
+  child.once('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));
+  child.unref();
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited !== null) throw new Error(`the daemon exited during start-up (code ${exited}):\n${logTail(loc.dataDir)}`);
+    if (await apiAnswers(loc.apiSocket)) return { pid: child.pid! };
+    await sleep(50);
+  }
+  throw new Error(`the daemon did not answer on ${loc.apiSocket} within ${timeoutMs / 1000} s:\n${logTail(loc.dataDir)}`);
+}
+
+/** Wait until a process is gone; true if it went within the time. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid)) return true;
+    await sleep(50);
+  }
+  return !processAlive(pid);
+}

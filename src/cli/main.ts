@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+/**
+ * The `overlay` command. Every command but `launch --foreground` is a thin
+ * client of the daemon API; the daemon code is loaded only when needed so the
+ * CLI starts fast.
+ */
+import { apiRequest, DaemonUnreachable } from '../api/client.js';
+import { LAUNCH_FLAGS, LOCATION_FLAGS, resolveDaemonConfig, resolveLocation, VERSION, checkTargets, type Location } from '../daemon/config.js';
+import { parseArgs, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
+import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
+
+const USAGE = `Usage: overlay <command> [options]
+
+Commands:
+  launch [--foreground] [options] [peer ...]   start the router daemon (peers: host or host:port)
+  status [peers|connections|targets] [--json]  show the daemon's state
+  connect [--replace] <peer> ...               add (or replace) peers to connect to
+  forget <peer> ...                            remove peers from the target list
+  stop                                         stop the daemon, keep its state
+  reset                                        stop the daemon and remove its devices, rules and state
+  version                                      print the version
+
+Launch options:
+  --name MAC  --nickname NAME  --port 6783  --password PW | --password-file FILE (or OVERLAY_PASSWORD)
+  --conn-limit N  --no-discovery  --log-level debug|info|warn|error  --min-protocol-version N
+Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
+  --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;
+
+type Command = (args: ParsedArgs, rawArgv: string[]) => Promise<number>;
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+async function call(loc: Location, method: string, path: string, body?: unknown, accept?: string) {
+  const r = await apiRequest(loc.apiSocket, method, path, body, { accept });
+  if (r.status >= 400) {
+    let msg = r.body;
+    try {
+      msg = r.json<{ error: string }>().error;
+    } catch {
+      /* plain text */
+    }
+    throw new Error(msg);
+  }
+  return r;
+}
+
+const launch: Command = async ({ flags, positionals }, rawArgv) => {
+  const cfg = resolveDaemonConfig(flags, positionals);
+  if (flags['foreground']) {
+    const { runForeground } = await import('../daemon/foreground.js');
+    return runForeground(cfg);
+  }
+  const pid = readPid(cfg.dataDir);
+  if (pid && processAlive(pid) && (await apiAnswers(cfg.apiSocket))) {
+    throw new Error(`overlay is already running (pid ${pid}); use "overlay connect" to add peers or "overlay stop" first`);
+  }
+  // Pass the options on, except the password: it travels in the environment.
+  const forward: string[] = [];
+  for (let i = 0; i < rawArgv.length; i++) {
+    const a = rawArgv[i]!;
+    if (a === '--password' || a === '--password-file') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--password=') || a.startsWith('--password-file=')) continue;
+    forward.push(a);
+  }
+  await launchInBackground(cfg, forward, cfg.password);
+  const s = (await call(cfg, 'GET', '/status')).json<{ name: string }>();
+  out(s.name);
+  return 0;
+};
+
+const STATUS_VIEWS = new Set(['peers', 'connections', 'targets']);
+
+const status: Command = async ({ flags, positionals }) => {
+  const loc = resolveLocation(flags);
+  const [view, ...extra] = positionals;
+  if (extra.length) throw new UsageError(`status takes at most one view, got "${positionals.join(' ')}"`);
+  if (view !== undefined && !STATUS_VIEWS.has(view)) throw new UsageError(`unknown status view "${view}": use peers, connections or targets`);
+  const path = view ? `/status/${view}` : '/status';
+  const json = flags['json'] === true;
+  const r = await call(loc, 'GET', json ? `${path}?format=json` : path, undefined, json ? 'application/json' : 'text/plain');
+  out(json ? JSON.stringify(r.json(), null, 2) : r.body);
+  return 0;
+};
+
+const connect: Command = async ({ flags, positionals }) => {
+  if (positionals.length === 0 && !flags['replace']) throw new UsageError('connect needs at least one peer address');
+  const loc = resolveLocation(flags);
+  await call(loc, 'POST', '/connect', { targets: checkTargets(positionals), replace: flags['replace'] === true });
+  return 0;
+};
+
+const forget: Command = async ({ flags, positionals }) => {
+  if (positionals.length === 0) throw new UsageError('forget needs at least one peer address');
+  const loc = resolveLocation(flags);
+  await call(loc, 'POST', '/forget', { targets: checkTargets(positionals) });
+  return 0;
+};
+
+async function stopDaemon(loc: Location, path: '/stop' | '/reset'): Promise<boolean> {
+  const pid = readPid(loc.dataDir);
+  try {
+    await call(loc, 'POST', path);
+  } catch (e) {
+    if (e instanceof DaemonUnreachable) return false;
+    throw e;
+  }
+  if (pid && !(await waitForExit(pid, 30_000))) throw new Error(`the daemon (pid ${pid}) did not stop within 30 s`);
+  return true;
+}
+
+const stop: Command = async ({ flags, positionals }) => {
+  if (positionals.length) throw new UsageError('stop takes no arguments');
+  const loc = resolveLocation(flags);
+  if (!(await stopDaemon(loc, '/stop'))) out('overlay is not running');
+  return 0;
+};
+
+const reset: Command = async ({ flags, positionals }) => {
+  if (positionals.length) throw new UsageError('reset takes no arguments');
+  const loc = resolveLocation(flags);
+  if (!(await stopDaemon(loc, '/reset'))) {
+    // Not running: remove what it left on disk ourselves.
+    const { resetOffline } = await import('../daemon/reset.js');
+    await resetOffline(loc);
+  }
+  return 0;
+};
+
+const version: Command = async () => {
+  out(`overlay ${VERSION}`);
+  return 0;
+};
+
+const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
+  launch: { flags: LAUNCH_FLAGS, run: launch },
+  status: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: status },
+  connect: { flags: { ...LOCATION_FLAGS, replace: 'boolean' }, run: connect },
+  forget: { flags: LOCATION_FLAGS, run: forget },
+  stop: { flags: LOCATION_FLAGS, run: stop },
+  reset: { flags: LOCATION_FLAGS, run: reset },
+  version: { flags: {}, run: version },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    out(USAGE);
+    return name ? 0 : 2;
+  }
+  if (name === '--version') return version({ positionals: [], flags: {} }, []);
+  const cmd = COMMANDS[name];
+  try {
+    if (!cmd) throw new UsageError(`unknown command "${name}"`);
+    return await cmd.run(parseArgs(rest, cmd.flags, name), rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`overlay: ${e.message}\nRun "overlay help" for usage.\n`);
+      return 2;
+    }
+    process.stderr.write(`overlay: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`overlay: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,129 @@
+/**
+ * Daemon settings: one place that turns flags and environment variables into
+ * a validated configuration, shared by `launch`, `launch --foreground` and
+ * every client command (which only need the paths).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isLogLevel, type LogLevel } from '../lib/logger.js';
+import { parsePeerName, type PeerName } from '../lib/peer-name.js';
+import { UsageError, type FlagSpec, type FlagValues } from '../cli/args.js';
+
+export const DEFAULT_DATA_DIR = '/var/lib/overlay';
+export const DEFAULT_API_SOCKET = '/run/overlay/overlay.sock';
+export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
+export const DEFAULT_PORT = 6783;
+export const VERSION = '0.1.0';
+
+/** Flags every command accepts: where to find the daemon. */
+export const LOCATION_FLAGS: FlagSpec = { 'data-dir': 'string', 'api-socket': 'string', 'http-addr': 'string' };
+
+export const LAUNCH_FLAGS: FlagSpec = {
+  ...LOCATION_FLAGS,
+  foreground: 'boolean',
+  name: 'string',
+  nickname: 'string',
+  port: 'number',
+  password: 'string',
+  'password-file': 'string',
+  'conn-limit': 'number',
+  'no-discovery': 'boolean',
+  'log-level': 'string',
+  'http-addr-allow-remote': 'boolean',
+  'min-protocol-version': 'number',
+};
+
+export interface Location {
+  dataDir: string;
+  apiSocket: string;
+  httpAddr: string;
+}
+
+export interface DaemonConfig extends Location {
+  name?: PeerName;
+  nickname: string;
+  port: number;
+  password?: string;
+  connLimit: number;
+  discovery: boolean;
+  logLevel: LogLevel;
+  minProtocolVersion?: number;
+  targets: string[];
+  allowRemoteHttp: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolveLocation(flags: FlagValues, env: Env = process.env): Location {
+  return {
+    dataDir: String(flags['data-dir'] ?? env['OVERLAY_DATA_DIR'] ?? DEFAULT_DATA_DIR),
+    apiSocket: String(flags['api-socket'] ?? env['OVERLAY_API_SOCKET'] ?? DEFAULT_API_SOCKET),
+    httpAddr: String(flags['http-addr'] ?? env['OVERLAY_HTTP_ADDR'] ?? DEFAULT_HTTP_ADDR),
+  };
+}
+
+export function parseHttpAddr(addr: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--http-addr must be host:port, got "${addr}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function validTarget(t: string): boolean {
+  return /^[A-Za-z0-9.\-]+(:\d{1,5})?$/.test(t) || /^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(t);
+}
+
+export function checkTargets(targets: string[]): string[] {
+  for (const t of targets) if (!validTarget(t)) throw new UsageError(`invalid peer address "${t}": expected host or host:port`);
+  return targets;
+}
+
+export function resolveDaemonConfig(flags: FlagValues, positionals: string[], env: Env = process.env): DaemonConfig {
+  const loc = resolveLocation(flags, env);
+  const { host } = parseHttpAddr(loc.httpAddr);
+  const allowRemoteHttp = flags['http-addr-allow-remote'] === true;
+  if (!isLoopback(host) && !allowRemoteHttp) {
+    throw new UsageError(`--http-addr ${loc.httpAddr} is not a loopback address; add --http-addr-allow-remote to expose the API beyond this host`);
+  }
+  const logLevel = String(flags['log-level'] ?? env['OVERLAY_LOG_LEVEL'] ?? 'info');
+  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be one of debug, info, warn, error`);
+  const port = Number(flags['port'] ?? DEFAULT_PORT);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be 1-65535`);
+  const connLimit = Number(flags['conn-limit'] ?? 100);
+  if (connLimit < 1) throw new UsageError('--conn-limit must be at least 1');
+  let name: PeerName | undefined;
+  if (flags['name'] !== undefined) {
+    try {
+      name = parsePeerName(String(flags['name']));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  let password = flags['password'] !== undefined ? String(flags['password']) : env['OVERLAY_PASSWORD'];
+  if (flags['password-file'] !== undefined) {
+    try {
+      password = readFileSync(String(flags['password-file']), 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new UsageError(`cannot read --password-file: ${(e as Error).message}`);
+    }
+  }
+  if (password === '') throw new UsageError('the password must not be empty');
+  const minVersion = flags['min-protocol-version'];
+  return {
+    ...loc,
+    name,
+    nickname: String(flags['nickname'] ?? hostname()).slice(0, 64),
+    port,
+    password,
+    connLimit,
+    discovery: flags['no-discovery'] !== true,
+    logLevel,
+    minProtocolVersion: minVersion === undefined ? undefined : Number(minVersion),
+    targets: checkTargets(positionals),
+    allowRemoteHttp,
+  };
+}
