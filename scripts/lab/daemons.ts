@@ -1,0 +1,115 @@
+/**
+ * Real overlay daemons on lab hosts: launch through the real CLI inside the
+ * host's namespace, talk to each through its own API socket, and stop them by
+ * the PID in their pid file. Shared by the demo, the integration tests and
+ * the benchmarks.
+ */
+import { execa } from 'execa';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Lab, LabHost } from './lab.js';
+
+/** dist/src/cli/main.js, found from this file whether it runs from src (vitest) or dist. */
+export function cliPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = here.includes(`${join('dist', 'scripts')}`) ? resolve(here, '../../..') : resolve(here, '../..');
+  return join(root, 'dist', 'src', 'cli', 'main.js');
+}
+
+export interface DaemonHost {
+  host: LabHost;
+  dataDir: string;
+  apiSocket: string;
+  env: Record<string, string>;
+}
+
+/** Per-host data dir and socket under /tmp/<lab prefix>/ (short: unix socket paths max 108 bytes). */
+export function daemonHost(lab: Lab, index: number): DaemonHost {
+  const host = lab.host(index);
+  const dataDir = join('/tmp', lab.prefix, `h${index}`);
+  mkdirSync(dataDir, { recursive: true });
+  const apiSocket = join(dataDir, 'api.sock');
+  return { host, dataDir, apiSocket, env: { OVERLAY_DATA_DIR: dataDir, OVERLAY_API_SOCKET: apiSocket } };
+}
+
+/** Run `overlay <args>` as if on that host (inside its namespace). */
+export function overlay(d: DaemonHost, args: string[], opts: { env?: Record<string, string>; reject?: boolean; timeoutMs?: number } = {}) {
+  return execa('ip', ['netns', 'exec', d.host.ns, process.execPath, cliPath(), ...args], {
+    env: { ...d.env, ...opts.env },
+    reject: opts.reject ?? false,
+    timeout: opts.timeoutMs ?? 60_000,
+  });
+}
+
+export function daemonPid(d: DaemonHost): number | undefined {
+  try {
+    return Number(readFileSync(join(d.dataDir, 'overlay.pid'), 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Launch in the background via the CLI; throws with the CLI's message on failure. */
+export async function launch(d: DaemonHost, args: string[], env: Record<string, string> = {}): Promise<string> {
+  const r = await overlay(d, ['launch', '--nickname', `h${d.host.index}`, ...args], { env });
+  if (r.exitCode !== 0) throw new Error(`launch on h${d.host.index} failed (${r.exitCode}): ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export async function statusJson<T = Record<string, unknown>>(d: DaemonHost, view = ''): Promise<T> {
+  const r = await overlay(d, ['status', ...(view ? [view] : []), '--json']);
+  if (r.exitCode !== 0) throw new Error(`status on h${d.host.index} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Kill a daemon we started, by PID (SIGKILL by default: the "kill -9" fault). */
+export async function killDaemon(d: DaemonHost, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  const pid = daemonPid(d);
+  if (!pid || !alive(pid)) return;
+  process.kill(pid, signal);
+  for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+}
+
+/** Stop every daemon of these hosts (by PID) and remove their data dirs. */
+export async function cleanupDaemons(hosts: DaemonHost[]): Promise<void> {
+  for (const d of hosts) await killDaemon(d);
+  for (const d of hosts) rmSync(d.dataDir, { recursive: true, force: true });
+}
+
+/** Poll until `check` passes or the time runs out; returns the last error otherwise. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return true;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return false;
+}
+
+interface PeerView {
+  name: string;
+  connections: unknown[];
+}
+
+/** True when every daemon sees all `n` peers, each with n-1 connections. */
+export async function fullMesh(hosts: DaemonHost[], n = hosts.length): Promise<boolean> {
+  for (const d of hosts) {
+    const peers = await statusJson<PeerView[]>(d, 'peers');
+    if (peers.length !== n || peers.some((p) => p.connections.length !== n - 1)) return false;
+  }
+  return true;
+}
