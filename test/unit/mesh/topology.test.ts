@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { decodeRecords, supersedes, Topology, type PeerRecord } from '../../../src/mesh/topology.js';
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const C = '02:00:00:00:00:0c';
+const rec = (name: string, version: number, conns: string[] = [], uid = 'u1'): PeerRecord => ({
+  name,
+  nickname: name.slice(-1),
+  uid,
+  version,
+  conns: conns.map((p) => ({ peer: p, address: `${p}:6783`, outbound: true })),
+});
+
+describe('topology merge rules', () => {
+  it('a higher version wins; stale and equal versions change nothing', () => {
+    const t = new Topology(rec(A, 10, [B]));
+    expect(t.merge([rec(B, 5, [A])]).map((r) => r.version)).toEqual([5]);
+    expect(t.merge([rec(B, 4, [])])).toEqual([]); // stale
+    expect(t.merge([rec(B, 5, [A])])).toEqual([]); // equal
+    expect(t.merge([rec(B, 6, [A, C])]).map((r) => r.version)).toEqual([6]);
+  });
+
+  it('conflicting records with the same version resolve by uid, the same everywhere', () => {
+    const x = rec(B, 7, [A], 'aaa');
+    const y = rec(B, 7, [], 'bbb');
+    expect(supersedes(y, x)).toBe(true);
+    const t1 = new Topology(rec(A, 1));
+    const t2 = new Topology(rec(A, 1));
+    t1.merge([x]);
+    t1.merge([y]);
+    t2.merge([y]);
+    t2.merge([x]);
+    expect(t1.get(B)).toEqual(t2.get(B));
+  });
+
+  it('a record of an earlier incarnation of ourselves makes us out-vote it', () => {
+    const t = new Topology(rec(A, 100, [], 'new'));
+    const changed = t.merge([rec(A, 150, [B], 'old')]);
+    expect(changed).toHaveLength(1);
+    expect(t.self.version).toBe(151);
+    expect(t.self.uid).toBe('new');
+  });
+
+  it('only symmetric edges count; unreachable peers are removed', () => {
+    const t = new Topology(rec(A, 1, [B]));
+    t.merge([rec(B, 1, [A, C]), rec(C, 1, [])]); // C does not list B: not reachable
+    expect([...t.routes().keys()].sort()).toEqual([B]);
+    expect(t.removeUnreachable()).toEqual([C]);
+    t.merge([rec(C, 2, [B])]);
+    expect(t.routes().get(C)).toBe(B); // through B
+  });
+
+  it('setOwnConnections bumps the version only on change', () => {
+    const t = new Topology(rec(A, 1));
+    expect(t.setOwnConnections([{ peer: B, address: 'x', outbound: true }])?.version).toBe(2);
+    expect(t.setOwnConnections([{ peer: B, address: 'x', outbound: true }])).toBeUndefined();
+  });
+
+  it('decodeRecords rejects malformed gossip', () => {
+    expect(() => decodeRecords({})).toThrow();
+    expect(() => decodeRecords([{ name: 'x' }])).toThrow(/malformed/);
+    expect(() => decodeRecords([{ ...rec(A, 1), conns: [{ peer: 'zz' }] }])).toThrow(/malformed/);
+    expect(decodeRecords([rec(A, 1, [B])])).toHaveLength(1);
+  });
+});
