@@ -41,12 +41,13 @@ export class SystemClock implements Clock {
 
 /**
  * A deterministic clock for simulations: time moves only when the test calls
- * advance()/runUntil(), and timers fire in (time, insertion) order.
+ * advance(), and timers fire in (time, insertion) order. A binary heap keeps
+ * it fast with tens of thousands of pending timers (hundreds of peers).
  */
 export class SimClock implements Clock {
   private time = 0;
   private seq = 0;
-  private readonly queue: { at: number; seq: number; id: number; fn: () => void }[] = [];
+  private readonly heap: { at: number; seq: number; fn: () => void }[] = [];
   private readonly cancelled = new Set<number>();
 
   now(): number {
@@ -55,7 +56,7 @@ export class SimClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.seq;
-    this.queue.push({ at: this.time + Math.max(0, ms), seq: id, id, fn });
+    this.push({ at: this.time + Math.max(0, ms), seq: id, fn });
     return { id };
   }
 
@@ -65,36 +66,55 @@ export class SimClock implements Clock {
 
   /** Number of timers still waiting to fire. */
   pending(): number {
-    return this.queue.length - this.cancelled.size;
+    return this.heap.length - this.cancelled.size;
   }
 
   /** Fire every timer due up to now + ms, in order; timers they create also fire if due. */
   advance(ms: number): void {
     const until = this.time + ms;
-    for (;;) {
-      const next = this.popNext(until);
-      if (!next) break;
-      this.time = next.at;
-      next.fn();
+    while (this.heap.length && this.heap[0]!.at <= until) {
+      const e = this.pop();
+      if (this.cancelled.delete(e.seq)) continue;
+      this.time = e.at;
+      e.fn();
     }
     this.time = until;
   }
 
-  private popNext(until: number): { at: number; fn: () => void } | undefined {
-    let best = -1;
-    for (let i = 0; i < this.queue.length; i++) {
-      const e = this.queue[i]!;
-      if (e.at > until) continue;
-      if (best < 0) {
-        best = i;
-        continue;
-      }
-      const b = this.queue[best]!;
-      if (e.at < b.at || (e.at === b.at && e.seq < b.seq)) best = i;
+  private less(a: { at: number; seq: number }, b: { at: number; seq: number }): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  private push(e: { at: number; seq: number; fn: () => void }): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
     }
-    if (best < 0) return undefined;
-    const [e] = this.queue.splice(best, 1);
-    if (this.cancelled.delete(e!.id)) return this.popNext(until);
-    return e;
+  }
+
+  private pop(): { at: number; seq: number; fn: () => void } {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
   }
 }

@@ -12,6 +12,7 @@ import { shuffle, type Random } from '../lib/random.js';
 import { backoffDelay } from './backoff.js';
 import { Connection, hostOf, type LocalIdentity } from './connection.js';
 import type { GossipChannel, GossipSender, PeerInfo } from './gossip-channel.js';
+import { MAX_FRAME_BYTES } from './frame.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, ProtocolError, type Message } from './protocol.js';
 import type { ConnectionStatus, MeshCounters, TargetStatus, TopologyPeerStatus } from './router-types.js';
 import { decodeRecords, Topology, type PeerRecord } from './topology.js';
@@ -79,6 +80,8 @@ interface ChannelSlot {
 }
 
 const TOPOLOGY = 'topology';
+/** Half the frame limit, leaving room for the envelope and encryption. */
+const MAX_GOSSIP_BYTES = MAX_FRAME_BYTES / 2;
 const UNICAST_TTL = 32;
 
 export class Router {
@@ -110,6 +113,7 @@ export class Router {
   private pendingTopology = new Map<PeerName, PeerRecord>();
   private routeCache?: Map<PeerName, PeerName>;
   private antiEntropyTimer?: TimerHandle;
+  private topologyTimer?: TimerHandle;
   private lastPeersSignature = '';
   private stopped = false;
   private nextConnSeq = 0;
@@ -148,6 +152,7 @@ export class Router {
     if (this.stopped) return;
     this.stopped = true;
     this.clock.clearTimeout(this.antiEntropyTimer);
+    this.clock.clearTimeout(this.topologyTimer);
     for (const slot of this.channels.values()) this.clock.clearTimeout(slot.flushTimer);
     for (const t of this.targetMap.values()) this.clock.clearTimeout(t.timer);
     for (const c of [...this.conns]) {
@@ -422,17 +427,20 @@ export class Router {
       encodeFull: () => this.topo.all(),
       encodeDelta: () => {
         if (this.pendingTopology.size === 0) return undefined;
-        const d = [...this.pendingTopology.values()];
+        // Only what is still known after garbage collection.
+        const d = [...this.pendingTopology.values()].filter((r) => this.topo.get(r.name) === r);
         this.pendingTopology = new Map();
         return d;
       },
       merge: (_from, payload) => {
         const changed = this.topo.merge(decodeRecords(payload));
         if (changed.length === 0) return undefined;
+        // Forward as part of the next coalesced delta rather than one message
+        // per incoming change: during a join, many changes arrive together.
+        for (const r of changed) this.pendingTopology.set(r.name, r);
+        this.channelSender(TOPOLOGY).gossip();
         this.afterTopologyChange();
-        // Only forward what is still known after garbage collection.
-        const live = changed.filter((r) => this.topo.get(r.name) === r || r.name === this.name);
-        return live.length ? live : undefined;
+        return undefined;
       },
     };
   }
@@ -446,7 +454,17 @@ export class Router {
     }
   }
 
+  /** Recompute reachability, discovery and listeners once per burst of changes. */
   private afterTopologyChange(): void {
+    this.routeCache = undefined;
+    if (this.topologyTimer || this.stopped) return;
+    this.topologyTimer = this.clock.setTimeout(() => {
+      this.topologyTimer = undefined;
+      this.recomputeTopology();
+    }, 0);
+  }
+
+  private recomputeTopology(): void {
     this.routeCache = undefined;
     const gone = this.topo.removeUnreachable();
     if (gone.length) {
@@ -579,11 +597,29 @@ export class Router {
   }
 
   private sendGossip(c: Connection, channel: string, payload: unknown): void {
-    const bytes = c.send({ t: 'g', c: channel, d: payload });
-    if (bytes > 0) {
-      this.counters.gossipMessagesSent++;
-      this.counters.gossipBytesSent += bytes;
+    for (const part of this.splitForFrames(channel, payload)) {
+      const bytes = c.send({ t: 'g', c: channel, d: part });
+      if (bytes > 0) {
+        this.counters.gossipMessagesSent++;
+        this.counters.gossipBytesSent += bytes;
+      }
     }
+  }
+
+  /**
+   * Keep every message well under the frame limit: list payloads (topology
+   * records, and any channel whose state is a list of independent entries)
+   * are split in halves until each part fits.
+   */
+  private splitForFrames(channel: string, payload: unknown): unknown[] {
+    const size = Buffer.byteLength(JSON.stringify(payload));
+    if (size <= MAX_GOSSIP_BYTES) return [payload];
+    if (!Array.isArray(payload) || payload.length < 2) {
+      this.log.error('gossip payload too large to send; dropped', { channel, bytes: size });
+      return [];
+    }
+    const mid = Math.ceil(payload.length / 2);
+    return [...this.splitForFrames(channel, payload.slice(0, mid)), ...this.splitForFrames(channel, payload.slice(mid))];
   }
 
   private scheduleAntiEntropy(): void {

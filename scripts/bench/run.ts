@@ -1,0 +1,37 @@
+/**
+ * `npm run bench`: every benchmark in sequence, each printing its numbers
+ * with a baseline measured in the same run; results also go to
+ * bench-results/<timestamp>.json. Speed targets live here, never in tests.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { benchMeshLaunch } from './mesh-launch.js';
+import { benchMeshSim } from './mesh-sim.js';
+
+const BENCHES: Record<string, () => Promise<unknown>> = {
+  'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
+  'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
+};
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  const results: Record<string, unknown> = {};
+  for (const [name, run] of Object.entries(BENCHES)) {
+    if (only && !name.startsWith(only)) continue;
+    console.log(`\n== ${name}`);
+    const t = performance.now();
+    const r = await run();
+    results[name] = r;
+    if (Array.isArray(r)) console.table(r);
+    else console.log(JSON.stringify(r, null, 2));
+    console.log(`(${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  }
+  mkdirSync('bench-results', { recursive: true });
+  const file = `bench-results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  writeFileSync(file, JSON.stringify(results, null, 2));
+  console.log(`\nresults written to ${file}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

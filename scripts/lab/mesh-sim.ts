@@ -1,0 +1,133 @@
+/**
+ * An in-process cluster of real Routers on a simulated network and clock, for
+ * the simulation tests and the gossip benchmark: many peers, lossy links,
+ * partitions, deaths and restarts, all replayable from a seed.
+ */
+import { SimClock } from '../../src/lib/clock.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import type { PeerName } from '../../src/lib/peer-name.js';
+import { seededRandom, type Random } from '../../src/lib/random.js';
+import { Router, type RouterTimings } from '../../src/mesh/router.js';
+import { SimNetwork, type SimNetworkOptions } from '../../src/mesh/sim-transport.js';
+
+export interface MeshSimOptions extends SimNetworkOptions {
+  timings?: Partial<RouterTimings>;
+  /** How many earlier peers each new peer is given as targets (1 = a chain-like tree). */
+  targetsPerPeer?: number;
+  discovery?: boolean;
+}
+
+export function simName(i: number): PeerName {
+  const hex = (i + 1).toString(16).padStart(8, '0');
+  return `02:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}`;
+}
+
+export class MeshSim {
+  readonly clock = new SimClock();
+  readonly random: Random;
+  readonly net: SimNetwork;
+  readonly routers: (Router | undefined)[] = [];
+  private readonly targets: string[][] = [];
+  private incarnation = 0;
+
+  constructor(
+    readonly seed: number,
+    private readonly opts: MeshSimOptions = {},
+  ) {
+    this.random = seededRandom(seed);
+    this.net = new SimNetwork(this.clock, this.random, opts);
+  }
+
+  host(i: number): string {
+    return `p${i}`;
+  }
+
+  /** Add peer i (and start it) with targets chosen among the existing peers. */
+  async addPeer(i: number, targets?: string[]): Promise<Router> {
+    if (!this.targets[i]) {
+      const k = Math.min(i, this.opts.targetsPerPeer ?? 1);
+      const chosen = new Set<number>();
+      while (chosen.size < k) chosen.add(Math.floor(this.random() * i));
+      this.targets[i] = targets ?? [...chosen].map((j) => this.host(j));
+    }
+    const r = new Router({
+      name: simName(i),
+      nickname: this.host(i),
+      uid: `u${i}-${this.incarnation++}`,
+      port: 6783,
+      transport: this.net.transport(this.host(i)),
+      clock: this.clock,
+      random: this.random,
+      logger: silentLogger,
+      discovery: this.opts.discovery ?? true,
+      epoch: 1_000_000 + this.clock.now(),
+      timings: this.opts.timings,
+    });
+    this.routers[i] = r;
+    await r.start();
+    r.connect(this.targets[i]!);
+    return r;
+  }
+
+  /** The process dies: its connections reset, it stops listening. */
+  async kill(i: number): Promise<void> {
+    const r = this.routers[i];
+    if (!r) return;
+    this.net.kill(this.host(i));
+    this.routers[i] = undefined;
+    await r.stop();
+  }
+
+  alive(): Router[] {
+    return this.routers.filter((r): r is Router => r !== undefined);
+  }
+
+  /** Advance simulated time in steps, letting promise callbacks run between steps. */
+  async run(ms: number, stepMs = 50): Promise<void> {
+    for (let t = 0; t < ms; t += stepMs) {
+      this.clock.advance(Math.min(stepMs, ms - t));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Run until every live router sees exactly the live set with identical records; returns sim ms taken or -1. */
+  async runUntilConverged(maxMs: number, stepMs = 50): Promise<number> {
+    const start = this.clock.now();
+    while (this.clock.now() - start < maxMs) {
+      if (this.converged()) return this.clock.now() - start;
+      await this.run(stepMs, stepMs);
+    }
+    return this.converged() ? this.clock.now() - start : -1;
+  }
+
+  converged(): boolean {
+    const live = this.alive();
+    const want = live.map((r) => r.name).sort().join(',');
+    let reference: string | undefined;
+    for (const r of live) {
+      const topo = r.topology();
+      if (topo.map((p) => p.name).sort().join(',') !== want) return false;
+      const sig = topo
+        .map((p) => `${p.name}@${p.version}`)
+        .sort()
+        .join(',');
+      reference ??= sig;
+      if (sig !== reference) return false;
+    }
+    return true;
+  }
+
+  totals(): { messages: number; bytes: number } {
+    let messages = 0;
+    let bytes = 0;
+    for (const r of this.alive()) {
+      messages += r.counters.gossipMessagesSent;
+      bytes += r.counters.gossipBytesSent;
+    }
+    return { messages, bytes };
+  }
+
+  async stopAll(): Promise<void> {
+    for (const r of this.alive()) await r.stop();
+  }
+}
