@@ -1,0 +1,58 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseArgs, UsageError } from '../../../src/cli/args.js';
+import { LAUNCH_FLAGS, resolveDaemonConfig, resolveLocation } from '../../../src/daemon/config.js';
+
+const launch = (argv: string[], env: Record<string, string> = {}) => {
+  const { flags, positionals } = parseArgs(argv, LAUNCH_FLAGS, 'launch');
+  return resolveDaemonConfig(flags, positionals, env);
+};
+
+describe('CLI arguments and daemon configuration', () => {
+  it('parses flags in both forms, booleans and positionals', () => {
+    const c = launch(['--port=7000', '--nickname', 'n1', '--no-discovery', '198.51.100.2', '198.51.100.3:7000']);
+    expect(c.port).toBe(7000);
+    expect(c.nickname).toBe('n1');
+    expect(c.discovery).toBe(false);
+    expect(c.targets).toEqual(['198.51.100.2', '198.51.100.3:7000']);
+  });
+
+  it('flags win over the environment, which wins over defaults', () => {
+    expect(resolveLocation({}, {}).dataDir).toBe('/var/lib/overlay');
+    expect(resolveLocation({}, { OVERLAY_DATA_DIR: '/x' }).dataDir).toBe('/x');
+    expect(resolveLocation({ 'data-dir': '/y' }, { OVERLAY_DATA_DIR: '/x' }).dataDir).toBe('/y');
+    expect(resolveLocation({}, { OVERLAY_API_SOCKET: '/s', OVERLAY_HTTP_ADDR: '127.0.0.1:1' })).toMatchObject({ apiSocket: '/s', httpAddr: '127.0.0.1:1' });
+  });
+
+  it('takes the password from the flag, the environment or a file', () => {
+    expect(launch([], { OVERLAY_PASSWORD: 'env' }).password).toBe('env');
+    expect(launch(['--password', 'flag'], { OVERLAY_PASSWORD: 'env' }).password).toBe('flag');
+    const f = join(mkdtempSync(join(tmpdir(), 'ovpw')), 'pw');
+    writeFileSync(f, 'from-file\n');
+    expect(launch(['--password-file', f]).password).toBe('from-file');
+  });
+
+  it.each([
+    [['--port', 'x'], /whole number/],
+    [['--port', '70000'], /1-65535/],
+    [['--name', 'nope'], /invalid peer name/],
+    [['--log-level', 'loud'], /log-level/],
+    [['--http-addr', '10.0.0.1:6784'], /not a loopback address/],
+    [['--http-addr', 'nonsense'], /host:port/],
+    [['--password', ''], /must not be empty/],
+    [['--password-file', '/nonexistent/pw'], /cannot read --password-file/],
+    [['bad peer!'], /invalid peer address/],
+    [['--unknown'], /unknown option/],
+    [['--port'], /needs a value/],
+    [['--foreground=maybe'], /takes no value/],
+  ])('refuses %j', (argv, msg) => {
+    expect(() => launch(argv as string[])).toThrow(UsageError);
+    expect(() => launch(argv as string[])).toThrow(msg);
+  });
+
+  it('accepts a remote HTTP address only when asked explicitly', () => {
+    expect(launch(['--http-addr', '0.0.0.0:6784', '--http-addr-allow-remote']).allowRemoteHttp).toBe(true);
+  });
+});
