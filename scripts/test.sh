@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, simulation and real-kernel integration tests.
-# Needs root (network namespaces).
+# Needs root (network namespaces). Ends with a plain "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-npm test
+npm run build
+results="$(mktemp /tmp/overlay-test-results.XXXXXX.json)"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile="$results" || status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`);
+' "$results" || true
+rm -f "$results"
+exit "$status"
