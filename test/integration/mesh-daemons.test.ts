@@ -3,6 +3,7 @@
  * it must, driven only through the real CLI and API.
  */
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
 import {
@@ -158,6 +159,17 @@ describe('mesh of real daemons', () => {
     const r = await overlay(d[0]!, ['launch']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/already running/);
+  });
+
+  it('reset stops the daemon and removes its state: the next launch is a new peer', async () => {
+    const before = await launch(d[3]!, []);
+    expect((await overlay(d[3]!, ['reset'])).exitCode).toBe(0);
+    expect(daemonPid(d[3]!)).toBeUndefined();
+    expect(existsSync(`${d[3]!.dataDir}/db`)).toBe(false);
+    expect((await overlay(d[3]!, ['reset'])).exitCode).toBe(0); // also when not running
+    const after = await launch(d[3]!, []);
+    expect(after).not.toBe(before);
+    expect(await statusJson<TargetView[]>(d[3]!, 'targets')).toEqual([]);
   });
 
   it('commands against a stopped daemon say it is not running', async () => {
