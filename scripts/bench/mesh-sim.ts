@@ -38,6 +38,7 @@ export async function benchMeshSim(sizes = [100, 300, 1000]): Promise<Record<str
       joinBytesVsFullState: +((afterJoin.bytes - before.bytes) / peers / fullStateBytes).toFixed(3),
       wallSeconds: +((performance.now() - wall) / 1000).toFixed(1),
     });
+    console.log(JSON.stringify(rows[rows.length - 1])); // progress: large N takes minutes
     await sim.stopAll();
   }
   return rows;
