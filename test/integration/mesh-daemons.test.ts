@@ -137,6 +137,30 @@ describe('mesh of real daemons', () => {
     expect(log.stdout).toMatch(/not valid JSON/);
   });
 
+  it('a target that is ourselves is marked failed, not retried in a tight loop', async () => {
+    expect((await overlay(d[0]!, ['connect', '198.51.100.1'])).exitCode).toBe(0);
+    const failed = await waitFor(async () => {
+      const t = await statusJson<TargetView[]>(d[0]!, 'targets');
+      return t.some((x) => x.address === '198.51.100.1:6783' && x.state === 'failed' && /ourselves/.test(x.lastError ?? ''));
+    }, 10_000);
+    expect(failed).toBe(true);
+    await overlay(d[0]!, ['forget', '198.51.100.1']);
+  });
+
+  it('a peer using the name of a live peer is refused with a clear log line', async () => {
+    const impostor = await launch(d[3]!, ['--name', names[1]!, '198.51.100.1']).catch((e) => String(e));
+    expect(impostor).toBe(names[1]);
+    const refused = await waitFor(async () => {
+      const log = await execa('cat', [`${d[0]!.dataDir}/overlay.log`]);
+      return /already in use by a live peer with a different uid/.test(log.stdout);
+    }, 10_000);
+    expect(refused).toBe(true);
+    // The real h2 keeps its place in the mesh.
+    const peers = await statusJson<PeerView[]>(d[0]!, 'peers');
+    expect(peers.find((p) => p.name === names[1])?.nickname).toBe('h2');
+    await overlay(d[3]!, ['reset']);
+  });
+
   it('bad CLI arguments exit 2 with a clear message', async () => {
     const cases: [string[], RegExp][] = [
       [['launch', '--port', 'abc'], /--port must be a whole number/],
