@@ -8,6 +8,8 @@ import { cleanupDaemons, daemonHost, fullMesh, launch, overlay, waitFor, type Da
 import { Lab } from './lab/lab.js';
 
 async function main(): Promise<void> {
+  // A closed pipe (`demo | head`) must not skip the teardown.
+  process.stdout.on('error', () => undefined);
   const keep = process.argv.includes('--keep');
   const lab = await Lab.create({ hosts: 3, label: 'demo' });
   const hosts: DaemonHost[] = [1, 2, 3].map((i) => daemonHost(lab, i));

@@ -66,11 +66,28 @@ export async function removeStaleLabs(): Promise<string[]> {
   for (const ns of await listNetns()) {
     const m = LAB_RE.exec(ns);
     if (!m) continue;
-    if (pidAlive(Number(m[1])) ) continue;
+    if (pidAlive(Number(m[1]))) continue;
+    await killProcessesIn(ns);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     removed.push(ns);
   }
   return removed;
+}
+
+/**
+ * Kill whatever still runs inside one of our lab namespaces (a daemon whose
+ * test or demo died before its teardown). Only lab namespaces are ever passed
+ * here, so these are processes a lab run started.
+ */
+export async function killProcessesIn(ns: string): Promise<void> {
+  const r = await execa('ip', ['netns', 'pids', ns], { reject: false });
+  for (const pid of r.stdout.split(/\s+/).map(Number).filter((p) => p > 1 && p !== process.pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
 }
 
 export function newLabPrefix(label = ''): string {
@@ -209,6 +226,7 @@ export class Lab {
     for (const sp of [...this.processes].reverse()) await this.stopProcess(sp, 'SIGKILL', 0);
     const all = [...this.extraNamespaces, ...this.hosts.map((h) => h.ns), this.switchNs];
     for (const ns of all) {
+      await killProcessesIn(ns); // daemons that detached from the processes we tracked
       await execa('ip', ['netns', 'del', ns], { reject: false });
     }
   }
