@@ -7,7 +7,7 @@ import { CniError, ErrorCode } from './spec/errors.js';
 import { parseResult, type CniResult } from './spec/result.js';
 import { COMMANDS, isSupportedVersion, type CniCommand, type CniVersion } from './spec/versions.js';
 import { DEFAULT_DAEMON_SOCKET, DEFAULT_STATE_DIR } from './defaults.js';
-import { isIPv4, isMac, parseCidr } from './ipv4.js';
+import { isIPv4, isMac, parseCidr } from '../src/lib/ipv4.js';
 
 export interface CniEnv {
   command: CniCommand;

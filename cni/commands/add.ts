@@ -13,7 +13,7 @@
 import type { CniEnv, NetConf } from '../config.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { mergeResults, type CniResult } from '../spec/result.js';
-import { networkOf } from '../ipv4.js';
+import { networkOf } from '../../src/lib/ipv4.js';
 import { NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
 import { callDaemon, UndoStack } from './common.js';
 import { releaseOrQueue } from './del.js';

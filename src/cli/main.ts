@@ -13,7 +13,8 @@ const USAGE = `Usage: overlay <command> [options]
 
 Commands:
   launch [--foreground] [options] [peer ...]   start the router daemon (peers: host or host:port)
-  status [peers|connections|targets] [--json]  show the daemon's state
+  status [peers|connections|targets|ipam] [--json]  show the daemon's state
+  rmpeer <name|nickname>                       take over the address space of a dead peer
   connect [--replace] <peer> ...               add (or replace) peers to connect to
   forget <peer> ...                            remove peers from the target list
   stop                                         stop the daemon, keep its state
@@ -23,6 +24,8 @@ Commands:
 Launch options:
   --name MAC  --nickname NAME  --port 6783  --password PW | --password-file FILE (or OVERLAY_PASSWORD)
   --conn-limit N  --no-discovery  --log-level debug|info|warn|error  --min-protocol-version N
+  --ipalloc-range 10.32.0.0/12  --ipalloc-default-subnet CIDR  --ipalloc-wait SECONDS (default 10)
+  --ipalloc-init consensus[=N] | seed=<name,...> | observer
 Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
   --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;
 
@@ -73,13 +76,13 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
   return 0;
 };
 
-const STATUS_VIEWS = new Set(['peers', 'connections', 'targets']);
+const STATUS_VIEWS = new Set(['peers', 'connections', 'targets', 'ipam']);
 
 const status: Command = async ({ flags, positionals }) => {
   const loc = resolveLocation(flags);
   const [view, ...extra] = positionals;
   if (extra.length) throw new UsageError(`status takes at most one view, got "${positionals.join(' ')}"`);
-  if (view !== undefined && !STATUS_VIEWS.has(view)) throw new UsageError(`unknown status view "${view}": use peers, connections or targets`);
+  if (view !== undefined && !STATUS_VIEWS.has(view)) throw new UsageError(`unknown status view "${view}": use peers, connections, targets or ipam`);
   const path = view ? `/status/${view}` : '/status';
   const json = flags['json'] === true;
   const r = await call(loc, 'GET', json ? `${path}?format=json` : path, undefined, json ? 'application/json' : 'text/plain');
@@ -131,6 +134,14 @@ const reset: Command = async ({ flags, positionals }) => {
   return 0;
 };
 
+const rmpeer: Command = async ({ flags, positionals }) => {
+  if (positionals.length !== 1) throw new UsageError('rmpeer needs exactly one peer name or nickname');
+  const loc = resolveLocation(flags);
+  const r = (await call(loc, 'POST', '/ipam/rmpeer', { peer: positionals[0] })).json<{ moved: number }>();
+  out(`${r.moved} addresses taken over from ${positionals[0]}`);
+  return 0;
+};
+
 const version: Command = async () => {
   out(`overlay ${VERSION}`);
   return 0;
@@ -143,6 +154,7 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   forget: { flags: LOCATION_FLAGS, run: forget },
   stop: { flags: LOCATION_FLAGS, run: stop },
   reset: { flags: LOCATION_FLAGS, run: reset },
+  rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
   version: { flags: {}, run: version },
 };
 

@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isLogLevel, type LogLevel } from '../lib/logger.js';
 import { parsePeerName, type PeerName } from '../lib/peer-name.js';
+import { MAX_RANGE_PREFIX } from '../ipam/space.js';
+import type { InitMode, IpamConfig } from '../ipam/ipam.js';
+import { cidrContains, parseNetwork } from '../lib/ipv4.js';
 import { UsageError, type FlagSpec, type FlagValues } from '../cli/args.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/overlay';
@@ -31,7 +34,15 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'log-level': 'string',
   'http-addr-allow-remote': 'boolean',
   'min-protocol-version': 'number',
+  'ipalloc-range': 'string',
+  'ipalloc-default-subnet': 'string',
+  'ipalloc-init': 'string',
+  'ipalloc-wait': 'number',
 };
+
+export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
+/** How long an allocation may wait for consensus or space before failing (ms). */
+export const DEFAULT_IPALLOC_WAIT_MS = 10_000;
 
 export interface Location {
   dataDir: string;
@@ -50,6 +61,7 @@ export interface DaemonConfig extends Location {
   minProtocolVersion?: number;
   targets: string[];
   allowRemoteHttp: boolean;
+  ipam: IpamConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,5 +137,46 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
     minProtocolVersion: minVersion === undefined ? undefined : Number(minVersion),
     targets: checkTargets(positionals),
     allowRemoteHttp,
+    ipam: resolveIpamConfig(flags, positionals.length),
   };
+}
+
+function network(flag: string, value: string) {
+  try {
+    return parseNetwork(value, `--${flag}`);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** --ipalloc-init consensus[=N] | seed=<name,...> | observer; consensus defaults to N = launch peers + 1. */
+export function parseIpallocInit(value: string | undefined, launchPeers: number): InitMode {
+  if (value === undefined || value === 'consensus') return { mode: 'consensus', n: launchPeers + 1 };
+  if (value === 'observer') return { mode: 'observer' };
+  let m = /^consensus=(\d+)$/.exec(value);
+  if (m) {
+    const n = Number(m[1]);
+    if (n < 1 || n > 10_000) throw new UsageError('--ipalloc-init consensus=N needs 1 <= N <= 10000');
+    return { mode: 'consensus', n };
+  }
+  m = /^seed=(.+)$/.exec(value);
+  if (m) {
+    try {
+      return { mode: 'seed', seeds: m[1]!.split(',').map((s) => parsePeerName(s.trim())) };
+    } catch (e) {
+      throw new UsageError(`--ipalloc-init seed=: ${(e as Error).message} (seeds are peer names, as \`overlay status\` prints them)`);
+    }
+  }
+  throw new UsageError(`--ipalloc-init must be consensus, consensus=N, seed=<name,...> or observer, got "${value}"`);
+}
+
+function resolveIpamConfig(flags: FlagValues, launchPeers: number): IpamConfig {
+  const range = network('ipalloc-range', String(flags['ipalloc-range'] ?? DEFAULT_IPALLOC_RANGE));
+  if (range.prefix < MAX_RANGE_PREFIX || range.prefix > 30) throw new UsageError(`--ipalloc-range must be between a /${MAX_RANGE_PREFIX} and a /30`);
+  const defaultSubnet = flags['ipalloc-default-subnet'] === undefined ? range : network('ipalloc-default-subnet', String(flags['ipalloc-default-subnet']));
+  if (!cidrContains(range, defaultSubnet)) throw new UsageError('--ipalloc-default-subnet must lie inside --ipalloc-range');
+  const waitMs = Number(flags['ipalloc-wait'] ?? DEFAULT_IPALLOC_WAIT_MS / 1000) * 1000;
+  if (!(waitMs >= 0 && waitMs <= 600_000)) throw new UsageError('--ipalloc-wait must be 0 to 600 seconds');
+  const init = parseIpallocInit(flags['ipalloc-init'] === undefined ? undefined : String(flags['ipalloc-init']), launchPeers);
+  return { range, defaultSubnet, init, waitMs };
 }

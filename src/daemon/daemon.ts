@@ -12,6 +12,7 @@ import { ApiError, ApiRouter, stringList } from '../api/http.js';
 import { meshMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
 import { SystemClock } from '../lib/clock.js';
+import { IpamComponent } from '../ipam/component.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, PROTOCOL_NAME } from '../mesh/protocol.js';
 import { Router } from '../mesh/router.js';
@@ -57,6 +58,7 @@ export class Daemon {
     const store = await Store.open(cfg.dataDir);
     try {
       const name = await loadOrCreateName(store, cfg.name);
+      const clock = new SystemClock();
       const targets = [...new Set([...(await loadTargets(store)), ...cfg.targets])];
       const router = new Router({
         name,
@@ -68,11 +70,12 @@ export class Daemon {
         discovery: cfg.discovery,
         minProtocolVersion: cfg.minProtocolVersion,
         transport: new TcpTransport({ port: cfg.port }),
-        clock: new SystemClock(),
+        clock,
         random: cryptoRandom,
         logger: log,
       });
       const daemon = new Daemon(cfg, store, router, log);
+      daemon.components.push(new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log));
       try {
         await daemon.boot(targets);
       } catch (e) {
@@ -96,8 +99,9 @@ export class Daemon {
     this.router.onTargetsChanged(() => {
       saveTargets(this.store, this.router.userTargets()).catch((e) => this.log.error('cannot persist targets', { error: String(e) }));
     });
-    this.router.connect(targets);
+    // Components register their gossip channels before the first connection, so it carries their full state.
     for (const c of this.components) await c.start();
+    this.router.connect(targets);
     await this.serveApi();
     writeFileSync(pidFile(this.cfg.dataDir), `${process.pid}\n`);
     this.log.info('daemon ready', { name: this.router.name, nickname: this.router.nickname, apiSocket: this.cfg.apiSocket, httpAddr: this.cfg.httpAddr });

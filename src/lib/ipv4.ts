@@ -1,4 +1,4 @@
-/** Minimal IPv4 parsing for validating config values; the daemon does the real address math. */
+/** IPv4 parsing and address math shared by the daemon (IPAM, data plane) and the CNI plugin. */
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
 
@@ -37,4 +37,35 @@ export function networkOf(cidr: string): string {
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 export function isMac(s: string): boolean {
   return MAC_RE.test(s);
+}
+
+/** A CIDR as a span of addresses: [start, start + size). */
+export interface Cidr {
+  start: number;
+  size: number;
+  prefix: number;
+}
+
+/** Parse "a.b.c.d/p", requiring it to be the network address; throws a message fit for users. */
+export function parseNetwork(s: string, what = 'subnet'): Cidr {
+  const c = parseCidr(s);
+  if (!c) throw new Error(`${what} "${s}" is not an IPv4 CIDR like 10.32.0.0/12`);
+  const size = 2 ** (32 - c.prefix);
+  const start = ipToInt(c.ip);
+  if (start % size !== 0) throw new Error(`${what} "${s}" has host bits set; did you mean ${networkOf(s)}?`);
+  return { start, size, prefix: c.prefix };
+}
+
+export function formatCidr(c: { start: number; prefix: number }): string {
+  return `${intToIp(c.start)}/${c.prefix}`;
+}
+
+export function cidrContains(outer: { start: number; size: number }, inner: { start: number; size: number }): boolean {
+  return inner.start >= outer.start && inner.start + inner.size <= outer.start + outer.size;
+}
+
+/** The usable host addresses of a subnet: network and broadcast excluded (except /31 and /32). */
+export function hostSpan(c: Cidr): { start: number; end: number } {
+  if (c.size <= 2) return { start: c.start, end: c.start + c.size };
+  return { start: c.start + 1, end: c.start + c.size - 1 };
 }

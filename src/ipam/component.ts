@@ -1,0 +1,247 @@
+/**
+ * IPAM inside the daemon: loads persisted state, plugs the core into the mesh
+ * as the `ipam` gossip channel, writes every change to the store before any
+ * dependent message or reply leaves, and serves the allocation API.
+ */
+import { ApiError, type ApiRouter } from '../api/http.js';
+import type { MetricFamily } from '../api/metrics.js';
+import type { StatusSection } from '../api/status.js';
+import type { DaemonComponent } from '../daemon/component.js';
+import type { Clock } from '../lib/clock.js';
+import { formatCidr, intToIp, isIPv4, ipToInt, type Cidr } from '../lib/ipv4.js';
+import type { Logger } from '../lib/logger.js';
+import type { Random } from '../lib/random.js';
+import type { GossipSender } from '../mesh/gossip-channel.js';
+import type { Router } from '../mesh/router.js';
+import type { Store, StoreOp } from '../store/store.js';
+import { describeState, Ipam, IpamError, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig, type StoredAllocation } from './ipam.js';
+import type { PaxosRecord } from './paxos.js';
+import type { RingWire } from './ring.js';
+import { formatIpamPeers, ipamPeerRows } from './status.js';
+
+/** What other layers add to an allocation answer (the data plane: gateway and MTU). */
+export interface AllocationDecorator {
+  gatewayFor(subnet: Cidr): string | undefined;
+  mtu(): number | undefined;
+}
+
+export class IpamComponent implements DaemonComponent {
+  readonly name = 'ipam';
+  private ipam?: Ipam;
+  private sender?: GossipSender;
+  private chain: Promise<void> = Promise.resolve();
+  private unsubscribe?: () => void;
+  decorator?: AllocationDecorator;
+
+  constructor(
+    private readonly cfg: IpamConfig,
+    private readonly router: Router,
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    private readonly log: Logger,
+  ) {}
+
+  get core(): Ipam {
+    if (!this.ipam) throw new Error('IPAM not started');
+    return this.ipam;
+  }
+
+  async start(): Promise<void> {
+    const allocations = (await this.store.entries<StoredAllocation>(KEY_ALLOC_PREFIX)).map(([k, v]) => [k.slice(KEY_ALLOC_PREFIX.length), v] as [string, StoredAllocation]);
+    const persisted = {
+      range: await this.store.get<string>(KEY_RANGE),
+      ring: await this.store.get<RingWire>(KEY_RING),
+      paxos: await this.store.get<PaxosRecord>(KEY_PAXOS),
+      allocations,
+    };
+    this.ipam = new Ipam(
+      this.cfg,
+      {
+        self: this.router.name,
+        nickname: this.router.nickname,
+        clock: this.clock,
+        epoch: Date.now() - Math.floor(this.clock.now()),
+        random: this.random,
+        log: this.log,
+        peers: () => this.router.peers(),
+        // Messages leave only after the writes queued before them are durable.
+        send: (to, m) => {
+          const reachable = this.router.peers().some((p) => p.name === to && p.reachable);
+          void this.chain.then(() => this.sender?.unicast(to, m));
+          return reachable;
+        },
+        gossip: () => void this.chain.then(() => this.sender?.gossip()),
+        persist: (ops) => this.persist(ops),
+      },
+      persisted,
+    );
+    await this.flushed();
+    this.sender = this.router.registerChannel(this.ipam);
+    this.sender.gossip();
+    this.unsubscribe = this.router.onPeersChanged(() => this.ipam?.peersChanged());
+  }
+
+  private persist(ops: StoreOp[]): void {
+    this.chain = this.chain.then(
+      () => this.store.batch(ops),
+      () => this.store.batch(ops),
+    );
+    this.chain.catch((e) => this.log.error('IPAM cannot write its state', { error: String(e) }));
+  }
+
+  /** Resolves when every change so far is on disk. */
+  flushed(): Promise<void> {
+    return this.chain;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.ipam?.stop();
+    await this.flushed().catch(() => undefined);
+  }
+
+  async reset(): Promise<void> {
+    if (!this.ipam) return;
+    const r = await this.ipam.handOver();
+    await this.flushed().catch(() => undefined);
+    if (r.to) this.log.info('IPAM space handed over before reset', { to: r.to, addresses: r.moved, acknowledged: r.acknowledged });
+  }
+
+  status(): StatusSection | undefined {
+    if (!this.ipam) return undefined;
+    const ipam = this.ipam;
+    const owned = ipam.ownedSpans().reduce((n, s) => n + s.end - s.start, 0);
+    return {
+      title: 'IPAM',
+      lines: [
+        ['Status', describeState(ipam.state())],
+        ['Range', formatCidr(this.cfg.range)],
+        ['DefaultSubnet', formatCidr(this.cfg.defaultSubnet)],
+        ['Owned', `${owned} addresses (${ipam.space.size} in use)`],
+      ],
+    };
+  }
+
+  statusJson(): unknown {
+    const ipam = this.core;
+    return {
+      state: ipam.state(),
+      status: describeState(ipam.state()),
+      range: formatCidr(this.cfg.range),
+      defaultSubnet: formatCidr(this.cfg.defaultSubnet),
+      ringId: ipam.ring.id,
+      seeds: ipam.ring.seeds,
+      peers: ipamPeerRows(ipam, this.router.peers()),
+    };
+  }
+
+  metrics(): MetricFamily[] {
+    if (!this.ipam) return [];
+    const rows = ipamPeerRows(this.ipam, this.router.peers());
+    const total = this.cfg.range.size;
+    const unreachable = rows.filter((r) => !r.reachable).reduce((n, r) => n + r.owned, 0);
+    const me = rows.find((r) => r.name === this.router.name);
+    const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'gauge', samples: [{ value }] });
+    return [
+      gauge('overlay_ipam_ready', '1 when IPAM can allocate (ring initialised, no split)', this.ipam.state().state === 'ready' ? 1 : 0),
+      gauge('overlay_ipam_addresses_in_use', 'Addresses allocated on this peer', this.ipam.space.size),
+      gauge('overlay_ipam_addresses_owned', 'Addresses of the range owned by this peer', me?.owned ?? 0),
+      gauge('overlay_ipam_unreachable_share', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
+      gauge('overlay_ipam_pending_requests', 'Allocations waiting for consensus or space', this.ipam.waiting),
+    ];
+  }
+
+  private allocationJson(owner: string, addr: number, subnet: Cidr) {
+    const gw = this.decorator?.gatewayFor(subnet);
+    const mtu = this.decorator?.mtu();
+    return { owner, address: `${intToIp(addr)}/${subnet.prefix}`, subnet: formatCidr(subnet), ...(gw ? { gateway: gw } : {}), ...(mtu ? { mtu } : {}) };
+  }
+
+  /** Run an API operation: wait until its writes are durable, map IPAM refusals to HTTP statuses. */
+  private async run<T>(fn: () => Promise<T> | T): Promise<T> {
+    try {
+      const r = await fn();
+      await this.flushed();
+      return r;
+    } catch (e) {
+      if (e instanceof IpamError) throw new ApiError(e.status, e.message);
+      throw e;
+    }
+  }
+
+  routes(api: ApiRouter): void {
+    const str = (body: unknown, key: string): string | undefined => {
+      const v = (body as Record<string, unknown> | undefined)?.[key];
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== 'string') throw new ApiError(400, `"${key}" must be a string`);
+      return v;
+    };
+    const owner = (body: unknown): string => {
+      const o = str(body, 'owner');
+      if (!o) throw new ApiError(400, '"owner" is required (for CNI: <container id>:<interface>)');
+      return o;
+    };
+    const addrArg = (text: string): number => {
+      const a = text.split('/')[0]!;
+      if (!isIPv4(a)) throw new ApiError(400, `"${text}" is not an IPv4 address`);
+      return ipToInt(a);
+    };
+
+    api.add('GET', '/ipam/status', () => {
+      const st = this.core.state();
+      if (st.state !== 'ready') throw new ApiError(503, `IPAM is not ready: ${describeState(st)}`);
+      return { json: { ready: true, status: 'ready' } };
+    });
+    api.add('GET', '/status/ipam', ({ wantsJson }) => {
+      if (wantsJson) return { json: this.statusJson() };
+      return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) };
+    });
+    // Allocate (or claim with "ip"): {owner, subnet?, ip?}. "ip" may carry a prefix: "10.32.1.7/24" names the subnet too.
+    api.add('POST', '/ipam/allocate', ({ body }) =>
+      this.run(async () => {
+        const o = owner(body);
+        const ipText = str(body, 'ip');
+        let subnetText = str(body, 'subnet');
+        if (ipText?.includes('/') && subnetText === undefined) {
+          const [a, p] = ipText.split('/');
+          const size = 2 ** (32 - Number(p));
+          subnetText = `${intToIp(Math.floor(addrArg(a!) / size) * size)}/${p}`;
+        }
+        const subnet = this.core.subnetFor(subnetText);
+        const addr = await this.core.allocate(o, subnet, ipText === undefined ? undefined : addrArg(ipText));
+        return { json: this.allocationJson(o, addr, subnet) };
+      }),
+    );
+    api.add('POST', '/ipam/release', ({ body }) =>
+      this.run(() => {
+        const ipText = str(body, 'ip');
+        if (ipText !== undefined) {
+          const ownerOf = this.core.releaseAddress(addrArg(ipText));
+          return { json: { released: ownerOf !== undefined, owner: ownerOf } };
+        }
+        const addr = this.core.release(owner(body));
+        return { json: { released: addr !== undefined, address: addr === undefined ? undefined : intToIp(addr) } };
+      }),
+    );
+    api.add('GET', '/ipam/lookup', ({ query }) => {
+      const o = query.get('owner');
+      if (!o) throw new ApiError(400, 'lookup needs ?owner=<id>');
+      const addr = this.core.lookup(o);
+      if (addr === undefined) throw new ApiError(404, `no address is allocated to ${o}`);
+      const subnet = this.core.subnetFor(this.core.subnetOf(o));
+      return { json: this.allocationJson(o, addr, subnet) };
+    });
+    api.add('GET', '/ipam/allocations', () => ({
+      json: [...this.core.space.entries()].map(([o, a]) => ({ owner: o, address: intToIp(a) })).sort((x, y) => (x.owner < y.owner ? -1 : 1)),
+    }));
+    api.add('POST', '/ipam/rmpeer', ({ body }) =>
+      this.run(async () => {
+        const peer = str(body, 'peer');
+        if (!peer) throw new ApiError(400, '"peer" is required');
+        const r = await this.core.rmpeer(peer);
+        return { json: { peer, moved: r.moved } };
+      }),
+    );
+  }
+}

@@ -1,0 +1,678 @@
+/**
+ * The IPAM core: ring, consensus, local allocations and the donation,
+ * hand-over and rmpeer protocols, as one gossip channel. It is pure logic:
+ * time, randomness, membership, messaging and persistence come in through
+ * IpamEnv, so the same code runs in the daemon and in many-peer simulations.
+ *
+ * Durability rule: every state change is handed to env.persist() before any
+ * message or reply that depends on it leaves; the shell keeps that order.
+ */
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { cidrContains, formatCidr, hostSpan, intToIp, parseNetwork, type Cidr } from '../lib/ipv4.js';
+import type { Logger } from '../lib/logger.js';
+import type { PeerName } from '../lib/peer-name.js';
+import type { Random } from '../lib/random.js';
+import type { GossipChannel, PeerInfo } from '../mesh/gossip-channel.js';
+import type { StoreOp } from '../store/store.js';
+import { parseGossip, parseMessage, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
+import { Paxos, type PaxosRecord } from './paxos.js';
+import { Ring, type RingWire } from './ring.js';
+import { Space } from './space.js';
+
+export type InitMode = { mode: 'consensus'; n: number } | { mode: 'seed'; seeds: PeerName[] } | { mode: 'observer' };
+
+export interface IpamConfig {
+  range: Cidr;
+  defaultSubnet: Cidr;
+  init: InitMode;
+  /** How long an allocation may wait for consensus or donated space before failing. */
+  waitMs: number;
+  /** How long one request to another peer may take. */
+  requestTimeoutMs?: number;
+}
+
+export interface IpamEnv {
+  self: PeerName;
+  nickname: string;
+  clock: Clock;
+  /** Wall-clock ms at start, so versions of our published records outlive restarts. */
+  epoch: number;
+  random: Random;
+  log: Logger;
+  peers(): PeerInfo[];
+  send(to: PeerName, msg: IpamMessage): boolean;
+  gossip(): void;
+  persist(ops: StoreOp[]): void;
+}
+
+/** What a restarted daemon reads back from its store. */
+export interface IpamPersisted {
+  range?: string;
+  ring?: RingWire;
+  paxos?: PaxosRecord;
+  allocations: [string, StoredAllocation][];
+}
+
+/** One allocation on disk: the address and the subnet it was requested in. */
+export interface StoredAllocation {
+  addr: number;
+  subnet: string;
+}
+
+export const KEY_RANGE = 'ipam/range';
+export const KEY_RING = 'ipam/ring';
+export const KEY_PAXOS = 'ipam/paxos';
+export const KEY_ALLOC_PREFIX = 'ipam/a/';
+
+export type IpamState =
+  | { state: 'ready' }
+  | { state: 'awaiting-consensus'; quorum: number; known: number }
+  | { state: 'observer-waiting' }
+  | { state: 'split-ring'; detail: string }
+  | { state: 'range-mismatch'; detail: string };
+
+/** A refusal with an HTTP-ish status: 400 bad request, 409 conflict, 503 not ready (try again later). */
+export class IpamError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 503,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IpamError';
+  }
+}
+
+export interface Allocated {
+  owner: string;
+  address: number;
+  subnet: Cidr;
+}
+
+interface Pending {
+  resolve: (m: IpamMessage | undefined) => void;
+  timer: TimerHandle;
+}
+
+export function describeState(s: IpamState): string {
+  switch (s.state) {
+    case 'ready':
+      return 'ready';
+    case 'awaiting-consensus':
+      return `awaiting consensus (quorum ${s.quorum}, known ${s.known})`;
+    case 'observer-waiting':
+      return 'observer: waiting to be given space by another peer';
+    case 'split-ring':
+      return `split ring: ${s.detail}`;
+    case 'range-mismatch':
+      return `range mismatch: ${s.detail}`;
+  }
+}
+
+export class Ipam implements GossipChannel {
+  readonly name = 'ipam';
+  readonly ring: Ring;
+  readonly space: Space;
+  private paxos?: Paxos;
+  private readonly stats = new Map<PeerName, PeerStats>();
+  private readonly subnets = new Map<string, string>();
+  private readonly conflicts = new Map<PeerName, { kind: 'split' | 'range'; detail: string }>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly waiters = new Set<() => void>();
+  private delta: IpamGossip = {};
+  private nextId = 0;
+  private consensusTimer?: TimerHandle;
+  private lastProgress: number;
+  private stopped = false;
+  /** Allocation calls waiting on space or consensus right now (a metric). */
+  waiting = 0;
+
+  constructor(
+    readonly cfg: IpamConfig,
+    private readonly env: IpamEnv,
+    persisted: IpamPersisted = { allocations: [] },
+  ) {
+    const range = formatCidr(cfg.range);
+    if (persisted.range !== undefined && persisted.range !== range)
+      throw new Error(
+        `the stored IPAM range is ${persisted.range} but --ipalloc-range is ${range}; ` +
+          'changing the range would orphan every allocation. Launch with the old range, or run `overlay reset` first (this releases all addresses).',
+      );
+    if (!cidrContains(cfg.range, cfg.defaultSubnet))
+      throw new Error(`the default subnet ${formatCidr(cfg.defaultSubnet)} is not inside the range ${range}`);
+    this.ring = new Ring(cfg.range);
+    this.space = new Space(cfg.range);
+    this.lastProgress = env.clock.now();
+    if (persisted.ring) this.ring.merge(persisted.ring);
+    for (const [owner, a] of persisted.allocations) {
+      this.space.add(owner, a.addr);
+      this.subnets.set(owner, a.subnet);
+    }
+    if (persisted.range === undefined) env.persist([{ type: 'put', key: KEY_RANGE, value: range }]);
+    if (!this.ring.initialised) this.initialise(persisted.paxos);
+    this.publishStats();
+  }
+
+  get self(): PeerName {
+    return this.env.self;
+  }
+
+  /** Seed at once (seed list, or a one-peer consensus) or start the consensus protocol. */
+  private initialise(own?: PaxosRecord): void {
+    const init = this.cfg.init;
+    if (init.mode === 'seed') return this.seedRing(init.seeds);
+    if (init.mode === 'observer') return;
+    this.paxos = new Paxos(this.self, Math.floor(init.n / 2) + 1, own);
+    this.delta.paxos = [[this.self, this.paxos.own]];
+    this.thinkConsensus();
+  }
+
+  private seedRing(seeds: PeerName[]): void {
+    this.ring.seed(seeds);
+    this.paxos = undefined;
+    this.env.clock.clearTimeout(this.consensusTimer);
+    this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }, { type: 'del', key: KEY_PAXOS }]);
+    this.env.log.info('IPAM ring initialised', { seeds: this.ring.seeds, id: this.ring.id });
+    this.ringChanged();
+  }
+
+  private ringChanged(): void {
+    this.delta.ring = this.ring.toWire();
+    this.publishStats();
+    this.notify();
+  }
+
+  state(): IpamState {
+    const split = [...this.conflicts.entries()].find(([peer]) => this.isReachable(peer));
+    if (split) return split[1].kind === 'split' ? { state: 'split-ring', detail: split[1].detail } : { state: 'range-mismatch', detail: split[1].detail };
+    if (this.ring.initialised) return { state: 'ready' };
+    if (this.paxos) return { state: 'awaiting-consensus', quorum: this.paxos.quorum, known: this.paxos.known().length };
+    return { state: 'observer-waiting' };
+  }
+
+  // ---- gossip channel ------------------------------------------------------
+
+  encodeFull(): IpamGossip {
+    const g: IpamGossip = { stats: [...this.stats.entries()] };
+    if (this.ring.initialised) g.ring = this.ring.toWire();
+    else if (this.paxos) g.paxos = [...this.paxos.records.entries()];
+    return g;
+  }
+
+  encodeDelta(): IpamGossip | undefined {
+    const d = this.delta;
+    this.delta = {};
+    return d.ring || d.stats || d.paxos ? d : undefined;
+  }
+
+  merge(from: PeerName, payload: unknown): IpamGossip | undefined {
+    const g = parseGossip(payload);
+    if (!g) {
+      this.env.log.warn('ignoring malformed IPAM gossip', { from });
+      return undefined;
+    }
+    const out: IpamGossip = {};
+    if (g.ring && this.mergeRing(from, g.ring)) out.ring = this.ring.toWire();
+    const stats: [PeerName, PeerStats][] = [];
+    for (const [peer, s] of g.stats ?? []) {
+      if (peer === this.self) continue;
+      const mine = this.stats.get(peer);
+      if (mine && mine.version >= s.version) continue;
+      this.stats.set(peer, s);
+      stats.push([peer, s]);
+    }
+    if (stats.length) out.stats = stats;
+    if (g.paxos && this.paxos && !this.ring.initialised) {
+      const px: [PeerName, PaxosRecord][] = [];
+      for (const [peer, r] of g.paxos) if (this.paxos.mergeRecord(peer, r)) px.push([peer, r]);
+      if (px.length) {
+        out.paxos = px;
+        this.lastProgress = this.env.clock.now();
+        this.thinkConsensus();
+      }
+    }
+    return out.ring || out.stats || out.paxos ? out : undefined;
+  }
+
+  /** Returns true when our ring changed. */
+  private mergeRing(from: PeerName, w: RingWire): boolean {
+    const wasInitialised = this.ring.initialised;
+    const mineBefore = this.ring.initialised ? this.ownedSpans() : [];
+    const r = this.ring.merge(w);
+    if (r.kind === 'split' || r.kind === 'range-mismatch') {
+      if (!this.conflicts.has(from)) {
+        const detail =
+          r.kind === 'split'
+            ? `this peer's ring (seeded by ${this.ring.seeds.join(', ')}) and peer ${from}'s ring (seeded by ${r.theirSeeds.join(', ')}) were initialised separately and will not be merged. ` +
+              'To join them, run `overlay reset` on every peer of one side and launch those peers again pointing at the other side.'
+            : `peer ${from} uses the range ${r.theirs}, this peer uses ${formatCidr(this.cfg.range)}; every peer must be launched with the same --ipalloc-range`;
+        this.conflicts.set(from, { kind: r.kind === 'split' ? 'split' : 'range', detail });
+        this.env.log.error(r.kind === 'split' ? 'IPAM split ring detected' : 'IPAM range mismatch', { peer: from, detail });
+        this.notify();
+      }
+      return false;
+    }
+    if (r.kind === 'unchanged') return false;
+    if (!wasInitialised) {
+      this.paxos = undefined;
+      this.env.clock.clearTimeout(this.consensusTimer);
+      this.env.log.info('IPAM ring received', { from, seeds: this.ring.seeds });
+    }
+    this.checkLostSpace(mineBefore);
+    this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }, ...(wasInitialised ? [] : [{ type: 'del' as const, key: KEY_PAXOS }])]);
+    this.ringChanged();
+    return true;
+  }
+
+  /** Space we held allocations in was taken from us (rmpeer while we were down): say so loudly. */
+  private checkLostSpace(before: { start: number; end: number }[]): void {
+    if (before.length === 0) return;
+    let lost = 0;
+    for (const [, addr] of this.space.entries()) if (this.ring.ownerOf(addr) !== this.self) lost++;
+    if (lost > 0)
+      this.env.log.error('IPAM space holding our allocations now belongs to another peer (was this peer removed with rmpeer while it was down?)', { addresses: lost });
+  }
+
+  onUnicast(from: PeerName, payload: unknown): void {
+    const m = parseMessage(payload);
+    if (!m) {
+      this.env.log.warn('ignoring malformed IPAM message', { from });
+      return;
+    }
+    switch (m.t) {
+      case 'donate':
+        return this.reply(from, this.donate(from, m.id, m.subnet, m.ip));
+      case 'handover':
+        if (this.ring.initialised || m.ring) this.mergeRing(from, m.ring);
+        return this.reply(from, { t: 'handover-ack', id: m.id });
+      case 'rmpeer':
+        return this.reply(from, this.takeOver(m.id, m.target, from));
+      default: {
+        if ('ring' in m && m.ring) this.mergeRing(from, m.ring);
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        this.env.clock.clearTimeout(p.timer);
+        p.resolve(m);
+      }
+    }
+  }
+
+  private reply(to: PeerName, m: IpamMessage): void {
+    this.env.send(to, m);
+  }
+
+  private request(to: PeerName, m: IpamMessage): Promise<IpamMessage | undefined> {
+    return new Promise((resolve) => {
+      if (!this.env.send(to, m)) return resolve(undefined);
+      const timer = this.env.clock.setTimeout(() => {
+        this.pending.delete(m.id);
+        resolve(undefined);
+      }, this.cfg.requestTimeoutMs ?? 2_000);
+      this.pending.set(m.id, { resolve, timer });
+    });
+  }
+
+  private newId(): string {
+    return `${this.self}/${this.nextId++}`;
+  }
+
+  // ---- membership ----------------------------------------------------------
+
+  private isReachable(peer: PeerName): boolean {
+    if (peer === this.self) return true;
+    return this.env.peers().some((p) => p.name === peer && p.reachable);
+  }
+
+  /** The mesh's membership changed: waiting allocations may now find a donor. */
+  peersChanged(): void {
+    this.thinkConsensus();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolve on the next state change or after ms, whichever comes first. */
+  private waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.waiters.delete(done);
+        this.env.clock.clearTimeout(timer);
+        resolve();
+      };
+      const timer = this.env.clock.setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  // ---- consensus -----------------------------------------------------------
+
+  private thinkConsensus(): void {
+    const px = this.paxos;
+    if (!px || this.ring.initialised || this.stopped) return;
+    const chosen = px.chosen();
+    if (chosen) return this.seedRing(chosen);
+    const known = px.known();
+    const lowest = known[0] === this.self;
+    const proposing = px.own.promise?.proposer === this.self;
+    const stalled = this.env.clock.now() - this.lastProgress > 3_000;
+    if (known.length >= px.quorum && ((lowest && !proposing) || stalled)) {
+      px.propose();
+      this.lastProgress = this.env.clock.now();
+    }
+    if (px.step()) {
+      this.env.persist([{ type: 'put', key: KEY_PAXOS, value: px.own }]);
+      this.delta.paxos = [[this.self, px.own]];
+      this.env.gossip();
+      const now = px.chosen();
+      if (now) return this.seedRing(now);
+    }
+    this.env.clock.clearTimeout(this.consensusTimer);
+    this.consensusTimer = this.env.clock.setTimeout(() => this.thinkConsensus(), 1_000 + Math.floor(this.env.random() * 2_000));
+    this.notify();
+  }
+
+  // ---- statistics ----------------------------------------------------------
+
+  ownedSpans(): { start: number; end: number }[] {
+    return this.ring.spansOf(this.self);
+  }
+
+  private owned(): number {
+    return this.ownedSpans().reduce((n, s) => n + s.end - s.start, 0);
+  }
+
+  private publishStats(): void {
+    const prev = this.stats.get(this.self);
+    const inUse = this.space.size;
+    const free = Math.max(0, this.owned() - inUse);
+    if (prev && prev.inUse === inUse && prev.free === free) return;
+    const s: PeerStats = { version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1), nickname: this.env.nickname, inUse, free };
+    this.stats.set(this.self, s);
+    this.delta.stats = [[this.self, s]];
+    this.env.gossip();
+  }
+
+  peerStats(): ReadonlyMap<PeerName, PeerStats> {
+    return this.stats;
+  }
+
+  // ---- allocation ----------------------------------------------------------
+
+  /** Parse an API subnet argument ("10.32.1.0/24"), defaulting to the default subnet. */
+  subnetFor(cidr: string | undefined): Cidr {
+    if (cidr === undefined) return this.cfg.defaultSubnet;
+    let c: Cidr;
+    try {
+      c = parseNetwork(cidr);
+    } catch (e) {
+      throw new IpamError(400, (e as Error).message);
+    }
+    if (!cidrContains(this.cfg.range, c)) throw new IpamError(400, `subnet ${cidr} is not inside the allocation range ${formatCidr(this.cfg.range)}`);
+    return c;
+  }
+
+  lookup(owner: string): number | undefined {
+    return this.space.addressOf(owner);
+  }
+
+  /**
+   * Allocate an address for an owner id in a subnet, or claim one address.
+   * Idempotent per owner. Waits at most cfg.waitMs for consensus or space.
+   */
+  async allocate(owner: string, subnet: Cidr, ip?: number): Promise<number> {
+    if (!owner || owner.length > 256) throw new IpamError(400, 'the owner id must be 1 to 256 characters');
+    const held = this.space.addressOf(owner);
+    if (held !== undefined) {
+      if (ip !== undefined && ip !== held) throw new IpamError(409, `${owner} already holds ${intToIp(held)}; release it first`);
+      if (held < subnet.start || held >= subnet.start + subnet.size) throw new IpamError(409, `${owner} already holds ${intToIp(held)}, outside ${formatCidr(subnet)}`);
+      return held;
+    }
+    if (ip !== undefined) {
+      const hosts = hostSpan(subnet);
+      if (ip < hosts.start || ip >= hosts.end) throw new IpamError(400, `${intToIp(ip)} is not a host address of ${formatCidr(subnet)}`);
+    }
+    const deadline = this.env.clock.now() + this.cfg.waitMs;
+    this.waiting++;
+    try {
+      for (;;) {
+        const st = this.state();
+        if (st.state === 'ready') {
+          const got = ip !== undefined ? await this.tryClaim(owner, ip, subnet) : this.tryLocal(owner, subnet);
+          if (got !== undefined) return got;
+          if (ip === undefined && (await this.askForSpace(subnet, deadline))) continue;
+        } else if (st.state === 'split-ring' || st.state === 'range-mismatch') {
+          throw new IpamError(503, `IPAM is refusing allocations: ${describeState(st)}`);
+        }
+        const left = deadline - this.env.clock.now();
+        if (left <= 0 || this.stopped) throw new IpamError(503, this.notReadyReason(subnet, ip));
+        await this.waitForChange(Math.min(left, 500));
+      }
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  private notReadyReason(subnet: Cidr, ip?: number): string {
+    const st = this.state();
+    if (st.state !== 'ready') return `IPAM is not ready: ${describeState(st)}; try again later`;
+    if (ip !== undefined) {
+      const owner = this.ring.ownerOf(ip);
+      const name = owner ? this.describePeer(owner) : 'nobody';
+      return `${intToIp(ip)} belongs to ${name}, which ${owner && this.isReachable(owner) ? 'did not hand it over' : 'is unreachable'}; try again later (or \`overlay rmpeer\` a dead peer)`;
+    }
+    const owners = [...new Set(this.ring.spans().filter((s) => s.end > subnet.start && s.start < subnet.start + subnet.size).map((s) => s.peer))];
+    const unreachable = owners.filter((p) => !this.isReachable(p)).map((p) => this.describePeer(p));
+    return (
+      `no free address in ${formatCidr(subnet)} could be obtained` +
+      (unreachable.length ? `: space there is held by unreachable peers ${unreachable.join(', ')} (use \`overlay rmpeer\` if they are gone for good)` : ': the subnet is full') +
+      '; try again later'
+    );
+  }
+
+  describePeer(peer: PeerName): string {
+    const nick = this.stats.get(peer)?.nickname;
+    return nick ? `${peer}(${nick})` : peer;
+  }
+
+  /** The subnet an owner's address was allocated in. */
+  subnetOf(owner: string): string | undefined {
+    return this.subnets.get(owner);
+  }
+
+  private commitAllocation(owner: string, addr: number, subnet: Cidr): number {
+    this.space.add(owner, addr);
+    const stored: StoredAllocation = { addr, subnet: formatCidr(subnet) };
+    this.subnets.set(owner, stored.subnet);
+    this.env.persist([{ type: 'put', key: KEY_ALLOC_PREFIX + owner, value: stored }]);
+    this.publishStats();
+    return addr;
+  }
+
+  private tryLocal(owner: string, subnet: Cidr): number | undefined {
+    const hosts = hostSpan(subnet);
+    for (const s of this.ownedSpans()) {
+      const a = Math.max(s.start, hosts.start);
+      const b = Math.min(s.end, hosts.end);
+      if (a >= b) continue;
+      const addr = this.space.firstFree(a, b);
+      if (addr !== undefined) return this.commitAllocation(owner, addr, subnet);
+    }
+    return undefined;
+  }
+
+  private async tryClaim(owner: string, ip: number, subnet: Cidr): Promise<number | undefined> {
+    const holder = this.ring.ownerOf(ip);
+    if (holder === this.self) {
+      const user = this.space.ownerOf(ip);
+      if (user !== undefined) throw new IpamError(409, `${intToIp(ip)} is already in use by ${user}`);
+      return this.commitAllocation(owner, ip, subnet);
+    }
+    if (!holder || !this.isReachable(holder)) return undefined;
+    const r = await this.request(holder, { t: 'donate', id: this.newId(), subnet: formatCidr(this.cfg.range), ip });
+    if (r?.t === 'donate-reply' && !r.ok && r.reason?.includes('in use')) throw new IpamError(409, `${intToIp(ip)} is already in use on ${this.describePeer(holder)}`);
+    if (this.ring.ownerOf(ip) === this.self && this.space.isFree(ip)) return this.commitAllocation(owner, ip, subnet);
+    return undefined;
+  }
+
+  /** Ask reachable peers owning space in the subnet to donate some; true if we received any. */
+  private async askForSpace(subnet: Cidr, deadline: number): Promise<boolean> {
+    const hosts = hostSpan(subnet);
+    const candidates = new Map<PeerName, number>();
+    for (const s of this.ring.spans()) {
+      if (s.peer === this.self || s.end <= hosts.start || s.start >= hosts.end || !this.isReachable(s.peer)) continue;
+      candidates.set(s.peer, this.stats.get(s.peer)?.free ?? 0);
+    }
+    const order = [...candidates.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([p]) => p);
+    for (const donor of order) {
+      if (this.env.clock.now() >= deadline || this.stopped) return false;
+      const r = await this.request(donor, { t: 'donate', id: this.newId(), subnet: formatCidr(subnet) });
+      if (r?.t === 'donate-reply' && r.ok) return true;
+    }
+    return false;
+  }
+
+  /** Donor side: give up half of the largest free tail of our space inside the subnet (or one claimed address). */
+  private donate(to: PeerName, id: string, subnetText: string, ip?: number): IpamMessage {
+    const no = (reason: string): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason });
+    if (!this.ring.initialised || this.stopped) return no('not ready');
+    if (ip !== undefined) {
+      if (this.ring.ownerOf(ip) !== this.self) return no('not mine');
+      if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip)}`);
+      this.ring.transfer(ip, ip + 1, to);
+    } else {
+      let subnet: Cidr;
+      try {
+        subnet = parseNetwork(subnetText);
+      } catch {
+        return no('bad subnet');
+      }
+      let best: { end: number; tail: number } | undefined;
+      for (const s of this.ownedSpans()) {
+        const a = Math.max(s.start, subnet.start);
+        const b = Math.min(s.end, subnet.start + subnet.size);
+        if (a >= b) continue;
+        const tail = this.space.freeTail(a, b);
+        if (tail > 0 && (!best || tail > best.tail)) best = { end: b, tail };
+      }
+      if (!best) return no('no free space in that subnet');
+      const give = best.tail >= 2 ? Math.floor(best.tail / 2) : 1;
+      this.ring.transfer(best.end - give, best.end, to);
+      this.env.log.info('IPAM donated space', { to, start: intToIp(best.end - give), count: give });
+    }
+    this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
+    this.ringChanged();
+    return { t: 'donate-reply', id, ok: true, ring: this.ring.toWire() };
+  }
+
+  // ---- release -------------------------------------------------------------
+
+  release(owner: string): number | undefined {
+    const addr = this.space.removeOwner(owner);
+    if (addr === undefined) return undefined;
+    this.subnets.delete(owner);
+    this.env.persist([{ type: 'del', key: KEY_ALLOC_PREFIX + owner }]);
+    this.publishStats();
+    return addr;
+  }
+
+  releaseAddress(addr: number): string | undefined {
+    const owner = this.space.ownerOf(addr);
+    if (owner === undefined) return undefined;
+    this.release(owner);
+    return owner;
+  }
+
+  // ---- hand-over and rmpeer -----------------------------------------------
+
+  /**
+   * Give all our space to a live peer and wait until it acknowledges (used by
+   * `overlay reset`). Returns the peer and how many addresses moved.
+   */
+  async handOver(): Promise<{ to?: PeerName; moved: number; acknowledged: boolean }> {
+    const mine = this.owned();
+    if (!this.ring.initialised || mine === 0) return { moved: 0, acknowledged: true };
+    const live = this.env.peers().filter((p) => p.reachable && p.name !== this.self);
+    if (live.length === 0) {
+      this.env.log.warn('IPAM hand-over: no live peer to take our space; it stays on the ring until `overlay rmpeer` on another peer', { addresses: mine });
+      return { moved: 0, acknowledged: false };
+    }
+    const to = live.map((p) => p.name).sort()[0]!;
+    const moved = this.ring.transferAll(this.self, to);
+    const ops: StoreOp[] = [{ type: 'put', key: KEY_RING, value: this.ring.toWire() }];
+    for (const [owner] of [...this.space.entries()]) {
+      this.space.removeOwner(owner);
+      this.subnets.delete(owner);
+      ops.push({ type: 'del', key: KEY_ALLOC_PREFIX + owner });
+    }
+    this.env.persist(ops);
+    this.ringChanged();
+    const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire() });
+    this.env.log.info('IPAM handed over our space', { to, addresses: moved, acknowledged: ack !== undefined });
+    return { to, moved, acknowledged: ack?.t === 'handover-ack' };
+  }
+
+  /** Resolve a peer name or nickname known to IPAM. */
+  resolvePeer(nameOrNick: string): PeerName | undefined {
+    const owners = new Set(this.ring.spans().map((s) => s.peer));
+    for (const p of [...owners, ...this.stats.keys()]) if (p === nameOrNick) return p;
+    const byNick = [...this.stats.entries()].filter(([, s]) => s.nickname === nameOrNick).map(([p]) => p);
+    return byNick.length === 1 ? byNick[0] : undefined;
+  }
+
+  /**
+   * Take over a dead peer's space. One coordinator (the lowest-named reachable
+   * space owner) performs every takeover, so two concurrent rmpeers of the
+   * same peer cannot both win.
+   */
+  async rmpeer(nameOrNick: string): Promise<{ moved: number }> {
+    if (!this.ring.initialised) throw new IpamError(503, `IPAM is not ready: ${describeState(this.state())}`);
+    const target = this.resolvePeer(nameOrNick);
+    if (!target) throw new IpamError(404, `no peer named ${nameOrNick} owns IPAM space`);
+    if (target === this.self) throw new IpamError(400, 'cannot rmpeer this peer itself; use `overlay reset`');
+    if (this.isReachable(target)) throw new IpamError(409, `peer ${this.describePeer(target)} is reachable; stop it (or \`overlay reset\` it) before removing it`);
+    const coordinator = this.coordinator(target);
+    if (coordinator === this.self) {
+      const r = this.takeOver(this.newId(), target, this.self);
+      if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError(409, r.t === 'rmpeer-reply' && r.reason ? r.reason : 'refused');
+      return { moved: r.moved ?? 0 };
+    }
+    const r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target });
+    if (!r || r.t !== 'rmpeer-reply') throw new IpamError(503, `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
+    if (!r.ok) throw new IpamError(409, r.reason ?? 'refused');
+    return { moved: r.moved ?? 0 };
+  }
+
+  private coordinator(target: PeerName): PeerName {
+    const owners = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target && this.isReachable(p));
+    return owners.sort()[0] ?? this.self;
+  }
+
+  /** Coordinator side of rmpeer: move the target's space to the requester. */
+  private takeOver(id: string, target: PeerName, requester: PeerName): IpamMessage {
+    const no = (reason: string): IpamMessage => ({ t: 'rmpeer-reply', id, ok: false, reason });
+    if (!this.ring.initialised) return no('IPAM is not ready on the coordinator');
+    if (this.isReachable(target)) return no(`peer ${this.describePeer(target)} is reachable from ${this.describePeer(this.self)}; refusing to take its space`);
+    if (!this.ring.spans().some((s) => s.peer === target)) return no(`peer ${this.describePeer(target)} owns no space (already removed?)`);
+    const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
+    const reachable = others.filter((p) => this.isReachable(p)).length;
+    if (reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} space owners are reachable; refusing rmpeer during a partition`);
+    const moved = this.ring.transferAll(target, requester);
+    this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
+    this.ringChanged();
+    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved });
+    return { t: 'rmpeer-reply', id, ok: true, moved, ring: this.ring.toWire() };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.env.clock.clearTimeout(this.consensusTimer);
+    for (const [id, p] of this.pending) {
+      this.env.clock.clearTimeout(p.timer);
+      p.resolve(undefined);
+      this.pending.delete(id);
+    }
+    this.notify();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * IPAM's gossip payload and its request/response messages (unicast over the
+ * mesh channel). Everything arriving from the network is validated here
+ * before the core sees it.
+ */
+import type { PeerName } from '../lib/peer-name.js';
+import { Paxos, type PaxosRecord } from './paxos.js';
+import { Ring, type RingWire } from './ring.js';
+
+/** Per-peer usage, published by each peer about itself (for status and donor choice). */
+export interface PeerStats {
+  version: number;
+  nickname: string;
+  inUse: number;
+  free: number;
+}
+
+export interface IpamGossip {
+  ring?: RingWire;
+  stats?: [PeerName, PeerStats][];
+  paxos?: [PeerName, PaxosRecord][];
+}
+
+export type IpamMessage =
+  | { t: 'donate'; id: string; subnet: string; ip?: number }
+  | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; ring?: RingWire }
+  | { t: 'handover'; id: string; ring: RingWire }
+  | { t: 'handover-ack'; id: string }
+  | { t: 'rmpeer'; id: string; target: PeerName }
+  | { t: 'rmpeer-reply'; id: string; ok: boolean; reason?: string; moved?: number; ring?: RingWire };
+
+function isStats(x: unknown): x is PeerStats {
+  const s = x as Partial<PeerStats> | null;
+  return !!s && typeof s === 'object' && Number.isInteger(s.version) && typeof s.nickname === 'string' && Number.isInteger(s.inUse) && Number.isInteger(s.free);
+}
+
+function pairs<T>(x: unknown, check: (v: unknown) => T | undefined): [PeerName, T][] | undefined {
+  if (!Array.isArray(x)) return undefined;
+  const out: [PeerName, T][] = [];
+  for (const p of x) {
+    if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'string') return undefined;
+    const v = check(p[1]);
+    if (v === undefined) return undefined;
+    out.push([p[0], v]);
+  }
+  return out;
+}
+
+export function parseGossip(x: unknown): IpamGossip | undefined {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) return undefined;
+  const o = x as Record<string, unknown>;
+  const out: IpamGossip = {};
+  if (o.ring !== undefined) {
+    const ring = Ring.parseWire(o.ring);
+    if (!ring) return undefined;
+    out.ring = ring;
+  }
+  if (o.stats !== undefined) {
+    const stats = pairs(o.stats, (v) => (isStats(v) ? v : undefined));
+    if (!stats) return undefined;
+    out.stats = stats;
+  }
+  if (o.paxos !== undefined) {
+    const px = pairs(o.paxos, Paxos.parseRecord);
+    if (!px) return undefined;
+    out.paxos = px;
+  }
+  return out;
+}
+
+export function parseMessage(x: unknown): IpamMessage | undefined {
+  const m = x as Record<string, unknown> | null;
+  if (!m || typeof m !== 'object' || typeof m.id !== 'string' || m.id.length > 64) return undefined;
+  const ringOk = (r: unknown) => r === undefined || Ring.parseWire(r) !== undefined;
+  switch (m.t) {
+    case 'donate':
+      return typeof m.subnet === 'string' && (m.ip === undefined || Number.isInteger(m.ip)) ? (m as IpamMessage) : undefined;
+    case 'donate-reply':
+    case 'rmpeer-reply':
+      return typeof m.ok === 'boolean' && ringOk(m.ring) ? (m as IpamMessage) : undefined;
+    case 'handover':
+      return m.ring !== undefined && ringOk(m.ring) ? (m as IpamMessage) : undefined;
+    case 'handover-ack':
+      return m as IpamMessage;
+    case 'rmpeer':
+      return typeof m.target === 'string' ? (m as IpamMessage) : undefined;
+    default:
+      return undefined;
+  }
+}

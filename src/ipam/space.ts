@@ -1,0 +1,99 @@
+/**
+ * This peer's allocations: which owner id holds which address. A bitset over
+ * the whole range finds free addresses quickly (the range is at most a /8,
+ * so at most 2 MiB), and two maps answer lookups both ways.
+ */
+import type { Cidr } from '../lib/ipv4.js';
+
+export const MAX_RANGE_PREFIX = 8;
+
+export class Space {
+  private readonly used: Uint32Array;
+  private readonly byOwner = new Map<string, number>();
+  private readonly byAddr = new Map<number, string>();
+
+  constructor(readonly range: Cidr) {
+    if (range.prefix < MAX_RANGE_PREFIX) throw new Error(`the allocation range may be at most a /${MAX_RANGE_PREFIX}`);
+    this.used = new Uint32Array(Math.ceil(range.size / 32));
+  }
+
+  get size(): number {
+    return this.byAddr.size;
+  }
+
+  private bit(addr: number): [number, number] {
+    const i = addr - this.range.start;
+    return [i >>> 5, 1 << (i & 31)];
+  }
+
+  isFree(addr: number): boolean {
+    const [w, m] = this.bit(addr);
+    return (this.used[w]! & m) === 0;
+  }
+
+  add(owner: string, addr: number): void {
+    const [w, m] = this.bit(addr);
+    this.used[w]! |= m;
+    this.byOwner.set(owner, addr);
+    this.byAddr.set(addr, owner);
+  }
+
+  removeOwner(owner: string): number | undefined {
+    const addr = this.byOwner.get(owner);
+    if (addr === undefined) return undefined;
+    this.removeAddr(addr);
+    return addr;
+  }
+
+  removeAddr(addr: number): string | undefined {
+    const owner = this.byAddr.get(addr);
+    if (owner === undefined) return undefined;
+    const [w, m] = this.bit(addr);
+    this.used[w]! &= ~m;
+    this.byAddr.delete(addr);
+    this.byOwner.delete(owner);
+    return owner;
+  }
+
+  addressOf(owner: string): number | undefined {
+    return this.byOwner.get(owner);
+  }
+
+  ownerOf(addr: number): string | undefined {
+    return this.byAddr.get(addr);
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.byOwner.entries();
+  }
+
+  /** The lowest free address in [start, end), or undefined. Skips full 32-address words. */
+  firstFree(start: number, end: number): number | undefined {
+    let a = start;
+    while (a < end) {
+      const i = a - this.range.start;
+      const word = this.used[i >>> 5]!;
+      if (word === 0xffffffff && (i & 31) === 0) {
+        a += 32;
+        continue;
+      }
+      if ((word & (1 << (i & 31))) === 0) return a;
+      a++;
+    }
+    return undefined;
+  }
+
+  /** Count used addresses in [start, end). */
+  countUsed(start: number, end: number): number {
+    let n = 0;
+    for (const addr of this.byAddr.keys()) if (addr >= start && addr < end) n++;
+    return n;
+  }
+
+  /** The length of the run of free addresses ending just before `end`, scanning down to `start`. */
+  freeTail(start: number, end: number): number {
+    let a = end;
+    while (a > start && this.isFree(a - 1)) a--;
+    return end - a;
+  }
+}
