@@ -130,8 +130,13 @@ export class Connection {
 
   /** Send a message; returns the bytes put on the wire (0 if the connection is not established). */
   send(msg: Message): number {
+    return this.sendEncoded(Buffer.from(JSON.stringify(msg)));
+  }
+
+  /** Send a message already encoded as JSON (gossip encodes once for all its recipients). */
+  sendEncoded(body: Buffer): number {
     if (this.state !== 'established') return 0;
-    return this.writeBody(Buffer.from(JSON.stringify(msg)));
+    return this.writeBody(body);
   }
 
   close(reason: string, permanent = false): void {

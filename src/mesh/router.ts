@@ -593,12 +593,18 @@ export class Router {
     const candidates = [...this.byPeer.values()].filter((c) => c !== except);
     const k = this.fanOutSize();
     const chosen = candidates.length <= k ? candidates : shuffle(this.random, candidates).slice(0, k);
-    for (const c of chosen) this.sendGossip(c, channel, payload);
+    if (chosen.length === 0) return;
+    const parts = this.encodeGossip(channel, payload);
+    for (const c of chosen) this.sendParts(c, parts);
   }
 
   private sendGossip(c: Connection, channel: string, payload: unknown): void {
-    for (const part of this.splitForFrames(channel, payload)) {
-      const bytes = c.send({ t: 'g', c: channel, d: part });
+    this.sendParts(c, this.encodeGossip(channel, payload));
+  }
+
+  private sendParts(c: Connection, parts: Buffer[]): void {
+    for (const part of parts) {
+      const bytes = c.sendEncoded(part);
       if (bytes > 0) {
         this.counters.gossipMessagesSent++;
         this.counters.gossipBytesSent += bytes;
@@ -607,19 +613,20 @@ export class Router {
   }
 
   /**
-   * Keep every message well under the frame limit: list payloads (topology
-   * records, and any channel whose state is a list of independent entries)
-   * are split in halves until each part fits.
+   * Encode a gossip message once, for every recipient. Each message stays well
+   * under the frame limit: list payloads (topology records, and any channel
+   * whose state is a list of independent entries) are split in halves until
+   * each part fits.
    */
-  private splitForFrames(channel: string, payload: unknown): unknown[] {
-    const size = Buffer.byteLength(JSON.stringify(payload));
-    if (size <= MAX_GOSSIP_BYTES) return [payload];
+  private encodeGossip(channel: string, payload: unknown): Buffer[] {
+    const body = Buffer.from(JSON.stringify({ t: 'g', c: channel, d: payload }));
+    if (body.length <= MAX_GOSSIP_BYTES) return [body];
     if (!Array.isArray(payload) || payload.length < 2) {
-      this.log.error('gossip payload too large to send; dropped', { channel, bytes: size });
+      this.log.error('gossip payload too large to send; dropped', { channel, bytes: body.length });
       return [];
     }
     const mid = Math.ceil(payload.length / 2);
-    return [...this.splitForFrames(channel, payload.slice(0, mid)), ...this.splitForFrames(channel, payload.slice(mid))];
+    return [...this.encodeGossip(channel, payload.slice(0, mid)), ...this.encodeGossip(channel, payload.slice(mid))];
   }
 
   private scheduleAntiEntropy(): void {
