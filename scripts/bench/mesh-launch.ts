@@ -4,20 +4,11 @@
  * (`overlay version`) for time, and an idle bare Node process for memory.
  */
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
 import { apiRequest } from '../../src/api/client.js';
 import { cleanupDaemons, cliPath, daemonHost, daemonPid, launch, type DaemonHost } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
+import { median, rssMb } from './measure.js';
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 async function meshed(hosts: DaemonHost[]): Promise<boolean> {
   for (const d of hosts) {

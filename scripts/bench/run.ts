@@ -4,12 +4,14 @@
  * bench-results/<timestamp>.json. Speed targets live here, never in tests.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { benchIpam } from './ipam.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
   'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
+  'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
 };
 
 async function main(): Promise<void> {

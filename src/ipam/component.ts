@@ -14,10 +14,16 @@ import type { Random } from '../lib/random.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
 import type { Router } from '../mesh/router.js';
 import type { Store, StoreOp } from '../store/store.js';
-import { describeState, Ipam, IpamError, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig, type StoredAllocation } from './ipam.js';
+import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig, type StoredAllocation } from './ipam.js';
 import type { PaxosRecord } from './paxos.js';
 import type { RingWire } from './ring.js';
 import { formatIpamPeers, ipamPeerRows } from './status.js';
+
+function addrArg(text: string): number {
+  const a = text.split('/')[0]!;
+  if (!isIPv4(a)) throw new ApiError(400, `"${text}" is not an IPv4 address`);
+  return ipToInt(a);
+}
 
 /** What other layers add to an allocation answer (the data plane: gateway and MTU). */
 export interface AllocationDecorator {
@@ -132,6 +138,7 @@ export class IpamComponent implements DaemonComponent {
       defaultSubnet: formatCidr(this.cfg.defaultSubnet),
       ringId: ipam.ring.id,
       seeds: ipam.ring.seeds,
+      consensus: ipam.consensusRecords(),
       peers: ipamPeerRows(ipam, this.router.peers()),
     };
   }
@@ -150,6 +157,40 @@ export class IpamComponent implements DaemonComponent {
       gauge('overlay_ipam_unreachable_share', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
       gauge('overlay_ipam_pending_requests', 'Allocations waiting for consensus or space', this.ipam.waiting),
     ];
+  }
+
+  /**
+   * Allocate (or claim, with ipText) for an owner, durable before it returns.
+   * ipText may carry a prefix ("10.32.1.7/24"), which names the subnet too.
+   * Used by the API and by other components (expose, attach).
+   */
+  async allocate(owner: string, subnetText?: string, ipText?: string): Promise<Allocation> {
+    return this.run(async () => {
+      const subnet = this.resolveSubnet(subnetText, ipText);
+      const address = await this.core.allocate(owner, subnet, ipText === undefined ? undefined : addrArg(ipText));
+      return { owner, address, subnet };
+    });
+  }
+
+  /** The subnet a request means: the one named, else the one an "ip/prefix" lies in, else the default subnet. */
+  resolveSubnet(subnetText?: string, ipText?: string): Cidr {
+    if (ipText?.includes('/') && subnetText === undefined) {
+      const [a, p] = ipText.split('/');
+      const prefix = Number(p);
+      if (!/^\d+$/.test(p ?? '') || prefix > 32) throw new IpamError(400, `"${ipText}" has a bad prefix length`);
+      const size = 2 ** (32 - prefix);
+      subnetText = `${intToIp(Math.floor(addrArg(a!) / size) * size)}/${prefix}`;
+    }
+    return this.core.subnetFor(subnetText);
+  }
+
+  get range(): Cidr {
+    return this.cfg.range;
+  }
+
+  /** Release an owner's address (durable before it returns); the address, if it had one. */
+  async release(owner: string): Promise<number | undefined> {
+    return this.run(() => this.core.release(owner));
   }
 
   private allocationJson(owner: string, addr: number, subnet: Cidr) {
@@ -182,11 +223,6 @@ export class IpamComponent implements DaemonComponent {
       if (!o) throw new ApiError(400, '"owner" is required (for CNI: <container id>:<interface>)');
       return o;
     };
-    const addrArg = (text: string): number => {
-      const a = text.split('/')[0]!;
-      if (!isIPv4(a)) throw new ApiError(400, `"${text}" is not an IPv4 address`);
-      return ipToInt(a);
-    };
 
     api.add('GET', '/ipam/status', () => {
       const st = this.core.state();
@@ -198,21 +234,10 @@ export class IpamComponent implements DaemonComponent {
       return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) };
     });
     // Allocate (or claim with "ip"): {owner, subnet?, ip?}. "ip" may carry a prefix: "10.32.1.7/24" names the subnet too.
-    api.add('POST', '/ipam/allocate', ({ body }) =>
-      this.run(async () => {
-        const o = owner(body);
-        const ipText = str(body, 'ip');
-        let subnetText = str(body, 'subnet');
-        if (ipText?.includes('/') && subnetText === undefined) {
-          const [a, p] = ipText.split('/');
-          const size = 2 ** (32 - Number(p));
-          subnetText = `${intToIp(Math.floor(addrArg(a!) / size) * size)}/${p}`;
-        }
-        const subnet = this.core.subnetFor(subnetText);
-        const addr = await this.core.allocate(o, subnet, ipText === undefined ? undefined : addrArg(ipText));
-        return { json: this.allocationJson(o, addr, subnet) };
-      }),
-    );
+    api.add('POST', '/ipam/allocate', async ({ body }) => {
+      const a = await this.allocate(owner(body), str(body, 'subnet'), str(body, 'ip'));
+      return { json: this.allocationJson(a.owner, a.address, a.subnet) };
+    });
     api.add('POST', '/ipam/release', ({ body }) =>
       this.run(() => {
         const ipText = str(body, 'ip');

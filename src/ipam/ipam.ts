@@ -63,6 +63,7 @@ export const KEY_RANGE = 'ipam/range';
 export const KEY_RING = 'ipam/ring';
 export const KEY_PAXOS = 'ipam/paxos';
 export const KEY_ALLOC_PREFIX = 'ipam/a/';
+const STATS_COALESCE_MS = 1_000;
 
 export type IpamState =
   | { state: 'ready' }
@@ -121,6 +122,7 @@ export class Ipam implements GossipChannel {
   private delta: IpamGossip = {};
   private nextId = 0;
   private consensusTimer?: TimerHandle;
+  private statsTimer?: TimerHandle;
   private lastProgress: number;
   private stopped = false;
   /** Allocation calls waiting on space or consensus right now (a metric). */
@@ -150,6 +152,11 @@ export class Ipam implements GossipChannel {
     if (persisted.range === undefined) env.persist([{ type: 'put', key: KEY_RANGE, value: range }]);
     if (!this.ring.initialised) this.initialise(persisted.paxos);
     this.publishStats();
+  }
+
+  /** The consensus records while awaiting consensus (for status and debugging). */
+  consensusRecords(): [PeerName, PaxosRecord][] | undefined {
+    return this.paxos ? [...this.paxos.records.entries()] : undefined;
   }
 
   get self(): PeerName {
@@ -257,7 +264,7 @@ export class Ipam implements GossipChannel {
       this.env.clock.clearTimeout(this.consensusTimer);
       this.env.log.info('IPAM ring received', { from, seeds: this.ring.seeds });
     }
-    this.checkLostSpace(mineBefore);
+    if (wasInitialised && JSON.stringify(this.ownedSpans()) !== JSON.stringify(mineBefore)) this.checkLostSpace(mineBefore);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }, ...(wasInitialised ? [] : [{ type: 'del' as const, key: KEY_PAXOS }])]);
     this.ringChanged();
     return true;
@@ -357,11 +364,13 @@ export class Ipam implements GossipChannel {
     const lowest = known[0] === this.self;
     const proposing = px.own.promise?.proposer === this.self;
     const stalled = this.env.clock.now() - this.lastProgress > 3_000;
+    const before = px.own.version;
     if (known.length >= px.quorum && ((lowest && !proposing) || stalled)) {
       px.propose();
       this.lastProgress = this.env.clock.now();
     }
-    if (px.step()) {
+    // A proposal alone changes our record too: it must be stored and gossiped like any step.
+    if (px.step() || px.own.version !== before) {
       this.env.persist([{ type: 'put', key: KEY_PAXOS, value: px.own }]);
       this.delta.paxos = [[this.self, px.own]];
       this.env.gossip();
@@ -381,6 +390,18 @@ export class Ipam implements GossipChannel {
 
   private owned(): number {
     return this.ownedSpans().reduce((n, s) => n + s.end - s.start, 0);
+  }
+
+  /**
+   * Stats are advisory (donor choice, status), so allocation churn publishes
+   * them at most once per STATS_COALESCE_MS instead of gossiping every change.
+   */
+  private publishStatsSoon(): void {
+    if (this.statsTimer || this.stopped) return;
+    this.statsTimer = this.env.clock.setTimeout(() => {
+      this.statsTimer = undefined;
+      this.publishStats();
+    }, STATS_COALESCE_MS);
   }
 
   private publishStats(): void {
@@ -486,7 +507,7 @@ export class Ipam implements GossipChannel {
     const stored: StoredAllocation = { addr, subnet: formatCidr(subnet) };
     this.subnets.set(owner, stored.subnet);
     this.env.persist([{ type: 'put', key: KEY_ALLOC_PREFIX + owner, value: stored }]);
-    this.publishStats();
+    this.publishStatsSoon();
     return addr;
   }
 
@@ -533,7 +554,7 @@ export class Ipam implements GossipChannel {
     return false;
   }
 
-  /** Donor side: give up half of the largest free tail of our space inside the subnet (or one claimed address). */
+  /** Donor side: give up half of the largest free run of our space inside the subnet (or one claimed address). */
   private donate(to: PeerName, id: string, subnetText: string, ip?: number): IpamMessage {
     const no = (reason: string): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason });
     if (!this.ring.initialised || this.stopped) return no('not ready');
@@ -548,16 +569,19 @@ export class Ipam implements GossipChannel {
       } catch {
         return no('bad subnet');
       }
-      let best: { end: number; tail: number } | undefined;
+      // The largest free run among our host addresses of the subnet, wherever it lies in our spans.
+      const hosts = hostSpan(subnet);
+      let best: { start: number; end: number } | undefined;
       for (const s of this.ownedSpans()) {
-        const a = Math.max(s.start, subnet.start);
-        const b = Math.min(s.end, subnet.start + subnet.size);
+        const a = Math.max(s.start, hosts.start);
+        const b = Math.min(s.end, hosts.end);
         if (a >= b) continue;
-        const tail = this.space.freeTail(a, b);
-        if (tail > 0 && (!best || tail > best.tail)) best = { end: b, tail };
+        const run = this.space.largestFreeRun(a, b);
+        if (run && (!best || run.end - run.start > best.end - best.start)) best = run;
       }
       if (!best) return no('no free space in that subnet');
-      const give = best.tail >= 2 ? Math.floor(best.tail / 2) : 1;
+      const len = best.end - best.start;
+      const give = len >= 2 ? Math.floor(len / 2) : 1;
       this.ring.transfer(best.end - give, best.end, to);
       this.env.log.info('IPAM donated space', { to, start: intToIp(best.end - give), count: give });
     }
@@ -573,7 +597,7 @@ export class Ipam implements GossipChannel {
     if (addr === undefined) return undefined;
     this.subnets.delete(owner);
     this.env.persist([{ type: 'del', key: KEY_ALLOC_PREFIX + owner }]);
-    this.publishStats();
+    this.publishStatsSoon();
     return addr;
   }
 
@@ -668,6 +692,7 @@ export class Ipam implements GossipChannel {
   stop(): void {
     this.stopped = true;
     this.env.clock.clearTimeout(this.consensusTimer);
+    this.env.clock.clearTimeout(this.statsTimer);
     for (const [id, p] of this.pending) {
       this.env.clock.clearTimeout(p.timer);
       p.resolve(undefined);

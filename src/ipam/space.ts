@@ -90,10 +90,34 @@ export class Space {
     return n;
   }
 
-  /** The length of the run of free addresses ending just before `end`, scanning down to `start`. */
-  freeTail(start: number, end: number): number {
-    let a = end;
-    while (a > start && this.isFree(a - 1)) a--;
-    return end - a;
+  /** The longest run of free addresses in [start, end) (the first of equal ones), or undefined if none is free. */
+  largestFreeRun(start: number, end: number): { start: number; end: number } | undefined {
+    let best: { start: number; end: number } | undefined;
+    let runStart = -1;
+    let a = start;
+    while (a < end) {
+      const i = a - this.range.start;
+      const word = this.used[i >>> 5]!;
+      // Whole words at once when aligned: all free extends the run, all used ends it.
+      if ((i & 31) === 0 && a + 32 <= end && (word === 0 || word === 0xffffffff)) {
+        if (word === 0) {
+          if (runStart < 0) runStart = a;
+        } else if (runStart >= 0) {
+          if (!best || a - runStart > best.end - best.start) best = { start: runStart, end: a };
+          runStart = -1;
+        }
+        a += 32;
+        continue;
+      }
+      if ((word & (1 << (i & 31))) === 0) {
+        if (runStart < 0) runStart = a;
+      } else if (runStart >= 0) {
+        if (!best || a - runStart > best.end - best.start) best = { start: runStart, end: a };
+        runStart = -1;
+      }
+      a++;
+    }
+    if (runStart >= 0 && (!best || end - runStart > best.end - best.start)) best = { start: runStart, end };
+    return best;
   }
 }

@@ -23,7 +23,7 @@ export function ipamPeerRows(ipam: Ipam, peers: PeerInfo[]): IpamPeerRow[] {
       name,
       nickname: stats.get(name)?.nickname ?? '',
       owned: owned.get(name) ?? 0,
-      inUse: stats.get(name)?.inUse ?? 0,
+      inUse: name === ipam.self ? ipam.space.size : (stats.get(name)?.inUse ?? 0),
       reachable: reachable.has(name),
     }))
     .sort((a, b) => b.owned - a.owned || (a.name < b.name ? -1 : 1));

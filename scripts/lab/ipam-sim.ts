@@ -1,0 +1,155 @@
+/**
+ * Many IPAM peers in one process: real Routers on the simulated network
+ * (MeshSim), each with the real Ipam core and an in-memory "disk" that
+ * survives crashes. A global ledger built from what peers made durable
+ * catches a duplicate address the moment it is written.
+ */
+import { Ipam, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type InitMode, type IpamConfig, type IpamPersisted, type StoredAllocation } from '../../src/ipam/ipam.js';
+import type { PaxosRecord } from '../../src/ipam/paxos.js';
+import type { RingWire } from '../../src/ipam/ring.js';
+import { intToIp, parseNetwork } from '../../src/lib/ipv4.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import type { GossipSender } from '../../src/mesh/gossip-channel.js';
+import type { StoreOp } from '../../src/store/store.js';
+import { MeshSim, type MeshSimOptions } from './mesh-sim.js';
+
+export class DuplicateAddress extends Error {}
+
+export interface IpamSimOptions extends MeshSimOptions {
+  range?: string;
+  init?: (i: number, n: number) => InitMode;
+  waitMs?: number;
+}
+
+export class IpamSim {
+  readonly mesh: MeshSim;
+  readonly ipams: (Ipam | undefined)[] = [];
+  readonly disks: Map<string, unknown>[] = [];
+  /** address → "peer/owner", from durable writes of every peer, dead or alive. */
+  readonly ledger = new Map<number, string>();
+  /** Duplicates seen (also thrown into the writer, but an async caller might swallow that). */
+  readonly violations: string[] = [];
+  readonly cfg: Omit<IpamConfig, 'init'>;
+
+  constructor(
+    seed: number,
+    readonly n: number,
+    private readonly opts: IpamSimOptions = {},
+  ) {
+    this.mesh = new MeshSim(seed, { targetsPerPeer: 2, discovery: true, ...opts });
+    const range = parseNetwork(opts.range ?? '10.32.0.0/20');
+    this.cfg = { range, defaultSubnet: range, waitMs: opts.waitMs ?? 5_000, requestTimeoutMs: 1_000 };
+  }
+
+  async start(): Promise<void> {
+    for (let i = 0; i < this.n; i++) await this.startPeer(i);
+  }
+
+  private init(i: number): InitMode {
+    return this.opts.init?.(i, this.n) ?? { mode: 'consensus', n: this.n };
+  }
+
+  /** Start (or restart after a crash) peer i from its disk. */
+  async startPeer(i: number): Promise<Ipam> {
+    const disk = (this.disks[i] ??= new Map());
+    const router = await this.mesh.addPeer(i);
+    const persisted: IpamPersisted = {
+      range: disk.get(KEY_RANGE) as string | undefined,
+      ring: disk.get(KEY_RING) as RingWire | undefined,
+      paxos: disk.get(KEY_PAXOS) as PaxosRecord | undefined,
+      allocations: [...disk.entries()].filter(([k]) => k.startsWith(KEY_ALLOC_PREFIX)).map(([k, v]) => [k.slice(KEY_ALLOC_PREFIX.length), v as StoredAllocation]),
+    };
+    let sender: GossipSender | undefined;
+    const ipam = new Ipam(
+      { ...this.cfg, init: this.init(i) },
+      {
+        self: router.name,
+        nickname: this.mesh.host(i),
+        clock: this.mesh.clock,
+        epoch: 0,
+        random: this.mesh.random,
+        log: silentLogger,
+        peers: () => router.peers(),
+        send: (to, m) => sender?.unicast(to, m) ?? false,
+        gossip: () => sender?.gossip(),
+        persist: (ops) => this.write(i, ops),
+      },
+      persisted,
+    );
+    sender = router.registerChannel(ipam);
+    router.onPeersChanged(() => ipam.peersChanged());
+    sender.gossip();
+    this.ipams[i] = ipam;
+    return ipam;
+  }
+
+  /** The durable write, and the duplicate check on it. */
+  private write(i: number, ops: StoreOp[]): void {
+    const disk = this.disks[i]!;
+    for (const op of ops) {
+      if (op.key.startsWith(KEY_ALLOC_PREFIX)) {
+        const owner = `${i}/${op.key.slice(KEY_ALLOC_PREFIX.length)}`;
+        const before = disk.get(op.key) as StoredAllocation | undefined;
+        if (before && this.ledger.get(before.addr) === owner) this.ledger.delete(before.addr);
+        if (op.type === 'put') {
+          const addr = (op.value as StoredAllocation).addr;
+          const holder = this.ledger.get(addr);
+          if (holder !== undefined && holder !== owner) {
+            const msg = `${intToIp(addr)} held by ${holder} and ${owner}`;
+            this.violations.push(msg);
+            throw new DuplicateAddress(msg);
+          }
+          this.ledger.set(addr, owner);
+        }
+      }
+      if (op.type === 'put') disk.set(op.key, op.value);
+      else disk.delete(op.key);
+    }
+  }
+
+  async crash(i: number): Promise<void> {
+    this.ipams[i]?.stop();
+    this.ipams[i] = undefined;
+    await this.mesh.kill(i);
+  }
+
+  alive(): [number, Ipam][] {
+    return this.ipams.flatMap((p, i) => (p ? [[i, p] as [number, Ipam]] : []));
+  }
+
+  run(ms: number, stepMs = 20): Promise<void> {
+    return this.mesh.run(ms, stepMs);
+  }
+
+  async runUntil(pred: () => boolean, maxMs: number, stepMs = 50): Promise<boolean> {
+    const start = this.mesh.clock.now();
+    while (!pred()) {
+      if (this.mesh.clock.now() - start > maxMs) return false;
+      await this.run(stepMs, stepMs);
+    }
+    return true;
+  }
+
+  /** Await promises whose progress needs simulated time (allocations, requests), advancing the clock meanwhile. */
+  async settle<T>(promises: Promise<T>[], stepMs = 50): Promise<PromiseSettledResult<T>[]> {
+    let done = false;
+    const all = Promise.allSettled(promises).finally(() => (done = true));
+    while (!done) await this.run(stepMs, stepMs);
+    return all;
+  }
+
+  allReady(): boolean {
+    return this.alive().every(([, p]) => p.state().state === 'ready');
+  }
+
+  /** Every live peer's ring is identical. */
+  ringsAgree(): boolean {
+    const sigs = new Set(this.alive().map(([, p]) => JSON.stringify(p.ring.toWire())));
+    return sigs.size === 1;
+  }
+
+  async stop(): Promise<void> {
+    for (const [, p] of this.alive()) p.stop();
+    await this.mesh.stopAll();
+  }
+}

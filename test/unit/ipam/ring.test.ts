@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { Ring, type RingWire } from '../../../src/ipam/ring.js';
+import { parseNetwork } from '../../../src/lib/ipv4.js';
+import { seededRandom, pick } from '../../../src/lib/random.js';
+
+const RANGE = parseNetwork('10.32.0.0/24');
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const C = '02:00:00:00:00:0c';
+
+function seeded(seeds = [A, B]): Ring {
+  const r = new Ring(RANGE);
+  r.seed(seeds);
+  return r;
+}
+
+function copy(r: Ring): Ring {
+  const c = new Ring(RANGE);
+  c.merge(r.toWire());
+  return c;
+}
+
+/** The spans never overlap and cover the range exactly. */
+function assertTiling(r: Ring): void {
+  const spans = r.spans();
+  expect(spans[0]!.start).toBe(RANGE.start);
+  for (let i = 1; i < spans.length; i++) expect(spans[i]!.start).toBe(spans[i - 1]!.end);
+  expect(spans[spans.length - 1]!.end).toBe(RANGE.start + RANGE.size);
+}
+
+describe('Ring', () => {
+  it('splits the range evenly among sorted seeds, the same on every peer', () => {
+    const r1 = seeded([B, A, C]);
+    const r2 = seeded([C, A, B]);
+    expect(r1.toWire()).toEqual(r2.toWire());
+    expect(r1.spans().map((s) => [s.peer, s.end - s.start])).toEqual([
+      [A, 85],
+      [B, 85],
+      [C, 86],
+    ]);
+    expect(() => r1.seed([A])).toThrow(/already/);
+  });
+
+  it('an uninitialised ring adopts the first ring it merges', () => {
+    const r = new Ring(RANGE);
+    expect(r.initialised).toBe(false);
+    expect(r.merge(seeded().toWire()).kind).toBe('changed');
+    expect(r.id).toBe(seeded().id);
+    expect(r.ownerOf(RANGE.start)).toBe(A);
+  });
+
+  it('a stale version is ignored, a newer one wins', () => {
+    const owner = seeded();
+    const replica = copy(owner);
+    const stale = owner.toWire();
+    owner.transfer(RANGE.start + 10, RANGE.start + 20, B);
+    expect(replica.merge(owner.toWire()).kind).toBe('changed');
+    expect(replica.ownerOf(RANGE.start + 15)).toBe(B);
+    expect(replica.merge(stale).kind).toBe('unchanged');
+    expect(replica.ownerOf(RANGE.start + 15)).toBe(B);
+    expect(replica.toWire()).toEqual(owner.toWire());
+  });
+
+  it('merging the same ring again changes nothing', () => {
+    const r = seeded();
+    expect(r.merge(r.toWire()).kind).toBe('unchanged');
+  });
+
+  it('equal versions with different owners resolve to the larger name, in either merge order', () => {
+    const base = seeded();
+    const w = base.toWire();
+    const conflicting: RingWire = { ...w, entries: w.entries.map(([t, , v]) => [t, C, v] as [number, string, number]) };
+    const x = copy(base);
+    const y = new Ring(RANGE);
+    y.merge(conflicting);
+    x.merge(conflicting);
+    y.merge(w);
+    expect(x.toWire()).toEqual(y.toWire());
+    expect(x.ownerOf(RANGE.start)).toBe(C);
+  });
+
+  it('a transfer pins the boundary so the rest of the span stays with its owner', () => {
+    const r = seeded([A]);
+    r.transfer(RANGE.start + 100, RANGE.start + 150, B);
+    expect(r.ownerOf(RANGE.start + 99)).toBe(A);
+    expect(r.ownerOf(RANGE.start + 100)).toBe(B);
+    expect(r.ownerOf(RANGE.start + 149)).toBe(B);
+    expect(r.ownerOf(RANGE.start + 150)).toBe(A);
+    expect(r.ownership().get(B)).toBe(50);
+    assertTiling(r);
+  });
+
+  it('transferAll moves every span of a peer and counts the addresses', () => {
+    const r = seeded([A, B, C]);
+    r.transfer(RANGE.start + 10, RANGE.start + 12, B);
+    expect(r.transferAll(B, C)).toBe(85 + 2);
+    expect(r.ownership().get(B) ?? 0).toBe(0);
+    expect(r.spansOf(C).reduce((n, s) => n + s.end - s.start, 0)).toBe(256 - 83);
+  });
+
+  it('rings seeded separately are a split, never merged', () => {
+    const mine = seeded([A]);
+    const theirs = seeded([B]);
+    const before = mine.toWire();
+    const out = mine.merge(theirs.toWire());
+    expect(out.kind).toBe('split');
+    expect(out.kind === 'split' && out.theirSeeds).toEqual([B]);
+    expect(mine.toWire()).toEqual(before);
+  });
+
+  it('a ring over another range is a range mismatch', () => {
+    const other = new Ring(parseNetwork('10.33.0.0/24'));
+    other.seed([A]);
+    expect(seeded().merge(other.toWire())).toEqual({ kind: 'range-mismatch', theirs: '10.33.0.0/24' });
+  });
+
+  it('parseWire rejects malformed input', () => {
+    const good = seeded().toWire();
+    expect(Ring.parseWire(good)).toEqual(good);
+    for (const bad of [null, 1, {}, { ...good, id: '' }, { ...good, seeds: [1] }, { ...good, entries: [[1, A]] }, { ...good, entries: [[-1, A, 1]] }, { ...good, entries: [[1, A, 0]] }, { ...good, entries: 'x' }])
+      expect(Ring.parseWire(bad)).toBeUndefined();
+  });
+
+  it('replicas that gossip donations in random order converge to one tiling', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rnd = seededRandom(seed);
+      const peers = [A, B, C];
+      const replicas = new Map(peers.map((p) => [p, seeded(peers)]));
+      const inbox: RingWire[][] = peers.map(() => []);
+      for (let step = 0; step < 200; step++) {
+        const me = pick(rnd, peers);
+        const r = replicas.get(me)!;
+        if (rnd() < 0.5) {
+          // Donate half of one of my spans to someone else, as the donor would.
+          const mine = r.spans().filter((s) => s.peer === me && s.end - s.start >= 2);
+          if (mine.length) {
+            const s = pick(rnd, mine);
+            const half = Math.floor((s.end - s.start) / 2);
+            r.transfer(s.end - half, s.end, pick(rnd, peers.filter((p) => p !== me)));
+          }
+        }
+        // Gossip my ring to a random peer; deliveries are delayed and reordered.
+        inbox[peers.indexOf(pick(rnd, peers))]!.push(r.toWire());
+        for (const [i, p] of peers.entries()) {
+          const box = inbox[i]!;
+          while (box.length && rnd() < 0.5) replicas.get(p)!.merge(box.splice(Math.floor(rnd() * box.length), 1)[0]!);
+        }
+      }
+      for (const [i, p] of peers.entries()) for (const w of inbox[i]!) replicas.get(p)!.merge(w);
+      for (let round = 0; round < 3; round++) for (const a of replicas.values()) for (const b of replicas.values()) b.merge(a.toWire());
+      const wires = [...replicas.values()].map((r) => JSON.stringify(r.toWire()));
+      expect(new Set(wires).size, `seed ${seed}`).toBe(1);
+      assertTiling(replicas.get(A)!);
+    }
+  });
+});
