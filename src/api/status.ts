@@ -39,11 +39,12 @@ function countBy<T extends string>(items: { state: T }[]): Map<T, number> {
 }
 
 export function formatSummary(s: DaemonStatus): string {
-  const conns = countBy(s.targets);
-  const connParts = ['established', 'connecting', 'retrying', 'failed']
-    .filter((k) => (conns.get(k as never) ?? 0) > 0)
-    .map((k) => `${conns.get(k as never)} ${k}`);
+  // Like Weave: every established connection (dialled, accepted or discovered), plus targets still being tried.
   const established = s.connections.filter((c) => c.state === 'established').length;
+  const pending = countBy(s.targets.filter((t) => t.state !== 'established'));
+  const parts: [string, number][] = [['established', established], ...(['connecting', 'retrying', 'failed'] as const).map((k) => [k, pending.get(k as never) ?? 0] as [string, number])];
+  const connParts = parts.filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  const total = parts.reduce((n, [, k]) => n + k, 0);
   const edges = s.peers.reduce((n, p) => n + p.connections.length, 0);
   const rows: [string, string][] = [
     ['Version', `${s.version} (protocol ${s.protocol.name} ${s.protocol.minVersion}..${s.protocol.maxVersion})`],
@@ -52,7 +53,7 @@ export function formatSummary(s: DaemonStatus): string {
     ['Encryption', s.encryption ? 'enabled' : 'disabled'],
     ['PeerDiscovery', s.discovery ? 'enabled' : 'disabled'],
     ['Targets', String(s.targets.length)],
-    ['Connections', `${established}${connParts.length ? ` (${connParts.join(', ')})` : ''}`],
+    ['Connections', `${total}${connParts.length ? ` (${connParts.join(', ')})` : ''}`],
     ['Peers', `${s.peers.length} (with ${edges} established connections)`],
   ];
   let out = align(rows);

@@ -13,7 +13,11 @@ const USAGE = `Usage: overlay <command> [options]
 
 Commands:
   launch [--foreground] [options] [peer ...]   start the router daemon (peers: host or host:port)
-  status [peers|connections|targets|ipam] [--json]  show the daemon's state
+  status [peers|connections|targets|ipam|dataplane] [--json]  show the daemon's state
+  expose [net:CIDR | ip:CIDR] [--without-masquerade]  give this host an address on the overlay
+  hide [CIDR]                                  undo expose (all exposed subnets when none is given)
+  attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe]  put a network namespace on the overlay
+  detach <netns> [--ifname ethwe]              take it off again and release its address
   rmpeer <name|nickname>                       take over the address space of a dead peer
   connect [--replace] <peer> ...               add (or replace) peers to connect to
   forget <peer> ...                            remove peers from the target list
@@ -26,6 +30,7 @@ Launch options:
   --conn-limit N  --no-discovery  --log-level debug|info|warn|error  --min-protocol-version N
   --ipalloc-range 10.32.0.0/12  --ipalloc-default-subnet CIDR  --ipalloc-wait SECONDS (default 10)
   --ipalloc-init consensus[=N] | seed=<name,...> | observer
+  --bridge overlay  --vxlan-dev overlay-vx  --vxlan-vni 6784  --vxlan-port 6784  --mtu N (default: underlay MTU - 50)
 Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
   --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;
 
@@ -76,13 +81,13 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
   return 0;
 };
 
-const STATUS_VIEWS = new Set(['peers', 'connections', 'targets', 'ipam']);
+const STATUS_VIEWS = new Set(['peers', 'connections', 'targets', 'ipam', 'dataplane']);
 
 const status: Command = async ({ flags, positionals }) => {
   const loc = resolveLocation(flags);
   const [view, ...extra] = positionals;
   if (extra.length) throw new UsageError(`status takes at most one view, got "${positionals.join(' ')}"`);
-  if (view !== undefined && !STATUS_VIEWS.has(view)) throw new UsageError(`unknown status view "${view}": use peers, connections, targets or ipam`);
+  if (view !== undefined && !STATUS_VIEWS.has(view)) throw new UsageError(`unknown status view "${view}": use peers, connections, targets, ipam or dataplane`);
   const path = view ? `/status/${view}` : '/status';
   const json = flags['json'] === true;
   const r = await call(loc, 'GET', json ? `${path}?format=json` : path, undefined, json ? 'application/json' : 'text/plain');
@@ -142,6 +147,47 @@ const rmpeer: Command = async ({ flags, positionals }) => {
   return 0;
 };
 
+/** "net:10.32.1.0/24" or "ip:10.32.1.7/24", as Weave spelled them. */
+function addressSpec(arg: string | undefined, cmd: string): { subnet?: string; ip?: string } {
+  if (arg === undefined) return {};
+  const m = /^(net|ip):(\d+\.\d+\.\d+\.\d+\/\d+)$/.exec(arg);
+  if (!m) throw new UsageError(`${cmd}: expected net:<CIDR> or ip:<address/prefix>, got "${arg}"`);
+  return m[1] === 'net' ? { subnet: m[2] } : { ip: m[2] };
+}
+
+const expose: Command = async ({ flags, positionals }) => {
+  if (positionals.length > 1) throw new UsageError('expose takes at most one net:CIDR or ip:CIDR');
+  const loc = resolveLocation(flags);
+  const r = (await call(loc, 'POST', '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true })).json<{ address: string }>();
+  out(r.address);
+  return 0;
+};
+
+const hide: Command = async ({ flags, positionals }) => {
+  if (positionals.length > 1) throw new UsageError('hide takes at most one CIDR');
+  const loc = resolveLocation(flags);
+  const r = (await call(loc, 'POST', '/hide', { cidr: positionals[0]?.replace(/^(net|ip):/, '') })).json<{ hidden: string[] }>();
+  out(r.hidden.length ? `hidden: ${r.hidden.join(', ')}` : 'nothing was exposed');
+  return 0;
+};
+
+const attachCmd: Command = async ({ flags, positionals }) => {
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('attach needs a network namespace and optionally net:CIDR or ip:CIDR');
+  const loc = resolveLocation(flags);
+  const body = { netns: positionals[0], ifname: flags['ifname'], ...addressSpec(positionals[1], 'attach') };
+  const r = (await call(loc, 'POST', '/attach', body)).json<{ address: string }>();
+  out(r.address);
+  return 0;
+};
+
+const detachCmd: Command = async ({ flags, positionals }) => {
+  if (positionals.length !== 1) throw new UsageError('detach needs exactly one network namespace');
+  const loc = resolveLocation(flags);
+  const r = (await call(loc, 'POST', '/detach', { netns: positionals[0], ifname: flags['ifname'] })).json<{ detached: boolean; released?: string }>();
+  out(r.detached ? `detached${r.released ? `, released ${r.released}` : ''}` : 'was not attached');
+  return 0;
+};
+
 const version: Command = async () => {
   out(`overlay ${VERSION}`);
   return 0;
@@ -155,6 +201,10 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   stop: { flags: LOCATION_FLAGS, run: stop },
   reset: { flags: LOCATION_FLAGS, run: reset },
   rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
+  expose: { flags: { ...LOCATION_FLAGS, 'without-masquerade': 'boolean' }, run: expose },
+  hide: { flags: LOCATION_FLAGS, run: hide },
+  attach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: attachCmd },
+  detach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: detachCmd },
   version: { flags: {}, run: version },
 };
 

@@ -11,6 +11,7 @@ import { MAX_RANGE_PREFIX } from '../ipam/space.js';
 import type { InitMode, IpamConfig } from '../ipam/ipam.js';
 import { cidrContains, parseNetwork } from '../lib/ipv4.js';
 import { UsageError, type FlagSpec, type FlagValues } from '../cli/args.js';
+import { DATAPLANE_DEFAULTS, type DataplaneConfig } from '../dataplane/config.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/overlay';
 export const DEFAULT_API_SOCKET = '/run/overlay/overlay.sock';
@@ -38,6 +39,11 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'ipalloc-default-subnet': 'string',
   'ipalloc-init': 'string',
   'ipalloc-wait': 'number',
+  bridge: 'string',
+  'vxlan-dev': 'string',
+  'vxlan-vni': 'number',
+  'vxlan-port': 'number',
+  mtu: 'number',
 };
 
 export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
@@ -62,6 +68,7 @@ export interface DaemonConfig extends Location {
   targets: string[];
   allowRemoteHttp: boolean;
   ipam: IpamConfig;
+  dataplane: DataplaneConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -138,7 +145,29 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
     targets: checkTargets(positionals),
     allowRemoteHttp,
     ipam: resolveIpamConfig(flags, positionals.length),
+    dataplane: resolveDataplaneConfig(flags, port),
   };
+}
+
+const IFNAME_RE = /^[A-Za-z0-9_-]{1,15}$/;
+
+function resolveDataplaneConfig(flags: FlagValues, controlPort: number): DataplaneConfig {
+  const name = (flag: string, def: string) => {
+    const v = String(flags[flag] ?? def);
+    if (!IFNAME_RE.test(v)) throw new UsageError(`--${flag} must be an interface name of 1-15 letters, digits, - or _, got "${v}"`);
+    return v;
+  };
+  const bridge = name('bridge', DATAPLANE_DEFAULTS.bridge);
+  const vxlanDev = name('vxlan-dev', DATAPLANE_DEFAULTS.vxlanDev);
+  if (bridge === vxlanDev) throw new UsageError('--bridge and --vxlan-dev must differ');
+  const vni = Number(flags['vxlan-vni'] ?? DATAPLANE_DEFAULTS.vni);
+  if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) throw new UsageError('--vxlan-vni must be 1 to 16777215');
+  const port = Number(flags['vxlan-port'] ?? DATAPLANE_DEFAULTS.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--vxlan-port must be 1-65535');
+  if (port === controlPort) throw new UsageError(`--vxlan-port must differ from the control --port ${controlPort}`);
+  const mtu = flags['mtu'] === undefined ? undefined : Number(flags['mtu']);
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_000)) throw new UsageError('--mtu must be 576 to 65000');
+  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu };
 }
 
 function network(flag: string, value: string) {

@@ -13,6 +13,7 @@ import { meshMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
 import { SystemClock } from '../lib/clock.js';
 import { IpamComponent } from '../ipam/component.js';
+import { DataplaneComponent } from '../dataplane/component.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, PROTOCOL_NAME } from '../mesh/protocol.js';
 import { Router } from '../mesh/router.js';
@@ -75,7 +76,8 @@ export class Daemon {
         logger: log,
       });
       const daemon = new Daemon(cfg, store, router, log);
-      daemon.components.push(new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log));
+      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log);
+      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, log));
       try {
         await daemon.boot(targets);
       } catch (e) {

@@ -31,7 +31,7 @@ describe('status rendering', () => {
     const s = formatSummary(status);
     expect(s).toMatch(/^\s+Name: 02:00:00:00:00:01\(h1\)$/m);
     expect(s).toMatch(/Encryption: enabled/);
-    expect(s).toMatch(/Connections: 1 \(1 established, 1 retrying\)/);
+    expect(s).toMatch(/Connections: 2 \(1 established, 1 retrying\)/);
     expect(s).toMatch(/Peers: 2 \(with 2 established connections\)/);
     expect(s).toMatch(/Service: ipam\n\s+Status: ready/);
   });

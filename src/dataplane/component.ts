@@ -1,0 +1,481 @@
+/**
+ * The data plane inside the daemon. It owns the bridge, the VXLAN device,
+ * the VXLAN FDB and the NAT table, and keeps them matching what gossip says:
+ *
+ *  - reconcile() is the only writer: it repairs devices, publishes this
+ *    peer's endpoint record (underlay address, bridge MAC, local MACs), and
+ *    programs the FDB for reachable peers. It runs on start, on topology and
+ *    endpoint changes, on FDB events on the bridge, and every reconcileMs.
+ *  - expose/hide give the host addresses on the overlay (allocated by IPAM)
+ *    and masquerade; attach/detach put a named netns on the bridge.
+ *  - a prober checks the VXLAN path to every peer at full MTU.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { ApiError, type ApiRouter } from '../api/http.js';
+import type { MetricFamily } from '../api/metrics.js';
+import type { StatusSection } from '../api/status.js';
+import type { DaemonComponent } from '../daemon/component.js';
+import type { IpamComponent } from '../ipam/component.js';
+import { IpamError } from '../ipam/ipam.js';
+import { formatCidr, intToIp, type Cidr } from '../lib/ipv4.js';
+import type { Logger } from '../lib/logger.js';
+import type { PeerName } from '../lib/peer-name.js';
+import type { GossipSender } from '../mesh/gossip-channel.js';
+import type { Router } from '../mesh/router.js';
+import type { Store } from '../store/store.js';
+import { SysError } from '../sys/exec.js';
+import { bridgeBatch, fdbShow } from '../sys/fdb.js';
+import { addrs, ipBatch } from '../sys/ip.js';
+import { setSysctl } from '../sys/sysctl.js';
+import { listTable } from '../sys/nft.js';
+import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError } from './attach.js';
+import type { DataplaneConfig } from './config.js';
+import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, removeDevices, type Underlay } from './devices.js';
+import { EndpointTable } from './endpoints.js';
+import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
+import { bridgeMacFor } from './names.js';
+import { applyNat, NAT_FAMILY, NAT_TABLE, removeNat } from './nat.js';
+import { describeProbe, PathProber, type ProbeResult } from './probe.js';
+
+const KEY_EXPOSE_PREFIX = 'dataplane/expose/';
+const KEY_ATTACH_PREFIX = 'dataplane/attach/';
+const PROBE_EVERY_MS = 10_000;
+const PROBE_RETRY_MS = 2_000;
+
+interface Exposure {
+  /** The host's address on the overlay, with the subnet prefix. */
+  address: string;
+  masquerade: boolean;
+}
+
+interface AttachRecord {
+  netns: string;
+  ifname: string;
+  address: string;
+  hostVeth: string;
+  mac: string;
+}
+
+export class DataplaneComponent implements DaemonComponent {
+  readonly name = 'dataplane';
+  private readonly table: EndpointTable;
+  private readonly bridgeMac: string;
+  private readonly prober: PathProber;
+  private sender?: GossipSender;
+  private unsubscribe?: () => void;
+  private monitor?: ResultPromise;
+  private ticker?: NodeJS.Timeout;
+  private probeTimer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private underlay?: Underlay;
+  private mtu: number;
+  private readonly exposed = new Map<string, Exposure>();
+  private readonly probes = new Map<PeerName, ProbeResult>();
+  private fdbEntries = 0;
+  private repairs = 0;
+  private reconcileErrors = 0;
+  private lastError?: string;
+  private readonly epoch = Date.now();
+
+  constructor(
+    private readonly cfg: DataplaneConfig,
+    private readonly router: Router,
+    private readonly ipam: IpamComponent,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {
+    this.bridgeMac = bridgeMacFor(router.name);
+    this.table = new EndpointTable(router.name, () => {
+      this.schedule();
+      this.probeSoon();
+    });
+    this.prober = new PathProber(cfg.bridge);
+    this.mtu = overlayMtu(cfg);
+  }
+
+  async start(): Promise<void> {
+    for (const [k, v] of await this.store.entries<Exposure>(KEY_EXPOSE_PREFIX)) this.exposed.set(k.slice(KEY_EXPOSE_PREFIX.length), v);
+    try {
+      await this.reconcileOnce(true);
+    } catch (e) {
+      throw new Error(`cannot set up the data plane: ${(e as Error).message}`);
+    }
+    this.ipam.decorator = { gatewayFor: (s) => this.gatewayFor(s), mtu: () => this.mtu };
+    this.sender = this.router.registerChannel(this.table);
+    this.sender.gossip();
+    this.unsubscribe = this.router.onPeersChanged(() => {
+      this.schedule();
+      this.probeSoon();
+    });
+    this.watchBridge();
+    this.ticker = setInterval(() => this.schedule(0), this.cfg.reconcileMs);
+    this.ticker.unref();
+    this.probeSoon();
+  }
+
+  /** FDB events on the bridge (a container came or went) trigger a reconcile at once, not at the next tick. */
+  private watchBridge(): void {
+    if (this.stopped) return;
+    const m = execa('bridge', ['monitor', 'fdb'], { reject: false, buffer: false, stdin: 'ignore' });
+    m.stdout?.on('data', (chunk: Buffer) => {
+      // Our own FDB writes on the VXLAN device echo back here; only bridge-port changes matter.
+      if (chunk.toString().split('\n').some((l) => l.includes(`master ${this.cfg.bridge}`) && !l.includes(`dev ${this.cfg.vxlanDev} `))) this.schedule();
+    });
+    void m.then(() => {
+      if (this.monitor === m && !this.stopped) setTimeout(() => this.watchBridge(), 1_000).unref();
+    });
+    this.monitor = m;
+  }
+
+  /** Coalesce bursts of triggers into one reconcile. */
+  private schedule(delayMs = 50): void {
+    if (this.stopped) return;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.reconcile();
+    }, delayMs);
+  }
+
+  /** Run reconcileOnce, one at a time; a request during a run causes one more run after it. */
+  reconcile(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcileOnce(false);
+          this.lastError = undefined;
+        } catch (e) {
+          this.reconcileErrors++;
+          const msg = (e as Error).message;
+          if (msg !== this.lastError) this.log.error('data plane reconcile failed', { error: msg });
+          this.lastError = msg;
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private firstPeerAddress(): string | undefined {
+    for (const c of this.router.connections()) {
+      if (c.state !== 'established') continue;
+      const host = c.address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
+    }
+    return undefined;
+  }
+
+  private async reconcileOnce(initial: boolean): Promise<void> {
+    if (this.stopped) return;
+    this.underlay = (await detectUnderlay(this.cfg, this.firstPeerAddress())) ?? this.underlay;
+    this.mtu = overlayMtu(this.cfg, this.underlay);
+    const fixed = [...(await ensureDevices(this.cfg, this.mtu, this.bridgeMac)), ...(await reattachPorts(this.cfg))];
+    if (fixed.length && !initial) {
+      this.repairs += fixed.length;
+      this.log.warn('data plane repaired', { fixed });
+    }
+    await this.ensureExposures(initial);
+    await this.publishEndpoint();
+    await this.programFdb();
+  }
+
+  private async publishEndpoint(): Promise<void> {
+    if (!this.underlay?.ip) return;
+    const local = (await fdbShow({ br: this.cfg.bridge })).filter(
+      (e) => e.master === this.cfg.bridge && e.ifname !== this.cfg.vxlanDev && e.ifname !== this.cfg.bridge && e.state !== 'permanent',
+    );
+    const changed = this.table.setOwn(
+      {
+        underlay: this.underlay.ip,
+        bridgeMac: this.bridgeMac,
+        linkLocal: await linkLocal(this.cfg.bridge),
+        mtu: this.mtu,
+        macs: local.map((e) => e.mac),
+      },
+      this.epoch,
+    );
+    if (changed) this.sender?.gossip();
+  }
+
+  private async programFdb(): Promise<void> {
+    const remotes = this.router
+      .peers()
+      .filter((p) => p.reachable && p.name !== this.router.name)
+      .flatMap((p) => {
+        const r = this.table.get(p.name);
+        return r ? [{ underlay: r.underlay, macs: [r.bridgeMac, ...r.macs] }] : [];
+      });
+    const want = desiredFdb(remotes);
+    const current = remoteEntries(await fdbShow({ dev: this.cfg.vxlanDev }));
+    const lines = planFdb(this.cfg.vxlanDev, current, want);
+    if (lines.length) {
+      await bridgeBatch(lines);
+      this.log.debug('FDB programmed', { changes: lines.length });
+    }
+    this.fdbEntries = want.length;
+  }
+
+  // ---- expose / hide ---------------------------------------------------------
+
+  private gatewayFor(subnet: Cidr): string | undefined {
+    const e = this.exposed.get(formatCidr(subnet));
+    return e?.address.split('/')[0];
+  }
+
+  /** Bridge addresses and the NAT table as the exposures say; repairs what was removed by hand. */
+  private async ensureExposures(initial: boolean): Promise<void> {
+    const have = new Set((await addrs(this.cfg.bridge)).flatMap((l) => l.addr_info).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`));
+    const missing = [...this.exposed.values()].filter((e) => !have.has(e.address));
+    if (missing.length) {
+      await ipBatch(missing.map((e) => `addr replace ${e.address} dev ${this.cfg.bridge}`));
+      if (!initial) {
+        this.repairs += missing.length;
+        this.log.warn('data plane repaired', { fixed: missing.map((e) => `re-added ${e.address} to ${this.cfg.bridge}`) });
+      }
+    }
+    if (this.exposed.size && (initial || missing.length || (await listTable(NAT_FAMILY, NAT_TABLE)) === undefined)) await this.applyNat();
+  }
+
+  private async applyNat(): Promise<void> {
+    const masq = [...this.exposed.entries()].filter(([, e]) => e.masquerade).map(([subnet]) => ({ subnet }));
+    await applyNat(this.cfg.bridge, formatCidr(this.ipam.range), masq);
+    // Exposed hosts route between the overlay and the rest of the network.
+    if (this.exposed.size) await setSysctl('net/ipv4/ip_forward', '1');
+  }
+
+  async expose(subnetText: string | undefined, ipText: string | undefined, masquerade: boolean): Promise<{ address: string; subnet: string }> {
+    const subnet = this.ipam.resolveSubnet(subnetText, ipText);
+    const key = formatCidr(subnet);
+    const prev = this.exposed.get(key);
+    const a = await this.ipam.allocate(`expose:${key}`, key, ipText);
+    const address = `${intToIp(a.address)}/${subnet.prefix}`;
+    const exposure = { address, masquerade };
+    if (prev && prev.address !== address) await ipBatch([`addr del ${prev.address} dev ${this.cfg.bridge}`]).catch(() => undefined);
+    this.exposed.set(key, exposure);
+    await this.store.put(KEY_EXPOSE_PREFIX + key, exposure);
+    await ipBatch([`addr replace ${address} dev ${this.cfg.bridge}`]);
+    await this.applyNat();
+    this.schedule(0);
+    this.log.info('exposed', { address, masquerade });
+    return { address, subnet: key };
+  }
+
+  /** Undo expose for one subnet (a CIDR or an address in it), or for all when none is given. */
+  async hide(cidr?: string): Promise<string[]> {
+    let keys = [...this.exposed.keys()];
+    if (cidr !== undefined) {
+      let c: string | undefined;
+      try {
+        c = cidr.includes('/') ? formatCidr(this.ipam.resolveSubnet(undefined, cidr)) : undefined;
+      } catch {
+        c = undefined;
+      }
+      keys = keys.filter((k) => {
+        const e = this.exposed.get(k)!;
+        return k === cidr || e.address === cidr || e.address.split('/')[0] === cidr || c === k;
+      });
+      if (keys.length === 0) throw new ApiError(404, `${cidr} is not exposed`);
+    }
+    const hidden: string[] = [];
+    for (const k of keys) {
+      const e = this.exposed.get(k)!;
+      await ipBatch([`addr del ${e.address} dev ${this.cfg.bridge}`]).catch((err: unknown) => {
+        if (!(err instanceof SysError && /Cannot assign|not found/i.test(err.stderr))) throw err;
+      });
+      this.exposed.delete(k);
+      await this.store.batch([{ type: 'del', key: KEY_EXPOSE_PREFIX + k }]);
+      await this.ipam.release(`expose:${k}`);
+      hidden.push(e.address);
+    }
+    await this.applyNat();
+    this.schedule(0);
+    this.log.info('hidden', { addresses: hidden });
+    return hidden;
+  }
+
+  // ---- attach / detach (overlay attach <netns>) --------------------------------
+
+  async attachNetns(netnsArg: string, ifname: string, subnetText?: string, ipText?: string): Promise<AttachRecord & { gateway?: string }> {
+    const netns = netnsPath(netnsArg);
+    const owner = `attach:${netns}:${ifname}`;
+    const existing = await this.store.get<AttachRecord>(KEY_ATTACH_PREFIX + `${netns}|${ifname}`);
+    if (existing) {
+      const now = await inspect(netns, ifname).catch(() => undefined);
+      if (now?.addresses.includes(existing.address)) return existing;
+    }
+    const a = await this.ipam.allocate(owner, subnetText, ipText);
+    const address = `${intToIp(a.address)}/${a.subnet.prefix}`;
+    const gateway = this.gatewayFor(a.subnet);
+    try {
+      const port = await attach({ bridge: this.cfg.bridge, netns, ifname, address, mtu: this.mtu, routes: gateway ? [{ dst: 'default', gw: gateway }] : [] });
+      const rec: AttachRecord = { netns, ifname, address, hostVeth: port.hostVeth, mac: port.mac };
+      await this.store.put(KEY_ATTACH_PREFIX + `${netns}|${ifname}`, rec);
+      this.schedule(0);
+      return { ...rec, ...(gateway ? { gateway } : {}) };
+    } catch (e) {
+      await this.ipam.release(owner).catch(() => undefined);
+      if (e instanceof NetnsNotFoundError) throw new ApiError(404, e.message);
+      if (e instanceof InterfaceExistsError) throw new ApiError(409, e.message);
+      throw e;
+    }
+  }
+
+  async detachNetns(netnsArg: string, ifname: string): Promise<{ detached: boolean; released?: string }> {
+    const netns = netnsPath(netnsArg);
+    const rec = await this.store.get<AttachRecord>(KEY_ATTACH_PREFIX + `${netns}|${ifname}`);
+    const detached = await detach(netns, ifname, rec?.hostVeth);
+    const released = await this.ipam.release(`attach:${netns}:${ifname}`);
+    await this.store.batch([{ type: 'del', key: KEY_ATTACH_PREFIX + `${netns}|${ifname}` }]);
+    this.schedule(0);
+    return { detached: detached || rec !== undefined, ...(released !== undefined ? { released: intToIp(released) } : {}) };
+  }
+
+  // ---- data path probes ----------------------------------------------------------
+
+  private probeSoon(): void {
+    if (this.stopped) return;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => void this.probeAll(), 1_000);
+    this.probeTimer.unref();
+  }
+
+  private async probeAll(): Promise<void> {
+    const peers = this.router.peers().filter((p) => p.reachable && p.name !== this.router.name);
+    await Promise.all(
+      peers.map(async (p) => {
+        const rec = this.table.get(p.name);
+        if (!rec?.linkLocal) return;
+        const r = await this.prober.probe(rec.linkLocal, Math.min(this.mtu, rec.mtu));
+        const before = this.probes.get(p.name);
+        this.probes.set(p.name, r);
+        this.router.setConnectionInfo(p.name, [describeProbe(r)]);
+        if (!r.ok && (before?.ok ?? true)) this.log.warn('VXLAN data path check failed', { peer: p.name, nickname: p.nickname, reason: r.reason });
+        if (r.ok && before && !before.ok) this.log.info('VXLAN data path recovered', { peer: p.name, nickname: p.nickname });
+      }),
+    );
+    for (const name of [...this.probes.keys()]) if (!peers.some((p) => p.name === name)) this.probes.delete(name);
+    if (this.stopped) return;
+    // A failing path (or one whose peer has not published its endpoint yet) is checked again soon.
+    const pending = peers.some((p) => !this.probes.get(p.name)?.ok);
+    this.probeTimer = setTimeout(() => void this.probeAll(), pending ? PROBE_RETRY_MS : PROBE_EVERY_MS);
+    this.probeTimer.unref();
+  }
+
+  // ---- lifecycle, status, metrics, API ----------------------------------------------
+
+  async stop(): Promise<void> {
+    if (this.stopped) return this.running;
+    this.stopped = true;
+    this.unsubscribe?.();
+    for (const t of [this.ticker, this.debounce, this.probeTimer]) if (t) clearTimeout(t);
+    this.monitor?.kill();
+    this.prober.close();
+    await this.running;
+  }
+
+  /** `overlay reset`: containers detached, host addresses hidden, devices and NAT table removed. */
+  async reset(): Promise<void> {
+    await this.stop(); // no reconcile may recreate what we remove
+    for (const [, rec] of await this.store.entries<AttachRecord>(KEY_ATTACH_PREFIX)) await detach(rec.netns, rec.ifname, rec.hostVeth).catch(() => undefined);
+    await removeNat();
+    await removeDevices(this.cfg);
+  }
+
+  status(): StatusSection {
+    const reachable = this.router.peers().filter((p) => p.reachable && p.name !== this.router.name);
+    const ok = reachable.filter((p) => this.probes.get(p.name)?.ok).length;
+    return {
+      title: 'Data plane',
+      lines: [
+        ['Bridge', `${this.cfg.bridge} (MTU ${this.mtu}, MAC ${this.bridgeMac})`],
+        ['VXLAN', `${this.cfg.vxlanDev} VNI ${this.cfg.vni} UDP ${this.cfg.port}`],
+        ['Underlay', this.underlay ? `${this.underlay.dev} ${this.underlay.ip ?? '(no address)'} MTU ${this.underlay.mtu}` : 'unknown'],
+        ['FDB', `${this.fdbEntries} entries for ${reachable.length} peers`],
+        ['Data path', `${ok} of ${reachable.length} peers verified at MTU ${this.mtu}`],
+        ['Exposed', [...this.exposed.values()].map((e) => `${e.address}${e.masquerade ? '' : ' (no masquerade)'}`).join(', ') || 'no'],
+        ...(this.lastError ? [['Last error', this.lastError] as [string, string]] : []),
+      ],
+    };
+  }
+
+  statusJson(): unknown {
+    return {
+      bridge: this.cfg.bridge,
+      vxlan: { dev: this.cfg.vxlanDev, vni: this.cfg.vni, port: this.cfg.port },
+      mtu: this.mtu,
+      bridgeMac: this.bridgeMac,
+      underlay: this.underlay,
+      fdbEntries: this.fdbEntries,
+      exposed: [...this.exposed.entries()].map(([subnet, e]) => ({ subnet, ...e })),
+      probes: Object.fromEntries(this.probes),
+      endpoints: Object.fromEntries(this.table.all()),
+      lastError: this.lastError,
+    };
+  }
+
+  metrics(): MetricFamily[] {
+    const nick = new Map(this.router.peers().map((p) => [p.name, p.nickname]));
+    const probeSamples = (f: (r: ProbeResult) => number) =>
+      [...this.probes.entries()].map(([peer, r]) => ({ labels: { peer, nickname: nick.get(peer) ?? '' }, value: f(r) }));
+    return [
+      { name: 'overlay_dataplane_fdb_entries', help: 'VXLAN FDB entries programmed for reachable peers', type: 'gauge', samples: [{ value: this.fdbEntries }] },
+      { name: 'overlay_dataplane_repairs_total', help: 'Devices, addresses or rules found changed or missing and restored', type: 'counter', samples: [{ value: this.repairs }] },
+      { name: 'overlay_dataplane_reconcile_errors_total', help: 'Reconcile runs that failed', type: 'counter', samples: [{ value: this.reconcileErrors }] },
+      { name: 'overlay_dataplane_mtu', help: 'The overlay MTU', type: 'gauge', samples: [{ value: this.mtu }] },
+      { name: 'overlay_vxlan_path_ok', help: '1 when a full-MTU probe to the peer over VXLAN got an answer', type: 'gauge', samples: probeSamples((r) => (r.ok ? 1 : 0)) },
+      { name: 'overlay_vxlan_path_rtt_seconds', help: 'Round-trip time of the last successful probe', type: 'gauge', samples: probeSamples((r) => (r.ok ? r.rttMs / 1000 : 0)) },
+    ];
+  }
+
+  routes(api: ApiRouter): void {
+    const str = (body: unknown, key: string): string | undefined => {
+      const v = (body as Record<string, unknown> | undefined)?.[key];
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== 'string') throw new ApiError(400, `"${key}" must be a string`);
+      return v;
+    };
+    const ifnameOf = (body: unknown) => {
+      const n = str(body, 'ifname') ?? 'ethwe';
+      if (!/^[A-Za-z0-9_.-]{1,15}$/.test(n)) throw new ApiError(400, `bad interface name "${n}"`);
+      return n;
+    };
+    const netnsOf = (body: unknown) => {
+      const n = str(body, 'netns');
+      if (!n) throw new ApiError(400, '"netns" is required (a name in /run/netns or a path)');
+      return n;
+    };
+    const ipamErrors = async <T>(fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (e) {
+        if (e instanceof IpamError) throw new ApiError(e.status, e.message);
+        throw e;
+      }
+    };
+    api.add('POST', '/expose', async ({ body }) => {
+      const masq = (body as Record<string, unknown> | undefined)?.['masquerade'];
+      if (masq !== undefined && typeof masq !== 'boolean') throw new ApiError(400, '"masquerade" must be true or false');
+      return { json: await ipamErrors(() => this.expose(str(body, 'subnet'), str(body, 'ip'), masq !== false)) };
+    });
+    api.add('POST', '/hide', async ({ body }) => ({ json: { hidden: await this.hide(str(body, 'cidr')) } }));
+    api.add('POST', '/attach', async ({ body }) => ({
+      json: await ipamErrors(() => this.attachNetns(netnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'))),
+    }));
+    api.add('POST', '/detach', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
+    api.add('GET', '/status/dataplane', () => ({ json: this.statusJson() }));
+  }
+}
+
+/** A bare name means /run/netns/<name> (what `ip netns add` creates). */
+export function netnsPath(arg: string): string {
+  if (arg.includes('/')) return arg;
+  if (!/^[A-Za-z0-9_.-]{1,200}$/.test(arg) || arg === '.' || arg === '..') throw new ApiError(400, `bad network namespace name "${arg}"`);
+  return `/run/netns/${arg}`;
+}

@@ -1,0 +1,24 @@
+/** Data plane settings, from launch flags. */
+export interface DataplaneConfig {
+  /** The Linux bridge containers and the VXLAN device are plugged into. */
+  bridge: string;
+  vxlanDev: string;
+  vni: number;
+  /** UDP port of the VXLAN tunnel. */
+  port: number;
+  /** Overlay MTU; found from the underlay interface when unset. */
+  mtu?: number;
+  /** How often the devices and the FDB are checked against the wanted state (ms). */
+  reconcileMs: number;
+}
+
+export const DATAPLANE_DEFAULTS: DataplaneConfig = {
+  bridge: 'overlay',
+  vxlanDev: 'overlay-vx',
+  vni: 6784,
+  port: 6784,
+  reconcileMs: 5_000,
+};
+
+/** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
+export const VXLAN_OVERHEAD = 50;
