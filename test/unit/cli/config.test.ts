@@ -47,9 +47,37 @@ describe('CLI arguments and daemon configuration', () => {
     [['--unknown'], /unknown option/],
     [['--port'], /needs a value/],
     [['--foreground=maybe'], /takes no value/],
+    [['--bridge', 'a-name-far-too-long'], /--bridge must be an interface name/],
+    [['--bridge', 'x', '--vxlan-dev', 'x'], /must differ/],
+    [['--vxlan-vni', '0'], /--vxlan-vni must be/],
+    [['--vxlan-port', '6783'], /must differ from the control --port/],
+    [['--mtu', '100'], /--mtu must be 576 to 65000/],
+    [['--ipalloc-range', '10.0.0.0/7'], /--ipalloc-range must be between/],
+    [['--ipalloc-range', '10.32.0.1/12'], /host bits|network address|not a network/i],
+    [['--ipalloc-default-subnet', '10.99.0.0/24'], /inside --ipalloc-range/],
+    [['--ipalloc-init', 'sometimes'], /--ipalloc-init must be/],
+    [['--ipalloc-wait', '-1'], /--ipalloc-wait must be/],
   ])('refuses %j', (argv, msg) => {
     expect(() => launch(argv as string[])).toThrow(UsageError);
     expect(() => launch(argv as string[])).toThrow(msg);
+  });
+
+  it('data plane defaults and overrides', () => {
+    expect(launch([]).dataplane).toMatchObject({ bridge: 'overlay', vxlanDev: 'overlay-vx', vni: 6784, port: 6784, mtu: undefined });
+    expect(launch(['--bridge', 'br-ov', '--vxlan-dev', 'vx-ov', '--vxlan-vni', '42', '--vxlan-port', '4789', '--mtu', '1400']).dataplane).toMatchObject({
+      bridge: 'br-ov',
+      vxlanDev: 'vx-ov',
+      vni: 42,
+      port: 4789,
+      mtu: 1400,
+    });
+  });
+
+  it('IPAM defaults: the range, and consensus among launch peers + 1', () => {
+    const c = launch(['198.51.100.2', '198.51.100.3']).ipam;
+    expect(c.init).toEqual({ mode: 'consensus', n: 3 });
+    expect(c.waitMs).toBe(10_000);
+    expect(launch(['--ipalloc-init', 'observer']).ipam.init).toEqual({ mode: 'observer' });
   });
 
   it('accepts a remote HTTP address only when asked explicitly', () => {
