@@ -86,12 +86,8 @@ export interface Attacher {
   inspect(netnsPath: string, ifname: string): Promise<SandboxInterface | undefined>;
 }
 
-export class NetnsNotFoundError extends Error {
-  constructor(netns: string) {
-    super(`network namespace ${netns} does not exist`);
-    this.name = 'NetnsNotFoundError';
-  }
-}
+/** The data plane's own error, so `instanceof` works across the seam. */
+export { NetnsNotFoundError } from '../src/dataplane/attach.js';
 
 /** What ADD remembers about one attachment, so DEL and GC can undo it. */
 export interface AttachmentRecord {

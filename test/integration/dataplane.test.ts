@@ -152,6 +152,7 @@ describe('data plane on real daemons', () => {
     expect(await pingSoon(hostNs(1), c[0]!.ip)).toBe(true);
     expect(await pingSoon(hostNs(1), c[2]!.ip)).toBe(true);
     expect(await pingSoon(c[4]!.ns, hostIp)).toBe(true);
+    expect(await pingSoon(c[1]!.ns, hostIp)).toBe(true);
     const nat = (await lab.exec(hostNs(1), 'nft', ['list', 'table', 'ip', 'overlay-nat'])).stdout;
     expect(nat).toMatch(/masquerade/);
     // Another host reaches the overlay through the exposed one.
