@@ -19,6 +19,8 @@ Commands:
   attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe]  put a network namespace on the overlay
   detach <netns> [--ifname ethwe]              take it off again and release its address
   rmpeer <name|nickname>                       take over the address space of a dead peer
+  setup-cni [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--name overlay] [--subnet CIDR] [--portmap]
+                                               install the CNI plugin and write a conflist (Nomad: --conf-dir /opt/cni/config)
   connect [--replace] <peer> ...               add (or replace) peers to connect to
   forget <peer> ...                            remove peers from the target list
   stop                                         stop the daemon, keep its state
@@ -188,6 +190,22 @@ const detachCmd: Command = async ({ flags, positionals }) => {
   return 0;
 };
 
+const setupCniCmd: Command = async ({ flags, positionals }) => {
+  if (positionals.length) throw new UsageError('setup-cni takes no arguments');
+  const { setupCni } = await import('./setup-cni.js');
+  const loc = resolveLocation(flags);
+  const r = setupCni({
+    binDir: String(flags['bin-dir'] ?? '/opt/cni/bin'),
+    confDir: String(flags['conf-dir'] ?? '/etc/cni/net.d'),
+    name: String(flags['name'] ?? 'overlay'),
+    subnet: flags['subnet'] === undefined ? undefined : String(flags['subnet']),
+    daemonSocket: loc.apiSocket,
+    portmap: flags['portmap'] === true,
+  });
+  out(`installed ${r.plugin}\nwrote ${r.conf}`);
+  return 0;
+};
+
 const version: Command = async () => {
   out(`overlay ${VERSION}`);
   return 0;
@@ -201,6 +219,7 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   stop: { flags: LOCATION_FLAGS, run: stop },
   reset: { flags: LOCATION_FLAGS, run: reset },
   rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
+  'setup-cni': { flags: { ...LOCATION_FLAGS, 'bin-dir': 'string', 'conf-dir': 'string', name: 'string', subnet: 'string', portmap: 'boolean' }, run: setupCniCmd },
   expose: { flags: { ...LOCATION_FLAGS, 'without-masquerade': 'boolean' }, run: expose },
   hide: { flags: LOCATION_FLAGS, run: hide },
   attach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: attachCmd },

@@ -1,0 +1,66 @@
+/**
+ * `overlay setup-cni`: install the plugin binary and write a conflist for one
+ * network. Both land atomically (a temp file in the same directory, then
+ * rename), so a runtime never reads half a file.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseNetwork, formatCidr } from '../lib/ipv4.js';
+import { UsageError } from './args.js';
+
+export interface SetupCniOptions {
+  binDir: string;
+  confDir: string;
+  name: string;
+  subnet?: string;
+  daemonSocket: string;
+  portmap: boolean;
+}
+
+/** dist/cni/overlay, next to this build of the CLI. */
+export function builtPluginPath(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../../cni/overlay');
+}
+
+function atomicWrite(path: string, write: (tmp: string) => void, mode: number): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    write(tmp);
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function conflist(o: SetupCniOptions): object {
+  return {
+    cniVersion: '1.0.0',
+    name: o.name,
+    plugins: [
+      { type: 'overlay', ...(o.subnet ? { subnet: o.subnet } : {}), daemonSocket: o.daemonSocket, isolation: true },
+      ...(o.portmap ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),
+    ],
+  };
+}
+
+export function setupCni(o: SetupCniOptions): { plugin: string; conf: string } {
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(o.name)) throw new UsageError(`--name must be 1-100 letters, digits, ".", "-" or "_", got "${o.name}"`);
+  let subnet: string | undefined;
+  try {
+    subnet = o.subnet === undefined ? undefined : formatCidr(parseNetwork(o.subnet, '--subnet'));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const src = builtPluginPath();
+  if (!existsSync(src)) throw new Error(`the plugin binary ${src} is missing; run "npm run build" first`);
+  const plugin = join(o.binDir, 'overlay');
+  atomicWrite(plugin, (tmp) => copyFileSync(src, tmp), 0o755);
+  const conf = join(o.confDir, `10-${o.name}.conflist`);
+  atomicWrite(conf, (tmp) => writeFileSync(tmp, JSON.stringify(conflist({ ...o, subnet }), null, 2) + '\n'), 0o644);
+  return { plugin, conf };
+}
