@@ -182,8 +182,14 @@ export class Ipam implements GossipChannel {
     this.ringChanged();
   }
 
+  /**
+   * The ring goes out as our next (coalesced) delta, whether we changed it or
+   * merged a newer one: a burst of changes then costs one whole-ring message
+   * per neighbour instead of one per change.
+   */
   private ringChanged(): void {
     this.delta.ring = this.ring.toWire();
+    this.env.gossip();
     this.publishStats();
     this.notify();
   }
@@ -218,7 +224,7 @@ export class Ipam implements GossipChannel {
       return undefined;
     }
     const out: IpamGossip = {};
-    if (g.ring && this.mergeRing(from, g.ring)) out.ring = this.ring.toWire();
+    if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
     const stats: [PeerName, PeerStats][] = [];
     for (const [peer, s] of g.stats ?? []) {
       if (peer === this.self) continue;

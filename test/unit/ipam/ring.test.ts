@@ -69,7 +69,8 @@ describe('Ring', () => {
   it('equal versions with different owners resolve to the larger name, in either merge order', () => {
     const base = seeded();
     const w = base.toWire();
-    const conflicting: RingWire = { ...w, entries: w.entries.map(([t, , v]) => [t, C, v] as [number, string, number]) };
+    // Same tokens and versions, every one claimed by C.
+    const conflicting: RingWire = { ...w, peers: [C], e: w.e.map((x, i) => (i % 3 === 1 ? 0 : x)) };
     const x = copy(base);
     const y = new Ring(RANGE);
     y.merge(conflicting);
@@ -114,10 +115,34 @@ describe('Ring', () => {
     expect(seeded().merge(other.toWire())).toEqual({ kind: 'range-mismatch', theirs: '10.33.0.0/24' });
   });
 
+  it('the wire form is compact and round-trips', () => {
+    const r = seeded([A, B, C]);
+    r.transfer(RANGE.start + 10, RANGE.start + 12, B);
+    const w = r.toWire();
+    expect(w.peers).toEqual([A, B, C]);
+    expect(JSON.stringify(w.e).length / (w.e.length / 3)).toBeLessThan(12); // bytes per token
+    expect(copy(r).toWire()).toEqual(w);
+    expect(copy(r).spans()).toEqual(r.spans());
+  });
+
   it('parseWire rejects malformed input', () => {
     const good = seeded().toWire();
     expect(Ring.parseWire(good)).toEqual(good);
-    for (const bad of [null, 1, {}, { ...good, id: '' }, { ...good, seeds: [1] }, { ...good, entries: [[1, A]] }, { ...good, entries: [[-1, A, 1]] }, { ...good, entries: [[1, A, 0]] }, { ...good, entries: 'x' }])
+    for (const bad of [
+      null,
+      1,
+      {},
+      { ...good, id: '' },
+      { ...good, seeds: [1] },
+      { ...good, peers: 'x' },
+      { ...good, e: [0, 0] },
+      { ...good, e: [0, 0, 1, 0, 0, 1] }, // two tokens at one address
+      { ...good, e: [-1, 0, 1] },
+      { ...good, e: [0, 5, 1] }, // no such peer
+      { ...good, e: [0, 0, 0] }, // version 0
+      { ...good, e: [0.5, 0, 1] },
+      { ...good, e: 'x' },
+    ])
       expect(Ring.parseWire(bad)).toBeUndefined();
   });
 
