@@ -12,7 +12,7 @@ import { benchMeshSim } from './mesh-sim.js';
 const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
   'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
-  'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs direct veth with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
+  'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs the host link with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
 };
 
