@@ -17,6 +17,7 @@ import {
   type Allocation,
   type IpamClient,
   type IpamStatus,
+  type PortRegistry,
 } from './ports.js';
 
 export class HttpIpamClient implements IpamClient {
@@ -52,17 +53,44 @@ export class HttpIpamClient implements IpamClient {
     return { ready: r.status === 200 && b.ready === true, reason };
   }
 
-  private async call(method: string, path: string, body?: unknown, allow503 = false): Promise<ApiResult> {
-    let r: ApiResult;
-    try {
-      r = await apiRequest(this.socketPath, method, path, body, { timeoutMs: this.timeoutMs });
-    } catch (e) {
-      if (e instanceof DaemonUnreachable) throw new DaemonUnavailableError(e.message);
-      throw e;
-    }
-    if (r.status === 503 && !allow503) throw new DaemonUnavailableError(errorText(r));
-    return r;
+  private call(method: string, path: string, body?: unknown, allow503 = false): Promise<ApiResult> {
+    return daemonCall(this.socketPath, this.timeoutMs, method, path, body, allow503);
   }
+}
+
+/**
+ * Ports under isolation, registered with the daemon, which owns the rules and
+ * restores them if they are flushed:
+ *   POST /ports {hostVeth, mac, address}   POST /ports/remove {hostVeth}
+ */
+export class HttpPortRegistry implements PortRegistry {
+  constructor(
+    private readonly socketPath: string,
+    private readonly timeoutMs = DAEMON_TIMEOUT_MS,
+  ) {}
+
+  async register(port: { hostVeth: string; mac: string; address: string }): Promise<void> {
+    const r = await daemonCall(this.socketPath, this.timeoutMs, 'POST', '/ports', port);
+    if (r.status >= 400 && r.status < 500) throw new DaemonRejectedError(errorText(r));
+    if (r.status !== 200) throw new Error(errorText(r));
+  }
+
+  async unregister(hostVeth: string): Promise<void> {
+    const r = await daemonCall(this.socketPath, this.timeoutMs, 'POST', '/ports/remove', { hostVeth });
+    if (r.status !== 200) throw new Error(errorText(r));
+  }
+}
+
+async function daemonCall(socketPath: string, timeoutMs: number, method: string, path: string, body?: unknown, allow503 = false): Promise<ApiResult> {
+  let r: ApiResult;
+  try {
+    r = await apiRequest(socketPath, method, path, body, { timeoutMs });
+  } catch (e) {
+    if (e instanceof DaemonUnreachable) throw new DaemonUnavailableError(e.message);
+    throw e;
+  }
+  if (r.status === 503 && !allow503) throw new DaemonUnavailableError(errorText(r));
+  return r;
 }
 
 function parseJson(r: ApiResult): unknown {

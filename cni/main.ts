@@ -7,7 +7,7 @@ import { BRIDGE_NAME, MAX_STDIN_BYTES } from './defaults.js';
 import { CniError, ErrorCode } from './spec/errors.js';
 import { LATEST_VERSION } from './spec/versions.js';
 import { runPlugin, type RunOutput } from './run.js';
-import { HttpIpamClient } from './daemon-client.js';
+import { HttpIpamClient, HttpPortRegistry } from './daemon-client.js';
 import { DataplaneAttacher } from './dataplane-attacher.js';
 import { FileAttachmentStore, FileReleaseQueue } from './state.js';
 import { readBounded } from './stdin.js';
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
     const stdin = process.env.CNI_COMMAND && !process.stdin.isTTY ? await readBounded(process.stdin, MAX_STDIN_BYTES) : '';
     out = await runPlugin(process.env, stdin, (conf) => ({
       ipam: new HttpIpamClient(conf.daemonSocket),
-      attacher: new DataplaneAttacher(BRIDGE_NAME),
+      attacher: new DataplaneAttacher(BRIDGE_NAME, new HttpPortRegistry(conf.daemonSocket)),
       store: new FileAttachmentStore(conf.stateDir, log),
       releases: FileReleaseQueue.inStateDir(conf.stateDir),
       log,

@@ -86,6 +86,13 @@ export interface Attacher {
   inspect(netnsPath: string, ifname: string): Promise<SandboxInterface | undefined>;
 }
 
+/** The daemon's record of isolated ports: it owns the nftables rules and restores them. */
+export interface PortRegistry {
+  register(port: { hostVeth: string; mac: string; address: string }): Promise<void>;
+  /** Best effort: the daemon also forgets ports whose veth is gone. */
+  unregister(hostVeth: string): Promise<void>;
+}
+
 /** The data plane's own error, so `instanceof` works across the seam. */
 export { NetnsNotFoundError } from '../src/dataplane/attach.js';
 

@@ -17,7 +17,7 @@ import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
 import { IpamError } from '../ipam/ipam.js';
-import { formatCidr, intToIp, type Cidr } from '../lib/ipv4.js';
+import { formatCidr, intToIp, isIPv4, networkOf, type Cidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
@@ -25,7 +25,7 @@ import type { Router } from '../mesh/router.js';
 import type { Store } from '../store/store.js';
 import { SysError } from '../sys/exec.js';
 import { bridgeBatch, fdbShow } from '../sys/fdb.js';
-import { addrs, ipBatch } from '../sys/ip.js';
+import { addrs, ipBatch, links } from '../sys/ip.js';
 import { setSysctl } from '../sys/sysctl.js';
 import { listTable } from '../sys/nft.js';
 import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError } from './attach.js';
@@ -33,12 +33,14 @@ import type { DataplaneConfig } from './config.js';
 import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, removeDevices, type Underlay } from './devices.js';
 import { EndpointTable } from './endpoints.js';
 import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
-import { bridgeMacFor } from './names.js';
+import { bridgeMacFor, HOST_VETH_RE, isValidMac } from './names.js';
+import { applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, removeIsolation, type IsolatedPort } from './isolation.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE, removeNat } from './nat.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
 
 const KEY_EXPOSE_PREFIX = 'dataplane/expose/';
 const KEY_ATTACH_PREFIX = 'dataplane/attach/';
+const KEY_PORT_PREFIX = 'dataplane/port/';
 const PROBE_EVERY_MS = 10_000;
 const PROBE_RETRY_MS = 2_000;
 
@@ -73,6 +75,9 @@ export class DataplaneComponent implements DaemonComponent {
   private underlay?: Underlay;
   private mtu: number;
   private readonly exposed = new Map<string, Exposure>();
+  /** Container ports under isolation, by host veth name. */
+  private readonly ports = new Map<string, IsolatedPort>();
+  private portsApplied = false;
   private readonly probes = new Map<PeerName, ProbeResult>();
   private fdbEntries = 0;
   private repairs = 0;
@@ -98,6 +103,7 @@ export class DataplaneComponent implements DaemonComponent {
 
   async start(): Promise<void> {
     for (const [k, v] of await this.store.entries<Exposure>(KEY_EXPOSE_PREFIX)) this.exposed.set(k.slice(KEY_EXPOSE_PREFIX.length), v);
+    for (const [k, v] of await this.store.entries<IsolatedPort>(KEY_PORT_PREFIX)) this.ports.set(k.slice(KEY_PORT_PREFIX.length), v);
     try {
       await this.reconcileOnce(true);
     } catch (e) {
@@ -182,6 +188,7 @@ export class DataplaneComponent implements DaemonComponent {
       this.log.warn('data plane repaired', { fixed });
     }
     await this.ensureExposures(initial);
+    await this.ensureIsolation(initial);
     await this.publishEndpoint();
     await this.programFdb();
   }
@@ -300,6 +307,44 @@ export class DataplaneComponent implements DaemonComponent {
     return hidden;
   }
 
+  // ---- isolation ---------------------------------------------------------------------
+
+  /** Drop ports whose veth is gone; rebuild the table when ports changed or someone flushed it. */
+  private async ensureIsolation(initial: boolean): Promise<void> {
+    const present = new Set((await links()).map((l) => l.ifname));
+    const gone = [...this.ports.keys()].filter((v) => !present.has(v));
+    if (gone.length) {
+      for (const v of gone) this.ports.delete(v);
+      await this.store.batch(gone.map((v) => ({ type: 'del' as const, key: KEY_PORT_PREFIX + v })));
+      this.portsApplied = false;
+    }
+    const ports = [...this.ports.values()];
+    if (this.portsApplied && (await isolationIntact(ports))) return;
+    const wasApplied = this.portsApplied;
+    await applyIsolation(ports);
+    this.portsApplied = true;
+    if (wasApplied && !initial) {
+      this.repairs++;
+      this.log.warn('data plane repaired', { fixed: ['isolation rules were changed or flushed; restored'] });
+    }
+  }
+
+  /** Put a container port under isolation (the CNI plugin and attach call this right after attaching). */
+  async registerPort(p: IsolatedPort): Promise<void> {
+    this.ports.set(p.hostVeth, p);
+    await this.store.put(KEY_PORT_PREFIX + p.hostVeth, p);
+    this.portsApplied = false;
+    await this.reconcile();
+    if (!this.portsApplied) throw new Error(`isolation rules for ${p.hostVeth} could not be applied: ${this.lastError ?? 'unknown error'}`);
+  }
+
+  async unregisterPort(hostVeth: string): Promise<void> {
+    if (!this.ports.delete(hostVeth)) return;
+    await this.store.batch([{ type: 'del', key: KEY_PORT_PREFIX + hostVeth }]);
+    this.portsApplied = false;
+    this.schedule(0);
+  }
+
   // ---- attach / detach (overlay attach <netns>) --------------------------------
 
   async attachNetns(netnsArg: string, ifname: string, subnetText?: string, ipText?: string): Promise<AttachRecord & { gateway?: string }> {
@@ -317,7 +362,13 @@ export class DataplaneComponent implements DaemonComponent {
       const port = await attach({ bridge: this.cfg.bridge, netns, ifname, address, mtu: this.mtu, routes: gateway ? [{ dst: 'default', gw: gateway }] : [] });
       const rec: AttachRecord = { netns, ifname, address, hostVeth: port.hostVeth, mac: port.mac };
       await this.store.put(KEY_ATTACH_PREFIX + `${netns}|${ifname}`, rec);
-      this.schedule(0);
+      try {
+        await this.registerPort({ hostVeth: port.hostVeth, mac: port.mac, ip: intToIp(a.address), subnet: formatCidr(a.subnet) });
+      } catch (e) {
+        await detach(netns, ifname, port.hostVeth).catch(() => undefined);
+        await this.store.batch([{ type: 'del', key: KEY_ATTACH_PREFIX + `${netns}|${ifname}` }]);
+        throw e;
+      }
       return { ...rec, ...(gateway ? { gateway } : {}) };
     } catch (e) {
       await this.ipam.release(owner).catch(() => undefined);
@@ -331,6 +382,7 @@ export class DataplaneComponent implements DaemonComponent {
     const netns = netnsPath(netnsArg);
     const rec = await this.store.get<AttachRecord>(KEY_ATTACH_PREFIX + `${netns}|${ifname}`);
     const detached = await detach(netns, ifname, rec?.hostVeth);
+    if (rec) await this.unregisterPort(rec.hostVeth);
     const released = await this.ipam.release(`attach:${netns}:${ifname}`);
     await this.store.batch([{ type: 'del', key: KEY_ATTACH_PREFIX + `${netns}|${ifname}` }]);
     this.schedule(0);
@@ -385,6 +437,7 @@ export class DataplaneComponent implements DaemonComponent {
     await this.stop(); // no reconcile may recreate what we remove
     for (const [, rec] of await this.store.entries<AttachRecord>(KEY_ATTACH_PREFIX)) await detach(rec.netns, rec.ifname, rec.hostVeth).catch(() => undefined);
     await removeNat();
+    await removeIsolation();
     await removeDevices(this.cfg);
   }
 
@@ -399,6 +452,7 @@ export class DataplaneComponent implements DaemonComponent {
         ['Underlay', this.underlay ? `${this.underlay.dev} ${this.underlay.ip ?? '(no address)'} MTU ${this.underlay.mtu}` : 'unknown'],
         ['FDB', `${this.fdbEntries} entries for ${reachable.length} peers`],
         ['Data path', `${ok} of ${reachable.length} peers verified at MTU ${this.mtu}`],
+        ['Isolation', `${this.ports.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE})`],
         ['Exposed', [...this.exposed.values()].map((e) => `${e.address}${e.masquerade ? '' : ' (no masquerade)'}`).join(', ') || 'no'],
         ...(this.lastError ? [['Last error', this.lastError] as [string, string]] : []),
       ],
@@ -470,6 +524,24 @@ export class DataplaneComponent implements DaemonComponent {
     }));
     api.add('POST', '/detach', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
     api.add('GET', '/status/dataplane', () => ({ json: this.statusJson() }));
+    // The CNI plugin registers each port it attached, so the daemon owns (and restores) its rules.
+    api.add('POST', '/ports', async ({ body }) => {
+      const hostVeth = str(body, 'hostVeth');
+      const mac = str(body, 'mac')?.toLowerCase();
+      const address = str(body, 'address');
+      if (!hostVeth || !HOST_VETH_RE.test(hostVeth)) throw new ApiError(400, '"hostVeth" must name a port this project created (ovl + 12 hex digits)');
+      if (!mac || !isValidMac(mac)) throw new ApiError(400, '"mac" must be a unicast MAC address');
+      const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(address ?? '');
+      if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) throw new ApiError(400, '"address" must be ip/prefix, e.g. 10.32.1.5/24');
+      await this.registerPort({ hostVeth, mac, ip: m[1]!, subnet: networkOf(address!) });
+      return { json: { hostVeth, isolated: true } };
+    });
+    api.add('POST', '/ports/remove', async ({ body }) => {
+      const hostVeth = str(body, 'hostVeth');
+      if (!hostVeth) throw new ApiError(400, '"hostVeth" is required');
+      await this.unregisterPort(hostVeth);
+      return { json: { hostVeth, removed: true } };
+    });
   }
 }
 

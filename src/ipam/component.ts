@@ -8,7 +8,7 @@ import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { Clock } from '../lib/clock.js';
-import { formatCidr, intToIp, isIPv4, ipToInt, type Cidr } from '../lib/ipv4.js';
+import { formatCidr, intToIp, isIPv4, ipToInt, networkOf, type Cidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { Random } from '../lib/random.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
@@ -175,11 +175,12 @@ export class IpamComponent implements DaemonComponent {
   /** The subnet a request means: the one named, else the one an "ip/prefix" lies in, else the default subnet. */
   resolveSubnet(subnetText?: string, ipText?: string): Cidr {
     if (ipText?.includes('/') && subnetText === undefined) {
-      const [a, p] = ipText.split('/');
-      const prefix = Number(p);
-      if (!/^\d+$/.test(p ?? '') || prefix > 32) throw new IpamError(400, `"${ipText}" has a bad prefix length`);
-      const size = 2 ** (32 - prefix);
-      subnetText = `${intToIp(Math.floor(addrArg(a!) / size) * size)}/${prefix}`;
+      addrArg(ipText);
+      try {
+        subnetText = networkOf(ipText);
+      } catch {
+        throw new IpamError(400, `"${ipText}" is not an address with a prefix length, e.g. 10.32.1.7/24`);
+      }
     }
     return this.core.subnetFor(subnetText);
   }

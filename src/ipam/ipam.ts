@@ -64,6 +64,8 @@ export const KEY_RING = 'ipam/ring';
 export const KEY_PAXOS = 'ipam/paxos';
 export const KEY_ALLOC_PREFIX = 'ipam/a/';
 const STATS_COALESCE_MS = 1_000;
+/** How long the first proposer waits for the rest of the initial peers once it has a quorum. */
+const CONSENSUS_GRACE_MS = 1_000;
 
 export type IpamState =
   | { state: 'ready' }
@@ -122,6 +124,7 @@ export class Ipam implements GossipChannel {
   private delta: IpamGossip = {};
   private nextId = 0;
   private consensusTimer?: TimerHandle;
+  private quorumSince?: number;
   private statsTimer?: TimerHandle;
   private lastProgress: number;
   private stopped = false;
@@ -371,7 +374,12 @@ export class Ipam implements GossipChannel {
     const proposing = px.own.promise?.proposer === this.self;
     const stalled = this.env.clock.now() - this.lastProgress > 3_000;
     const before = px.own.version;
-    if (known.length >= px.quorum && ((lowest && !proposing) || stalled)) {
+    // With a quorum but not everyone yet, give the rest a moment, so peers launched together share the range evenly.
+    if (known.length < px.quorum) this.quorumSince = undefined;
+    else this.quorumSince ??= this.env.clock.now();
+    const everyone = this.cfg.init.mode !== 'consensus' || known.length >= this.cfg.init.n;
+    const waitedForRest = this.quorumSince !== undefined && this.env.clock.now() - this.quorumSince >= CONSENSUS_GRACE_MS;
+    if (known.length >= px.quorum && ((lowest && !proposing && (everyone || waitedForRest)) || stalled)) {
       px.propose();
       this.lastProgress = this.env.clock.now();
     }
@@ -384,7 +392,8 @@ export class Ipam implements GossipChannel {
       if (now) return this.seedRing(now);
     }
     this.env.clock.clearTimeout(this.consensusTimer);
-    this.consensusTimer = this.env.clock.setTimeout(() => this.thinkConsensus(), 1_000 + Math.floor(this.env.random() * 2_000));
+    const waiting = this.quorumSince !== undefined && !px.own.promise;
+    this.consensusTimer = this.env.clock.setTimeout(() => this.thinkConsensus(), waiting ? CONSENSUS_GRACE_MS / 4 : 1_000 + Math.floor(this.env.random() * 2_000));
     this.notify();
   }
 

@@ -1,0 +1,111 @@
+/**
+ * Subnet isolation for real: two tenants (10.32.1.0/24 and 10.32.2.0/24) on
+ * two hosts, containers attached by the real plugin binary. Same subnet talks
+ * across hosts; different subnets exchange nothing, on the same host or
+ * across, even when a root process in a container adds routes, takes
+ * another address or changes its MAC. Flushed rules come back.
+ */
+import { execa } from 'execa';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupDaemons, daemonHost, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { Lab } from '../../scripts/lab/lab.js';
+
+const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
+const SUBNETS = { a: '10.32.1.0/24', b: '10.32.2.0/24' } as const;
+
+interface Ctr {
+  ns: string;
+  ip: string;
+}
+
+describe('subnet isolation', () => {
+  let lab: Lab;
+  let d: DaemonHost[];
+  const c: Record<string, Ctr> = {};
+
+  const ping = async (ns: string, ip: string, extra: string[] = []) =>
+    (await lab.exec(ns, 'ping', ['-c', '1', '-W', '1', ...extra, ip], { reject: false })).exitCode === 0;
+  const inCtr = (x: Ctr, args: string[]) => lab.exec(x.ns, 'ip', args);
+
+  beforeAll(async () => {
+    lab = await Lab.create({ hosts: 2, label: 'iso' });
+    d = [1, 2].map((i) => daemonHost(lab, i));
+    await launch(d[0]!, ['198.51.100.2']);
+    await launch(d[1]!, ['198.51.100.1']);
+    expect(await waitFor(async () => (await Promise.all(d.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), 20_000)).toBe(true);
+    for (const tenant of ['a', 'b'] as const) {
+      for (const host of [1, 2]) {
+        const name = `${tenant}${host}`;
+        const ns = await lab.addNamespace(name);
+        const h = d[host - 1]!;
+        const r = await execa('ip', ['netns', 'exec', h.host.ns, PLUGIN], {
+          reject: false,
+          env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: name, CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' },
+          input: JSON.stringify({ cniVersion: '1.0.0', name: `tenant-${tenant}`, type: 'overlay', subnet: SUBNETS[tenant], daemonSocket: h.apiSocket, stateDir: join(h.dataDir, 'cni') }),
+        });
+        expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+        c[name] = { ns, ip: (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]! };
+      }
+    }
+  });
+  afterAll(async () => {
+    if (d) await cleanupDaemons(d);
+    await lab?.destroy();
+  });
+
+  it('containers of one subnet talk across hosts', async () => {
+    expect(c['a1']!.ip).toMatch(/^10\.32\.1\./);
+    expect(c['b2']!.ip).toMatch(/^10\.32\.2\./);
+    expect(await waitFor(() => ping(c['a1']!.ns, c['a2']!.ip), 10_000, 200)).toBe(true);
+    expect(await waitFor(() => ping(c['b2']!.ns, c['b1']!.ip), 10_000, 200)).toBe(true);
+  });
+
+  it('different subnets cannot reach each other, even with routes added inside the container', async () => {
+    await inCtr(c['a1']!, ['route', 'add', SUBNETS.b, 'dev', 'eth0']);
+    expect(await ping(c['a1']!.ns, c['b1']!.ip)).toBe(false); // same host
+    expect(await ping(c['a1']!.ns, c['b2']!.ip)).toBe(false); // other host
+    await inCtr(c['b2']!, ['route', 'add', SUBNETS.a, 'dev', 'eth0']);
+    expect(await ping(c['b2']!.ns, c['a2']!.ip)).toBe(false);
+    expect(await ping(c['b2']!.ns, c['a1']!.ip)).toBe(false);
+  });
+
+  it('a container that takes an address of the other subnet is blocked', async () => {
+    await inCtr(c['a1']!, ['addr', 'add', '10.32.2.99/24', 'dev', 'eth0']);
+    expect(await ping(c['a1']!.ns, c['b1']!.ip, ['-I', '10.32.2.99'])).toBe(false);
+    expect(await ping(c['a1']!.ns, c['b2']!.ip, ['-I', '10.32.2.99'])).toBe(false);
+    await inCtr(c['a1']!, ['addr', 'del', '10.32.2.99/24', 'dev', 'eth0']);
+    // Spoofing another address of its own subnet is blocked too.
+    await inCtr(c['a1']!, ['addr', 'add', '10.32.1.250/24', 'dev', 'eth0']);
+    expect(await ping(c['a1']!.ns, c['a2']!.ip, ['-I', '10.32.1.250'])).toBe(false);
+    await inCtr(c['a1']!, ['addr', 'del', '10.32.1.250/24', 'dev', 'eth0']);
+    expect(await ping(c['a1']!.ns, c['a2']!.ip)).toBe(true);
+  });
+
+  it('a container that changes its MAC is blocked until it changes it back', async () => {
+    const mac = JSON.parse((await inCtr(c['a2']!, ['-j', 'link', 'show', 'eth0'])).stdout)[0].address as string;
+    await inCtr(c['a2']!, ['link', 'set', 'eth0', 'address', '02:66:66:66:66:66']);
+    await inCtr(c['a1']!, ['neigh', 'flush', 'all']);
+    expect(await ping(c['a2']!.ns, c['a1']!.ip)).toBe(false);
+    await inCtr(c['a2']!, ['link', 'set', 'eth0', 'address', mac]);
+    expect(await waitFor(() => ping(c['a2']!.ns, c['a1']!.ip), 5_000, 200)).toBe(true);
+  });
+
+  it('flushed isolation rules come back within 10 s', async () => {
+    await lab.exec(d[0]!.host.ns, 'nft', ['flush', 'table', 'bridge', 'overlay-isolation']);
+    const t0 = Date.now();
+    const rules = async () => ((await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'])).stdout.match(/ drop$/gm) ?? []).length;
+    expect(await rules()).toBe(0);
+    expect(await waitFor(async () => (await rules()) > 0, 10_000, 200)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await ping(c['a1']!.ns, c['b1']!.ip)).toBe(false);
+  });
+
+  it('an exposed host reaches the subnet it exposed, not the other', async () => {
+    const r = await overlay(d[0]!, ['expose', `net:${SUBNETS.a}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await waitFor(() => ping(d[0]!.host.ns, c['a2']!.ip), 10_000, 200)).toBe(true);
+    expect(await ping(d[0]!.host.ns, c['a1']!.ip)).toBe(true);
+    expect(await ping(d[0]!.host.ns, c['b1']!.ip)).toBe(false);
+  });
+});
