@@ -76,7 +76,7 @@ export class Daemon {
         logger: log,
       });
       const daemon = new Daemon(cfg, store, router, log);
-      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log);
+      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log, join(cfg.dataDir, 'cni'));
       daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, log));
       try {
         await daemon.boot(targets);

@@ -18,6 +18,10 @@ import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC
 import type { PaxosRecord } from './paxos.js';
 import type { RingWire } from './ring.js';
 import { formatIpamPeers, ipamPeerRows } from './status.js';
+// The queue's file format belongs to the plugin; the daemon only drains it.
+import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
+
+const CNI_DRAIN_MS = 5_000;
 
 function addrArg(text: string): number {
   const a = text.split('/')[0]!;
@@ -38,6 +42,7 @@ export class IpamComponent implements DaemonComponent {
   private chain: Promise<void> = Promise.resolve();
   private unsubscribe?: () => void;
   decorator?: AllocationDecorator;
+  private drainTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly cfg: IpamConfig,
@@ -46,11 +51,26 @@ export class IpamComponent implements DaemonComponent {
     private readonly clock: Clock,
     private readonly random: Random,
     private readonly log: Logger,
+    /** The CNI plugin's state dir, whose queued releases this daemon applies. */
+    private readonly cniStateDir?: string,
   ) {}
 
   get core(): Ipam {
     if (!this.ipam) throw new Error('IPAM not started');
     return this.ipam;
+  }
+
+  /**
+   * Releases the CNI plugin queued on disk while the daemon was down
+   * (<data dir>/cni/pending-release, the plugin's default state dir) are
+   * applied at start and then every few seconds; each entry is removed only
+   * after its release is durable.
+   */
+  private async drainCniReleases(): Promise<void> {
+    if (!this.cniStateDir || !this.ipam?.ring.initialised) return;
+    const r = await drainPendingReleases(pendingReleaseDir(this.cniStateDir), { release: async (owner) => void (await this.release(owner)) });
+    if (r.released.length) this.log.info('applied releases queued by the CNI plugin', { owners: r.released });
+    for (const f of r.failed) this.log.warn('a queued CNI release failed; will retry', f);
   }
 
   async start(): Promise<void> {
@@ -86,6 +106,9 @@ export class IpamComponent implements DaemonComponent {
     this.sender = this.router.registerChannel(this.ipam);
     this.sender.gossip();
     this.unsubscribe = this.router.onPeersChanged(() => this.ipam?.peersChanged());
+    await this.drainCniReleases().catch((e) => this.log.warn('cannot read queued CNI releases', { error: String(e) }));
+    this.drainTimer = setInterval(() => void this.drainCniReleases().catch(() => undefined), CNI_DRAIN_MS);
+    this.drainTimer.unref();
   }
 
   private persist(ops: StoreOp[]): void {
@@ -103,6 +126,7 @@ export class IpamComponent implements DaemonComponent {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    if (this.drainTimer) clearInterval(this.drainTimer);
     this.ipam?.stop();
     await this.flushed().catch(() => undefined);
   }

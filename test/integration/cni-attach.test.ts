@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
-import { cleanupDaemons, daemonHost, launch, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
@@ -23,12 +23,14 @@ describe('CNI plugin binary on real daemons', () => {
   let d: DaemonHost[];
   const ns: string[] = [];
 
-  const cni = (host: DaemonHost, command: string, containerId: string, netns: string, socket = host.apiSocket) =>
+  const cni = (host: DaemonHost, command: string, containerId: string, netns: string, socket = host.apiSocket, conf: Record<string, unknown> = {}, cniVersion = '1.0.0') =>
     execa('ip', ['netns', 'exec', host.host.ns, PLUGIN], {
       reject: false,
       env: { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${netns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' },
-      input: JSON.stringify({ cniVersion: '1.0.0', name: 'ovtest', type: 'overlay', daemonSocket: socket, stateDir: join(host.dataDir, 'cni') }),
+      input: JSON.stringify({ cniVersion, name: 'ovtest', type: 'overlay', daemonSocket: socket, stateDir: join(host.dataDir, 'cni'), ...conf }),
     });
+  const allocated = async (host: DaemonHost, owner: string) => (await apiRequest(host.apiSocket, 'GET', `/ipam/lookup?owner=${encodeURIComponent(owner)}`)).status === 200;
+  const hostVeths = async (host: DaemonHost) => (await lab.exec(host.host.ns, 'ip', ['-o', 'link', 'show'])).stdout.match(/ovl[0-9a-f]{12}/g) ?? [];
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 2, label: 'cni' });
@@ -73,5 +75,63 @@ describe('CNI plugin binary on real daemons', () => {
     const del = await cni(d[0]!, 'DEL', 'ctr-down', ns[1]!, '/nonexistent/overlay.sock');
     expect(del.exitCode, del.stdout).toBe(0);
     expect((await lab.exec(d[0]!.host.ns, 'ls', [join(d[0]!.dataDir, 'cni', 'pending-release')])).stdout).toContain('ctr-down%3Aeth0.json');
+  });
+
+  it('CHECK passes for an attached container; a second ADD is refused and changes nothing', async () => {
+    const n = await lab.addNamespace('k3');
+    const add = await cni(d[0]!, 'ADD', 'ctr3', n);
+    expect(add.exitCode, add.stdout).toBe(0);
+    const prevResult = JSON.parse(add.stdout) as CniResult;
+    const check = await cni(d[0]!, 'CHECK', 'ctr3', n, d[0]!.apiSocket, { prevResult });
+    expect(check.exitCode, check.stdout).toBe(0);
+    const veths = (await hostVeths(d[0]!)).length;
+    const again = await cni(d[0]!, 'ADD', 'ctr3', n);
+    expect(again.exitCode).not.toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ code: 100 });
+    expect((await hostVeths(d[0]!)).length).toBe(veths);
+    expect(await allocated(d[0]!, 'ctr3:eth0')).toBe(true);
+  });
+
+  it('DEL after the namespace was deleted succeeds and releases the address', async () => {
+    const n = await lab.addNamespace('k4');
+    expect((await cni(d[0]!, 'ADD', 'ctr4', n)).exitCode).toBe(0);
+    await execa('ip', ['netns', 'del', n]);
+    const del = await cni(d[0]!, 'DEL', 'ctr4', n);
+    expect(del.exitCode, del.stdout).toBe(0);
+    expect(await allocated(d[0]!, 'ctr4:eth0')).toBe(false);
+  });
+
+  it('a failed ADD leaves no veth, no isolation rule and no address behind', async () => {
+    const n = await lab.addNamespace('k5');
+    const before = await hostVeths(d[0]!);
+    const add = await cni(d[0]!, 'ADD', 'ctr5', n, d[0]!.apiSocket, { runtimeConfig: { mac: '01:00:5e:00:00:01' } });
+    expect(add.exitCode).not.toBe(0);
+    expect(await hostVeths(d[0]!)).toEqual(before);
+    expect(await allocated(d[0]!, 'ctr5:eth0')).toBe(false);
+    const rules = (await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout;
+    for (const v of (rules.match(/ovl[0-9a-f]{12}/g) ?? [])) expect(before).toContain(v);
+  });
+
+  it('GC removes attachments the runtime no longer lists', async () => {
+    const keep = await lab.addNamespace('k6');
+    const drop = await lab.addNamespace('k7');
+    expect((await cni(d[0]!, 'ADD', 'keep6', keep)).exitCode).toBe(0);
+    expect((await cni(d[0]!, 'ADD', 'drop7', drop)).exitCode).toBe(0);
+    const valid = [{ containerID: 'keep6', ifname: 'eth0' }, { containerID: 'ctr0', ifname: 'eth0' }, { containerID: 'ctr3', ifname: 'eth0' }];
+    const gc = await cni(d[0]!, 'GC', '', keep, d[0]!.apiSocket, { 'cni.dev/valid-attachments': valid }, '1.1.0');
+    expect(gc.exitCode, gc.stdout + gc.stderr).toBe(0);
+    expect(await allocated(d[0]!, 'drop7:eth0')).toBe(false);
+    expect(await allocated(d[0]!, 'keep6:eth0')).toBe(true);
+    expect((await lab.exec(drop, 'ip', ['link', 'show', 'eth0'], { reject: false })).exitCode).not.toBe(0);
+  });
+
+  it('DEL while the daemon is down is queued, and the daemon applies it when it is back', async () => {
+    const n = await lab.addNamespace('k8');
+    expect((await cni(d[1]!, 'ADD', 'ctr8', n)).exitCode).toBe(0);
+    expect((await overlay(d[1]!, ['stop'])).exitCode).toBe(0);
+    const del = await cni(d[1]!, 'DEL', 'ctr8', n);
+    expect(del.exitCode, del.stdout).toBe(0);
+    await launch(d[1]!, ['198.51.100.1']);
+    expect(await waitFor(async () => !(await allocated(d[1]!, 'ctr8:eth0')), 15_000, 200)).toBe(true);
   });
 });
