@@ -41,6 +41,8 @@ export function conflist(o: SetupCniOptions): object {
   return {
     cniVersion: '1.0.0',
     name: o.name,
+    // Chains with the reference portmap are written with disableCheck, so runtimes skip CHECK for the chain.
+    ...(o.portmap ? { disableCheck: true } : {}),
     plugins: [
       { type: 'overlay', ...(o.subnet ? { subnet: o.subnet } : {}), daemonSocket: o.daemonSocket, isolation: true },
       ...(o.portmap ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),

@@ -42,12 +42,14 @@ describe('podman with the CNI plugin', () => {
     rootfs = `/tmp/${lab.prefix}/rootfs`;
     for (const dir of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(`${rootfs}/${dir}`, { recursive: true });
     copyFileSync('/bin/busybox', `${rootfs}/bin/busybox`);
-    for (const a of ['sh', 'sleep', 'ping', 'ip']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
+    for (const a of ['sh', 'sleep', 'ping', 'ip', 'httpd']) symlinkSync('busybox', `${rootfs}/bin/${a}`);
+    mkdirSync(`${rootfs}/www`);
+    writeFileSync(`${rootfs}/www/index.html`, 'hello from the overlay\n');
     for (const host of d) {
       const bin = `${host.dataDir}/cni-bin`;
       const conf = `${host.dataDir}/cni-conf`;
       for (const [tenant, subnet] of Object.entries(SUBNETS)) {
-        const r = await overlay(host, ['setup-cni', '--bin-dir', bin, '--conf-dir', conf, '--name', `tenant-${tenant}`, '--subnet', subnet]);
+        const r = await overlay(host, ['setup-cni', '--bin-dir', bin, '--conf-dir', conf, '--name', `tenant-${tenant}`, '--subnet', subnet, ...(tenant === 'a' ? ['--portmap'] : [])]);
         expect(r.exitCode, r.stderr).toBe(0);
       }
       writeFileSync(
@@ -98,6 +100,16 @@ describe('podman with the CNI plugin', () => {
     expect(await waitFor(() => ping(2, 'b2', b1), 10_000, 200)).toBe(true);
     expect(await ping(1, 'a1', b2)).toBe(false);
     expect(await ping(1, 'a1', b1)).toBe(false);
+  });
+
+  it('a published port works through the reference portmap chained after our plugin', async () => {
+    // The host needs a route to the container's subnet: expose it (masquerade lets the container answer).
+    expect((await overlay(d[0]!, ['expose', `net:${SUBNETS.a}`])).exitCode).toBe(0);
+    const r = await podman(1, ['run', '-d', '--name', name('web'), '--network', 'tenant-a', '-p', '8080:80', '--rootfs', rootfs, 'httpd', '-f', '-p', '80', '-h', '/www']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    started.push({ host: 1, name: name('web') });
+    const get = async () => (await lab.exec(d[1]!.host.ns, 'curl', ['-s', '--max-time', '2', 'http://198.51.100.1:8080/'], { reject: false })).stdout;
+    expect(await waitFor(async () => (await get()).includes('hello from the overlay'), 15_000, 300)).toBe(true);
   });
 
   it('podman rm releases the address through the plugin’s DEL', async () => {

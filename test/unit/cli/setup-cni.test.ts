@@ -22,6 +22,7 @@ describe('overlay setup-cni', () => {
     expect(conf).toEqual({
       cniVersion: '1.0.0',
       name: 'tenant-a',
+      disableCheck: true,
       plugins: [
         { type: 'overlay', subnet: '10.32.1.0/24', daemonSocket: '/run/x.sock', isolation: true },
         { type: 'portmap', capabilities: { portMappings: true }, snat: true },
