@@ -10,9 +10,8 @@
  */
 import { access } from 'node:fs/promises';
 import { bridgeBatch } from '../sys/fdb.js';
-import { SysError } from '../sys/exec.js';
+import { run, SysError } from '../sys/exec.js';
 import { addrs, deleteLink, ipBatch, routes as listRoutes } from '../sys/ip.js';
-import { setSysctl } from '../sys/sysctl.js';
 import { hostVethName, isValidMac, peerTempName, randomMac } from './names.js';
 
 export interface AttachRequest {
@@ -73,24 +72,32 @@ export async function attach(req: AttachRequest): Promise<AttachedPort> {
   const tmp = peerTempName(req.netns, req.ifname);
   const mac = (req.mac ?? randomMac()).toLowerCase();
   const inNs = { netns: req.netns };
-  // A host end left by an attempt that died half-way would block the name.
-  await deleteLink(hostVeth);
-  try {
-    await ipBatch([
+  const create = () =>
+    ipBatch([
       `link add ${hostVeth} mtu ${req.mtu} type veth peer name ${tmp} mtu ${req.mtu} address ${mac} netns ${req.netns}`,
       `link set dev ${hostVeth} master ${req.bridge} up`,
+      ...(req.hairpin ? [`link set dev ${hostVeth} type bridge_slave hairpin on`] : []),
     ]);
-    await bridgeBatch([`fdb replace ${mac} dev ${hostVeth} master static`, ...(req.hairpin ? [`link set dev ${hostVeth} hairpin on`] : [])]);
-    await setSysctl(`net/ipv4/conf/${tmp}/arp_notify`, '1', inNs);
-    await ipBatch(
-      [
+  try {
+    try {
+      await create();
+    } catch (e) {
+      // A host end left by an attempt that died half-way blocks the name: remove it and try once more.
+      if (!(e instanceof SysError && /File exists/.test(e.stderr))) throw e;
+      await deleteLink(hostVeth);
+      await create();
+    }
+    await bridgeBatch([`fdb replace ${mac} dev ${hostVeth} master static`]);
+    // One process in the container's netns: gratuitous ARP on link up (arp_notify), then name, address, up, routes.
+    await run('sh', ['-c', 'sysctl -q -w "$1" && exec ip -batch -', 'sh', `net/ipv4/conf/${tmp}/arp_notify=1`], {
+      ...inNs,
+      input: [
         `link set dev ${tmp} name ${req.ifname}`,
         `addr add ${req.address} dev ${req.ifname}`,
         `link set dev ${req.ifname} up`,
         ...(req.routes ?? []).map((r) => `route replace ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${req.ifname}`),
-      ],
-      inNs,
-    );
+      ].join('\n') + '\n',
+    });
   } catch (e) {
     await deleteLink(hostVeth).catch(() => undefined);
     if (e instanceof SysError && /No such file|Invalid "netns"/.test(e.stderr)) throw new NetnsNotFoundError(req.netns);

@@ -78,6 +78,7 @@ export class DataplaneComponent implements DaemonComponent {
   /** Container ports under isolation, by host veth name. */
   private readonly ports = new Map<string, IsolatedPort>();
   private portsApplied = false;
+  private isolationChain: Promise<void> = Promise.resolve();
   private readonly probes = new Map<PeerName, ProbeResult>();
   private fdbEntries = 0;
   private repairs = 0;
@@ -318,31 +319,38 @@ export class DataplaneComponent implements DaemonComponent {
       await this.store.batch(gone.map((v) => ({ type: 'del' as const, key: KEY_PORT_PREFIX + v })));
       this.portsApplied = false;
     }
-    const ports = [...this.ports.values()];
-    if (this.portsApplied && (await isolationIntact(ports))) return;
+    if (this.portsApplied && (await isolationIntact([...this.ports.values()]))) return;
     const wasApplied = this.portsApplied;
-    await applyIsolation(ports);
-    this.portsApplied = true;
+    await this.applyPorts();
     if (wasApplied && !initial) {
       this.repairs++;
       this.log.warn('data plane repaired', { fixed: ['isolation rules were changed or flushed; restored'] });
     }
   }
 
+  /** Rebuild the isolation table from the ports as they are when this turn comes (applies run one at a time). */
+  private applyPorts(): Promise<void> {
+    const run = this.isolationChain.then(async () => {
+      this.portsApplied = false;
+      await applyIsolation([...this.ports.values()]);
+      this.portsApplied = true;
+    });
+    this.isolationChain = run.catch(() => undefined);
+    return run;
+  }
+
   /** Put a container port under isolation (the CNI plugin and attach call this right after attaching). */
   async registerPort(p: IsolatedPort): Promise<void> {
     this.ports.set(p.hostVeth, p);
     await this.store.put(KEY_PORT_PREFIX + p.hostVeth, p);
-    this.portsApplied = false;
-    await this.reconcile();
-    if (!this.portsApplied) throw new Error(`isolation rules for ${p.hostVeth} could not be applied: ${this.lastError ?? 'unknown error'}`);
+    await this.applyPorts();
+    this.schedule(); // announce the new MAC
   }
 
   async unregisterPort(hostVeth: string): Promise<void> {
     if (!this.ports.delete(hostVeth)) return;
     await this.store.batch([{ type: 'del', key: KEY_PORT_PREFIX + hostVeth }]);
-    this.portsApplied = false;
-    this.schedule(0);
+    await this.applyPorts();
   }
 
   // ---- attach / detach (overlay attach <netns>) --------------------------------
