@@ -350,7 +350,8 @@ export class DataplaneComponent implements DaemonComponent {
   async unregisterPort(hostVeth: string): Promise<void> {
     if (!this.ports.delete(hostVeth)) return;
     await this.store.batch([{ type: 'del', key: KEY_PORT_PREFIX + hostVeth }]);
-    await this.applyPorts();
+    // Rules of a port whose veth is gone match nothing, so DEL need not wait for the rebuild.
+    void this.applyPorts().catch((e: unknown) => this.log.warn('cannot rebuild isolation rules', { error: String(e) }));
   }
 
   // ---- attach / detach (overlay attach <netns>) --------------------------------
