@@ -4,6 +4,7 @@
  * bench-results/<timestamp>.json. Speed targets live here, never in tests.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { benchCni } from './cni.js';
 import { benchDataplane } from './dataplane.js';
 import { benchIpam } from './ipam.js';
 import { benchMeshLaunch } from './mesh-launch.js';
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
   'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
   'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs the host link with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
+  'cni (ADD/DEL latency of the plugin binary vs the reference bridge + host-local; target: medians at or below the reference)': () => benchCni(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
 };
 
