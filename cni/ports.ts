@@ -62,18 +62,9 @@ export interface AttachOptions {
   routes: { dst: string; gw?: string }[];
 }
 
-export interface AttachedPort {
-  hostVeth: string;
-  mac: string;
-}
-
-/** What is actually present in a container netns, for ADD's pre-check and CHECK. */
-export interface SandboxInterface {
-  mac: string;
-  /** CIDRs on the interface. */
-  addresses: string[];
-  routes: { dst: string; gw?: string }[];
-}
+/** The attached port, and what is actually present in a container netns (ADD's pre-check, CHECK). */
+import type { AttachedPort, SandboxInterface } from '../src/dataplane/attach.js';
+export type { AttachedPort, SandboxInterface };
 
 /** The dataplane attach path (src/dataplane attach()/detach()), behind a small interface. */
 export interface Attacher {

@@ -6,7 +6,7 @@
  * exposes itself on the overlay. Everything is removed at the end
  * (with --keep, when you press Ctrl-C).
  */
-import { cleanupDaemons, daemonHost, fullMesh, launch, overlay, statusJson, waitFor, type DaemonHost } from './lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, fullMesh, launch, overlay, statusJson, waitFor, type DaemonHost } from './lab/daemons.js';
 import { Lab } from './lab/lab.js';
 
 async function main(): Promise<void> {

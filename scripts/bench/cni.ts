@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanupDaemons, daemonHost, launch, statusJson, waitFor } from '../lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, statusJson, waitFor } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
 import { median, percentile, ratio } from './measure.js';
 

@@ -10,7 +10,7 @@
  * off on the host links (a realistic wire that segments in software).
  */
 import { execa } from 'execa';
-import { cleanupDaemons, daemonHost, launch, overlay, statusJson, waitFor } from '../lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor } from '../lab/daemons.js';
 import { ipBatch, Lab } from '../lab/lab.js';
 import { ratio } from './measure.js';
 
@@ -59,7 +59,7 @@ export async function benchDataplane(): Promise<Record<string, number>[]> {
     // The overlay: two daemons, one attached container each.
     await launch(d[0]!, ['198.51.100.2']);
     await launch(d[1]!, ['198.51.100.1']);
-    await waitFor(async () => (await Promise.all(d.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), 20_000);
+    await ipamReady(d);
     const c1 = await lab.addNamespace('c1');
     const c2 = await lab.addNamespace('c2');
     await overlay(d[0]!, ['attach', c1]);

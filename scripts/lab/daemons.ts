@@ -100,6 +100,11 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
   return false;
 }
 
+/** Wait until IPAM on every one of these daemons says ready. */
+export function ipamReady(hosts: DaemonHost[], timeoutMs = 20_000): Promise<boolean> {
+  return waitFor(async () => (await Promise.all(hosts.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), timeoutMs);
+}
+
 interface PeerView {
   name: string;
   connections: unknown[];

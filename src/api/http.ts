@@ -94,6 +94,14 @@ async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
 }
 
 /** Validate `{ <field>: string[] }` bodies such as /connect. */
+/** An optional string field of a JSON body; anything else but absent or null is a 400. */
+export function optionalString(body: unknown, key: string): string | undefined {
+  const v = (body as Record<string, unknown> | undefined)?.[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ApiError(400, `"${key}" must be a string`);
+  return v;
+}
+
 export function stringList(body: unknown, field: string): string[] {
   const v = (body as Record<string, unknown> | undefined)?.[field];
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ApiError(400, `"${field}" must be a list of strings`);

@@ -11,7 +11,7 @@
  *  - a prober checks the VXLAN path to every peer at full MTU.
  */
 import { execa, type ResultPromise } from 'execa';
-import { ApiError, type ApiRouter } from '../api/http.js';
+import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
 import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
@@ -498,12 +498,7 @@ export class DataplaneComponent implements DaemonComponent {
   }
 
   routes(api: ApiRouter): void {
-    const str = (body: unknown, key: string): string | undefined => {
-      const v = (body as Record<string, unknown> | undefined)?.[key];
-      if (v === undefined || v === null) return undefined;
-      if (typeof v !== 'string') throw new ApiError(400, `"${key}" must be a string`);
-      return v;
-    };
+    const str = optionalString;
     const ifnameOf = (body: unknown) => {
       const n = str(body, 'ifname') ?? 'ethwe';
       if (!/^[A-Za-z0-9_.-]{1,15}$/.test(n)) throw new ApiError(400, `bad interface name "${n}"`);

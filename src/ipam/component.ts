@@ -3,7 +3,7 @@
  * as the `ipam` gossip channel, writes every change to the store before any
  * dependent message or reply leaves, and serves the allocation API.
  */
-import { ApiError, type ApiRouter } from '../api/http.js';
+import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
 import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
@@ -237,12 +237,7 @@ export class IpamComponent implements DaemonComponent {
   }
 
   routes(api: ApiRouter): void {
-    const str = (body: unknown, key: string): string | undefined => {
-      const v = (body as Record<string, unknown> | undefined)?.[key];
-      if (v === undefined || v === null) return undefined;
-      if (typeof v !== 'string') throw new ApiError(400, `"${key}" must be a string`);
-      return v;
-    };
+    const str = optionalString;
     const owner = (body: unknown): string => {
       const o = str(body, 'owner');
       if (!o) throw new ApiError(400, '"owner" is required (for CNI: <container id>:<interface>)');

@@ -6,17 +6,13 @@
  * entries restored, expose/hide, the full-MTU probe, and reset.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 interface Container {
   ns: string;
   host: number;
   ip: string;
-}
-
-interface IpamStatus {
-  status: string;
 }
 
 const MTU = 1450;
@@ -37,7 +33,7 @@ describe('data plane on real daemons', () => {
     lab = await Lab.create({ hosts: 3, label: 'dp' });
     d = [1, 2, 3].map((i) => daemonHost(lab, i));
     for (const i of [1, 2, 3]) await launch(d[i - 1]!, peersOf(i));
-    expect(await waitFor(async () => (await Promise.all(d.map((x) => statusJson<IpamStatus>(x, 'ipam')))).every((s) => s.status === 'ready'), 20_000)).toBe(true);
+    expect(await ipamReady(d)).toBe(true);
     for (const i of [1, 2, 3]) {
       for (const k of [1, 2]) {
         const ns = await lab.addNamespace(`c${i}${k}`);

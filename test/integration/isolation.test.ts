@@ -8,7 +8,7 @@
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
@@ -33,7 +33,7 @@ describe('subnet isolation', () => {
     d = [1, 2].map((i) => daemonHost(lab, i));
     await launch(d[0]!, ['198.51.100.2']);
     await launch(d[1]!, ['198.51.100.1']);
-    expect(await waitFor(async () => (await Promise.all(d.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), 20_000)).toBe(true);
+    expect(await ipamReady(d)).toBe(true);
     for (const tenant of ['a', 'b'] as const) {
       for (const host of [1, 2]) {
         const name = `${tenant}${host}`;

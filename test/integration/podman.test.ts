@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
-import { cleanupDaemons, daemonHost, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 const SUBNETS = { a: '10.32.1.0/24', b: '10.32.2.0/24' } as const;
@@ -37,7 +37,7 @@ describe('podman with the CNI plugin', () => {
     d = [1, 2].map((i) => daemonHost(lab, i));
     await launch(d[0]!, ['198.51.100.2']);
     await launch(d[1]!, ['198.51.100.1']);
-    expect(await waitFor(async () => (await Promise.all(d.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), 20_000)).toBe(true);
+    expect(await ipamReady(d)).toBe(true);
     // A busybox root filesystem (there is no registry here).
     rootfs = `/tmp/${lab.prefix}/rootfs`;
     for (const dir of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(`${rootfs}/${dir}`, { recursive: true });
