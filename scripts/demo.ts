@@ -6,7 +6,7 @@
  * exposes itself on the overlay. Everything is removed at the end
  * (with --keep, when you press Ctrl-C).
  */
-import { cleanupDaemons, daemonHost, ipamReady, fullMesh, launch, overlay, statusJson, waitFor, type DaemonHost } from './lab/daemons.js';
+import { cleanupDaemons, daemonHost, fullMesh, ipamReady, launch, overlay, waitFor, type DaemonHost } from './lab/daemons.js';
 import { Lab } from './lab/lab.js';
 
 async function main(): Promise<void> {
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     }
     const meshed = await waitFor(() => fullMesh(hosts), 20_000);
     console.log(`\nfull mesh ${meshed ? 'formed' : 'NOT formed'} ${Date.now() - t0} ms after the first launch\n`);
-    const ready = await waitFor(async () => (await Promise.all(hosts.map((d) => statusJson<{ status: string }>(d, 'ipam')))).every((s) => s.status === 'ready'), 20_000);
+    const ready = await ipamReady(hosts);
     console.log(`IPAM ${ready ? 'ready' : 'NOT ready'} on every host ${Date.now() - t0} ms after the first launch\n`);
 
     // One "container" (a network namespace) on h1 and one on h3, attached to the overlay.

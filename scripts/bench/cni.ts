@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanupDaemons, daemonHost, ipamReady, launch, statusJson, waitFor } from '../lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
 import { median, percentile, ratio } from './measure.js';
 
@@ -20,7 +20,7 @@ export async function benchCni(): Promise<Record<string, number>> {
   const d = daemonHost(lab, 1);
   try {
     await launch(d, ['--ipalloc-range', '10.32.0.0/16']);
-    await waitFor(async () => (await statusJson<{ status: string }>(d, 'ipam')).status === 'ready', 10_000);
+    await ipamReady([d]);
     const ours = JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'overlay', daemonSocket: d.apiSocket, stateDir: join(d.dataDir, 'cni') });
     const ref = JSON.stringify({
       cniVersion: '1.0.0',
