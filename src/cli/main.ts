@@ -19,6 +19,8 @@ Commands:
   attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe]  put a network namespace on the overlay
   detach <netns> [--ifname ethwe]              take it off again and release its address
   rmpeer <name|nickname>                       take over the address space of a dead peer
+  ps [--json]                                  the containers attached on this host: id, interface, MAC, addresses
+  report                                       every layer's whole state as JSON (attach it to bug reports)
   setup-cni [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--name overlay] [--subnet CIDR] [--portmap]
                                                install the CNI plugin and write a conflist (Nomad: --conf-dir /opt/cni/config)
   connect [--replace] <peer> ...               add (or replace) peers to connect to
@@ -206,6 +208,20 @@ const setupCniCmd: Command = async ({ flags, positionals }) => {
   return 0;
 };
 
+const ps: Command = async ({ flags, positionals }) => {
+  if (positionals.length) throw new UsageError('ps takes no arguments');
+  const json = flags['json'] === true;
+  const r = await call(resolveLocation(flags), 'GET', json ? '/ps?format=json' : '/ps', undefined, json ? 'application/json' : 'text/plain');
+  process.stdout.write(json ? JSON.stringify(r.json(), null, 2) + '\n' : r.body);
+  return 0;
+};
+
+const report: Command = async ({ flags, positionals }) => {
+  if (positionals.length) throw new UsageError('report takes no arguments');
+  out(JSON.stringify((await call(resolveLocation(flags), 'GET', '/report')).json(), null, 2));
+  return 0;
+};
+
 const version: Command = async () => {
   out(`overlay ${VERSION}`);
   return 0;
@@ -219,6 +235,8 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   stop: { flags: LOCATION_FLAGS, run: stop },
   reset: { flags: LOCATION_FLAGS, run: reset },
   rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
+  ps: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: ps },
+  report: { flags: LOCATION_FLAGS, run: report },
   'setup-cni': { flags: { ...LOCATION_FLAGS, 'bin-dir': 'string', 'conf-dir': 'string', name: 'string', subnet: 'string', portmap: 'boolean' }, run: setupCniCmd },
   expose: { flags: { ...LOCATION_FLAGS, 'without-masquerade': 'boolean' }, run: expose },
   hide: { flags: LOCATION_FLAGS, run: hide },

@@ -17,5 +17,7 @@ export interface DaemonComponent {
   /** Extra detail for `overlay status <name> --json`. */
   statusJson?(): unknown;
   metrics?(): MetricFamily[];
+  /** Everything this layer knows, for `overlay report` (defaults to statusJson). */
+  report?(): Promise<unknown>;
   routes?(api: ApiRouter): void;
 }

@@ -76,8 +76,9 @@ export class Daemon {
         logger: log,
       });
       const daemon = new Daemon(cfg, store, router, log);
-      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log, join(cfg.dataDir, 'cni'));
-      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, log));
+      const cniStateDir = join(cfg.dataDir, 'cni');
+      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log, cniStateDir);
+      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, log, cniStateDir));
       try {
         await daemon.boot(targets);
       } catch (e) {
@@ -147,6 +148,12 @@ export class Daemon {
     api.add('GET', '/status/peers', view(formatPeers, (s) => s.peers));
     api.add('GET', '/status/connections', view(formatConnections, (s) => ({ connections: s.connections, targets: s.targets })));
     api.add('GET', '/status/targets', view(formatTargets, (s) => s.targets));
+    // The one thing to attach to a bug report: every layer's whole state.
+    api.add('GET', '/report', async () => {
+      const layers: Record<string, unknown> = {};
+      for (const c of this.components) layers[c.name] = c.report ? await c.report() : c.statusJson?.();
+      return { json: { generatedAt: new Date().toISOString(), status: this.status(), ...layers } };
+    });
     api.add('POST', '/connect', ({ body }) => {
       const targets = stringList(body, 'targets');
       try {

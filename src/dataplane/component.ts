@@ -25,6 +25,8 @@ import type { Router } from '../mesh/router.js';
 import type { Store } from '../store/store.js';
 import { SysError } from '../sys/exec.js';
 import { bridgeBatch, fdbShow } from '../sys/fdb.js';
+// The plugin owns its attachment files; the daemon only reads them for `overlay ps`.
+import { FileAttachmentStore } from '../../cni/state.js';
 import { addrs, ipBatch, links } from '../sys/ip.js';
 import { setSysctl } from '../sys/sysctl.js';
 import { listTable } from '../sys/nft.js';
@@ -48,6 +50,17 @@ interface Exposure {
   /** The host's address on the overlay, with the subnet prefix. */
   address: string;
   masquerade: boolean;
+}
+
+export interface AttachedEntry {
+  /** Container id (CNI), netns name (`overlay attach`) or overlay:expose. */
+  id: string;
+  ifname: string;
+  mac: string;
+  addresses: string[];
+  netns?: string;
+  hostVeth?: string;
+  source: string;
 }
 
 interface AttachRecord {
@@ -92,6 +105,8 @@ export class DataplaneComponent implements DaemonComponent {
     private readonly ipam: IpamComponent,
     private readonly store: Store,
     private readonly log: Logger,
+    /** The CNI plugin's state dir, to list its attachments in `overlay ps`. */
+    private readonly cniStateDir?: string,
   ) {
     this.bridgeMac = bridgeMacFor(router.name);
     this.table = new EndpointTable(router.name, () => {
@@ -429,6 +444,35 @@ export class DataplaneComponent implements DaemonComponent {
     this.probeTimer.unref();
   }
 
+  // ---- ps and report ---------------------------------------------------------------------
+
+  /** What is attached on this host, like `weave ps`: CNI containers, `overlay attach` namespaces, and the host itself if exposed. */
+  async attached(): Promise<AttachedEntry[]> {
+    const out: AttachedEntry[] = [];
+    if (this.cniStateDir) {
+      for (const r of await new FileAttachmentStore(this.cniStateDir, this.log).list())
+        out.push({ id: r.containerId, ifname: r.ifname, mac: r.mac, addresses: [r.address], netns: r.netns, hostVeth: r.hostVeth, source: `cni:${r.network}` });
+    }
+    for (const [, r] of await this.store.entries<AttachRecord>(KEY_ATTACH_PREFIX))
+      out.push({ id: r.netns.replace(/^\/run\/netns\//, ''), ifname: r.ifname, mac: r.mac, addresses: [r.address], netns: r.netns, hostVeth: r.hostVeth, source: 'attach' });
+    if (this.exposed.size)
+      out.push({ id: 'overlay:expose', ifname: this.cfg.bridge, mac: this.bridgeMac, addresses: [...this.exposed.values()].map((e) => e.address), source: 'expose' });
+    return out;
+  }
+
+  async report(): Promise<unknown> {
+    return {
+      ...(this.statusJson() as object),
+      containers: await this.attached(),
+      isolatedPorts: [...this.ports.values()],
+      nftables: {
+        [`${NAT_FAMILY} ${NAT_TABLE}`]: (await listTable(NAT_FAMILY, NAT_TABLE).catch((e: Error) => `error: ${e.message}`)) ?? null,
+        [`${ISOLATION_FAMILY} ${ISOLATION_TABLE}`]: (await listTable(ISOLATION_FAMILY, ISOLATION_TABLE).catch((e: Error) => `error: ${e.message}`)) ?? null,
+      },
+      vxlanFdb: await fdbShow({ dev: this.cfg.vxlanDev }).catch(() => []),
+    };
+  }
+
   // ---- lifecycle, status, metrics, API ----------------------------------------------
 
   async stop(): Promise<void> {
@@ -528,6 +572,11 @@ export class DataplaneComponent implements DaemonComponent {
     }));
     api.add('POST', '/detach', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
     api.add('GET', '/status/dataplane', () => ({ json: this.statusJson() }));
+    api.add('GET', '/ps', async ({ wantsJson }) => {
+      const list = await this.attached();
+      if (wantsJson) return { json: list };
+      return { text: list.map((e) => `${e.id} ${e.ifname} ${e.mac} ${e.addresses.join(' ')}`).join('\n') + (list.length ? '\n' : '') };
+    });
     // The CNI plugin registers each port it attached, so the daemon owns (and restores) its rules.
     api.add('POST', '/ports', async ({ body }) => {
       const hostVeth = str(body, 'hostVeth');

@@ -167,6 +167,16 @@ export class IpamComponent implements DaemonComponent {
     };
   }
 
+  async report(): Promise<unknown> {
+    if (!this.ipam) return undefined;
+    return {
+      ...(this.statusJson() as object),
+      ring: this.ipam.ring.spans().map((s) => ({ start: intToIp(s.start), end: intToIp(s.end - 1), peer: s.peer })),
+      allocations: [...this.ipam.space.entries()].map(([owner, a]) => ({ owner, address: intToIp(a), subnet: this.ipam!.subnetOf(owner) })),
+      waiting: this.ipam.waiting,
+    };
+  }
+
   metrics(): MetricFamily[] {
     if (!this.ipam) return [];
     const rows = ipamPeerRows(this.ipam, this.router.peers());

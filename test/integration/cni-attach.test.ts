@@ -125,6 +125,25 @@ describe('CNI plugin binary on real daemons', () => {
     expect((await lab.exec(drop, 'ip', ['link', 'show', 'eth0'], { reject: false })).exitCode).not.toBe(0);
   });
 
+  it('overlay ps lists the attached containers; overlay report holds every layer', async () => {
+    const text = (await overlay(d[0]!, ['ps'])).stdout;
+    expect(text).toMatch(/^ctr0 eth0 ([0-9a-f]{2}:){5}[0-9a-f]{2} 10\.\d+\.\d+\.\d+\/\d+$/m);
+    const list = JSON.parse((await overlay(d[0]!, ['ps', '--json'])).stdout) as { id: string; ifname: string; mac: string; addresses: string[]; source: string }[];
+    expect(list.map((e) => e.id).sort()).toEqual(['ctr0', 'ctr3', 'keep6']);
+    for (const e of list) {
+      expect(e).toMatchObject({ ifname: 'eth0', source: 'cni:ovtest' });
+      expect(e.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      expect(e.addresses[0]).toMatch(/^10\./);
+    }
+    const report = JSON.parse((await overlay(d[0]!, ['report'])).stdout) as Record<string, Record<string, unknown>>;
+    expect(report['status']!['name']).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    expect(report['ipam']!['status']).toBe('ready');
+    expect(Array.isArray(report['ipam']!['ring'])).toBe(true);
+    expect((report['ipam']!['allocations'] as { owner: string }[]).map((a) => a.owner)).toContain('ctr0:eth0');
+    expect((report['dataplane']!['containers'] as unknown[]).length).toBe(3);
+    expect(String((report['dataplane']!['nftables'] as Record<string, unknown>)['bridge overlay-isolation'])).toMatch(/drop/);
+  });
+
   it('DEL while the daemon is down is queued, and the daemon applies it when it is back', async () => {
     const n = await lab.addNamespace('k8');
     expect((await cni(d[1]!, 'ADD', 'ctr8', n)).exitCode).toBe(0);
