@@ -15,6 +15,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# vagrant only validates the Vagrantfile here; its recommends (hypervisors, a kernel) are not needed.
+if ! dpkg-query -W -f='${Status}' vagrant 2>/dev/null | grep -q "install ok installed"; then
+  echo "installing apt packages: vagrant" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null
+fi
+
 # npm ci when the lock file changed since the last install (or nothing is installed).
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.overlay-lock-stamp; then
   npm ci --no-audit --no-fund
