@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark in sequence, each printing its numbers
  * with a baseline measured in the same run; results also go to
- * bench-results/<timestamp>.json. Speed targets live here, never in tests.
+ * bench-results/<timestamp>.json, with charts in <timestamp>.html.
+ * Speed targets live here, never in tests.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchCni } from './cni.js';
@@ -9,6 +10,7 @@ import { benchDataplane } from './dataplane.js';
 import { benchIpam } from './ipam.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
+import { renderReport } from './report.js';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
@@ -32,9 +34,11 @@ async function main(): Promise<void> {
     console.log(`(${((performance.now() - t) / 1000).toFixed(1)} s)`);
   }
   mkdirSync('bench-results', { recursive: true });
-  const file = `bench-results/${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify(results, null, 2));
-  console.log(`\nresults written to ${file}`);
+  const when = new Date().toISOString();
+  const file = `bench-results/${when.replace(/[:.]/g, '-')}`;
+  writeFileSync(`${file}.json`, JSON.stringify(results, null, 2));
+  writeFileSync(`${file}.html`, renderReport(results, when));
+  console.log(`\nresults written to ${file}.json, charts to ${file}.html`);
 }
 
 main().catch((e) => {

@@ -77,8 +77,10 @@ export class Daemon {
       });
       const daemon = new Daemon(cfg, store, router, log);
       const cniStateDir = join(cfg.dataDir, 'cni');
-      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, log, cniStateDir);
-      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, log, cniStateDir));
+      // Every line names this peer, as the router's do.
+      const peerLog = log.child({ peer: name });
+      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, peerLog.child({ component: 'ipam' }), cniStateDir);
+      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, peerLog.child({ component: 'dataplane' }), cniStateDir));
       try {
         await daemon.boot(targets);
       } catch (e) {

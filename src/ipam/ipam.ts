@@ -482,7 +482,11 @@ export class Ipam implements GossipChannel {
           throw new IpamError(503, `IPAM is refusing allocations: ${describeState(st)}`);
         }
         const left = deadline - this.env.clock.now();
-        if (left <= 0 || this.stopped) throw new IpamError(503, this.notReadyReason(subnet, ip));
+        if (left <= 0 || this.stopped) {
+          const reason = this.notReadyReason(subnet, ip);
+          this.env.log.info('IPAM refused an allocation', { owner, subnet: formatCidr(subnet), reason });
+          throw new IpamError(503, reason);
+        }
         await this.waitForChange(Math.min(left, 500));
       }
     } finally {
@@ -523,6 +527,7 @@ export class Ipam implements GossipChannel {
     this.subnets.set(owner, stored.subnet);
     this.env.persist([{ type: 'put', key: KEY_ALLOC_PREFIX + owner, value: stored }]);
     this.publishStatsSoon();
+    this.env.log.info('IPAM allocated', { owner, address: intToIp(addr), subnet: stored.subnet });
     return addr;
   }
 
@@ -564,7 +569,10 @@ export class Ipam implements GossipChannel {
     for (const donor of order) {
       if (this.env.clock.now() >= deadline || this.stopped) return false;
       const r = await this.request(donor, { t: 'donate', id: this.newId(), subnet: formatCidr(subnet) });
-      if (r?.t === 'donate-reply' && r.ok) return true;
+      if (r?.t === 'donate-reply' && r.ok) {
+        this.env.log.info('IPAM received space', { from: this.describePeer(donor), subnet: formatCidr(subnet) });
+        return true;
+      }
     }
     return false;
   }
@@ -613,6 +621,7 @@ export class Ipam implements GossipChannel {
     this.subnets.delete(owner);
     this.env.persist([{ type: 'del', key: KEY_ALLOC_PREFIX + owner }]);
     this.publishStatsSoon();
+    this.env.log.info('IPAM released', { owner, address: intToIp(addr) });
     return addr;
   }
 

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { barChart, renderReport } from '../../../scripts/bench/report.js';
+
+describe('benchmark report', () => {
+  it('draws one bar per value, scaled to the largest, with labels escaped', () => {
+    const svg = barChart('T <1>', 'ms', [{ name: 'g', bars: [{ label: 'a&b', value: 10 }, { label: 'c', value: 5 }] }]);
+    expect(svg).toContain('T &lt;1&gt;');
+    expect(svg).toContain('a&amp;b');
+    expect(svg.match(/<rect /g)).toHaveLength(2);
+    expect(svg).toContain('width="420.0"');
+    expect(svg).toContain('width="210.0"');
+  });
+
+  it('renders the charts of the benches that ran, and says so when none did', () => {
+    const html = renderReport(
+      {
+        'cni (…)': { runs: 40, oursAddMedianMs: 124, refAddMedianMs: 16, oursDelMedianMs: 100, refDelMedianMs: 30 },
+        'dataplane (…)': [{ tsoGsoOn: 1, overlayGbps_1: 11.7, handVxlanGbps_1: 11.4, hostLinkGbps_1: 13.4, bareVethGbps_1: 14.1 }],
+      },
+      '2026-11-25T00:00:00Z',
+    );
+    expect(html).toMatch(/CNI latency, median over 40 runs/);
+    expect(html).toMatch(/Container to container throughput, 1 stream/);
+    expect(html).not.toMatch(/Gossip convergence/);
+    expect(renderReport({}, 'now')).toMatch(/No chartable results/);
+  });
+});
