@@ -141,7 +141,9 @@ export class DataplaneComponent implements DaemonComponent {
   /** FDB events on the bridge (a container came or went) trigger a reconcile at once, not at the next tick. */
   private watchBridge(): void {
     if (this.stopped) return;
-    const m = execa('bridge', ['monitor', 'fdb'], { reject: false, buffer: false, stdin: 'ignore' });
+    // The shell holds our pipe on its stdin: when this daemon exits (even by kill -9) the pipe closes,
+    // `read` returns and the monitor is killed, so no orphaned `bridge monitor` outlives us.
+    const m = execa('sh', ['-c', 'bridge monitor fdb & m=$!; read _; kill $m'], { reject: false, buffer: false, stdin: 'pipe' });
     m.stdout?.on('data', (chunk: Buffer) => {
       // Our own FDB writes on the VXLAN device echo back here; only bridge-port changes matter.
       if (chunk.toString().split('\n').some((l) => l.includes(`master ${this.cfg.bridge}`) && !l.includes(`dev ${this.cfg.vxlanDev} `))) this.schedule();
@@ -480,7 +482,7 @@ export class DataplaneComponent implements DaemonComponent {
     this.stopped = true;
     this.unsubscribe?.();
     for (const t of [this.ticker, this.debounce, this.probeTimer]) if (t) clearTimeout(t);
-    this.monitor?.kill();
+    this.monitor?.stdin?.end();
     this.prober.close();
     await this.running;
   }
