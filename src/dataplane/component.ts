@@ -92,6 +92,7 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly ports = new Map<string, IsolatedPort>();
   private portsApplied = false;
   private isolationChain: Promise<void> = Promise.resolve();
+  private readonly registeredAt = new Map<string, number>();
   private readonly probes = new Map<PeerName, ProbeResult>();
   private fdbEntries = 0;
   private repairs = 0;
@@ -329,10 +330,15 @@ export class DataplaneComponent implements DaemonComponent {
 
   /** Drop ports whose veth is gone; rebuild the table when ports changed or someone flushed it. */
   private async ensureIsolation(initial: boolean): Promise<void> {
+    // A port registered while we list links is not in that list yet: only older ones may be pruned.
+    const listedAt = Date.now();
     const present = new Set((await links()).map((l) => l.ifname));
-    const gone = [...this.ports.keys()].filter((v) => !present.has(v));
+    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
     if (gone.length) {
-      for (const v of gone) this.ports.delete(v);
+      for (const v of gone) {
+        this.ports.delete(v);
+        this.registeredAt.delete(v);
+      }
       await this.store.batch(gone.map((v) => ({ type: 'del' as const, key: KEY_PORT_PREFIX + v })));
       this.portsApplied = false;
     }
@@ -359,6 +365,7 @@ export class DataplaneComponent implements DaemonComponent {
   /** Put a container port under isolation (the CNI plugin and attach call this right after attaching). */
   async registerPort(p: IsolatedPort): Promise<void> {
     this.ports.set(p.hostVeth, p);
+    this.registeredAt.set(p.hostVeth, Date.now());
     await this.store.put(KEY_PORT_PREFIX + p.hostVeth, p);
     await this.applyPorts();
     this.schedule(); // announce the new MAC
@@ -366,6 +373,7 @@ export class DataplaneComponent implements DaemonComponent {
 
   async unregisterPort(hostVeth: string): Promise<void> {
     if (!this.ports.delete(hostVeth)) return;
+    this.registeredAt.delete(hostVeth);
     await this.store.batch([{ type: 'del', key: KEY_PORT_PREFIX + hostVeth }]);
     // Rules of a port whose veth is gone match nothing, so DEL need not wait for the rebuild.
     void this.applyPorts().catch((e: unknown) => this.log.warn('cannot rebuild isolation rules', { error: String(e) }));
