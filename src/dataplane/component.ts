@@ -312,10 +312,11 @@ export class DataplaneComponent implements DaemonComponent {
     const hidden: string[] = [];
     for (const k of keys) {
       const e = this.exposed.get(k)!;
+      // Forget it before removing the address, so a concurrent repair never sees it "missing" and re-adds it.
+      this.exposed.delete(k);
       await ipBatch([`addr del ${e.address} dev ${this.cfg.bridge}`]).catch((err: unknown) => {
         if (!(err instanceof SysError && /Cannot assign|not found/i.test(err.stderr))) throw err;
       });
-      this.exposed.delete(k);
       await this.store.batch([{ type: 'del', key: KEY_EXPOSE_PREFIX + k }]);
       await this.ipam.release(`expose:${k}`);
       hidden.push(e.address);
