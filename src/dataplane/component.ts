@@ -24,15 +24,15 @@ import type { GossipSender } from '../mesh/gossip-channel.js';
 import type { Router } from '../mesh/router.js';
 import type { Store } from '../store/store.js';
 import { SysError } from '../sys/exec.js';
-import { bridgeBatch, fdbShow, type FdbEntry } from '../sys/fdb.js';
+import { bridgeBatch, fdbShow } from '../sys/fdb.js';
 // The plugin owns its attachment files; the daemon only reads them for `overlay ps`.
 import { FileAttachmentStore } from '../../cni/state.js';
-import { addrs, ipBatch, links, type AddrInfo, type Link } from '../sys/ip.js';
+import { addrs, ipBatch, links } from '../sys/ip.js';
 import { setSysctl } from '../sys/sysctl.js';
 import { listTable } from '../sys/nft.js';
 import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError } from './attach.js';
 import type { DataplaneConfig } from './config.js';
-import { detectUnderlay, ensureDevices, linkLocalOf, overlayMtu, reattachPorts, removeDevices, type Underlay } from './devices.js';
+import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, removeDevices, type Underlay } from './devices.js';
 import { EndpointTable } from './endpoints.js';
 import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
 import { bridgeMacFor, HOST_VETH_RE, isValidMac } from './names.js';
@@ -197,37 +197,40 @@ export class DataplaneComponent implements DaemonComponent {
     return undefined;
   }
 
-  /**
-   * One pass: each kernel table is read once (links, bridge addresses, the
-   * bridge's FDB) and every step works from those snapshots.
-   */
   private async reconcileOnce(initial: boolean): Promise<void> {
     if (this.stopped) return;
-    const listedAt = Date.now();
-    const all = await links();
-    this.underlay = (await detectUnderlay(this.cfg, all, this.firstPeerAddress())) ?? this.underlay;
+    this.underlay = (await detectUnderlay(this.cfg, this.firstPeerAddress())) ?? this.underlay;
     this.mtu = overlayMtu(this.cfg, this.underlay);
-    const fixed = [...(await ensureDevices(this.cfg, all, this.mtu, this.bridgeMac)), ...(await reattachPorts(this.cfg, all))];
+    const fixed = [...(await ensureDevices(this.cfg, this.mtu, this.bridgeMac)), ...(await reattachPorts(this.cfg))];
     if (fixed.length && !initial) {
       this.repairs += fixed.length;
       this.log.warn('data plane repaired', { fixed });
     }
-    const bridgeAddrs = (await addrs(this.cfg.bridge)).flatMap((l) => l.addr_info);
-    await this.ensureExposures(initial, bridgeAddrs);
-    await this.ensureIsolation(initial, all, listedAt);
-    const fdb = await fdbShow({ br: this.cfg.bridge });
-    await this.publishEndpoint(fdb, linkLocalOf(bridgeAddrs));
-    await this.programFdb(fdb);
+    await this.ensureExposures(initial);
+    await this.ensureIsolation(initial);
+    await this.publishEndpoint();
+    await this.programFdb();
   }
 
-  private async publishEndpoint(fdb: FdbEntry[], linkLocal: string | undefined): Promise<void> {
+  private async publishEndpoint(): Promise<void> {
     if (!this.underlay?.ip) return;
-    const local = fdb.filter((e) => e.master === this.cfg.bridge && e.ifname !== this.cfg.vxlanDev && e.ifname !== this.cfg.bridge && e.state !== 'permanent');
-    const changed = this.table.setOwn({ underlay: this.underlay.ip, bridgeMac: this.bridgeMac, linkLocal, mtu: this.mtu, macs: local.map((e) => e.mac) }, this.epoch);
+    const local = (await fdbShow({ br: this.cfg.bridge })).filter(
+      (e) => e.master === this.cfg.bridge && e.ifname !== this.cfg.vxlanDev && e.ifname !== this.cfg.bridge && e.state !== 'permanent',
+    );
+    const changed = this.table.setOwn(
+      {
+        underlay: this.underlay.ip,
+        bridgeMac: this.bridgeMac,
+        linkLocal: await linkLocal(this.cfg.bridge),
+        mtu: this.mtu,
+        macs: local.map((e) => e.mac),
+      },
+      this.epoch,
+    );
     if (changed) this.sender?.gossip();
   }
 
-  private async programFdb(fdb: FdbEntry[]): Promise<void> {
+  private async programFdb(): Promise<void> {
     const remotes = this.router
       .peers()
       .filter((p) => p.reachable && p.name !== this.router.name)
@@ -236,7 +239,7 @@ export class DataplaneComponent implements DaemonComponent {
         return r ? [{ underlay: r.underlay, macs: [r.bridgeMac, ...r.macs] }] : [];
       });
     const want = desiredFdb(remotes);
-    const current = remoteEntries(fdb.filter((e) => e.ifname === this.cfg.vxlanDev));
+    const current = remoteEntries(await fdbShow({ dev: this.cfg.vxlanDev }));
     const lines = planFdb(this.cfg.vxlanDev, current, want);
     if (lines.length) {
       await bridgeBatch(lines);
@@ -253,8 +256,8 @@ export class DataplaneComponent implements DaemonComponent {
   }
 
   /** Bridge addresses and the NAT table as the exposures say; repairs what was removed by hand. */
-  private async ensureExposures(initial: boolean, bridgeAddrs: AddrInfo[]): Promise<void> {
-    const have = new Set(bridgeAddrs.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`));
+  private async ensureExposures(initial: boolean): Promise<void> {
+    const have = new Set((await addrs(this.cfg.bridge)).flatMap((l) => l.addr_info).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`));
     const missing = [...this.exposed.values()].filter((e) => !have.has(e.address));
     if (missing.length) {
       await ipBatch(missing.map((e) => `addr replace ${e.address} dev ${this.cfg.bridge}`));
@@ -327,9 +330,10 @@ export class DataplaneComponent implements DaemonComponent {
   // ---- isolation ---------------------------------------------------------------------
 
   /** Drop ports whose veth is gone; rebuild the table when ports changed or someone flushed it. */
-  private async ensureIsolation(initial: boolean, all: Link[], listedAt: number): Promise<void> {
-    // A port registered after the links were listed is not in that list: only older ones may be pruned.
-    const present = new Set(all.map((l) => l.ifname));
+  private async ensureIsolation(initial: boolean): Promise<void> {
+    // A port registered while we list links is not in that list yet: only older ones may be pruned.
+    const listedAt = Date.now();
+    const present = new Set((await links()).map((l) => l.ifname));
     const gone = [...this.ports.keys()].filter((v) => !present.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
     if (gone.length) {
       for (const v of gone) {

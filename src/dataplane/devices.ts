@@ -3,7 +3,7 @@
  * plugged into it. ensureDevices() makes them match the configuration and
  * repairs whatever was changed or deleted by hand; removeDevices() undoes it.
  */
-import { addrs, deleteLink, ipBatch, links, routeGet, routes, type AddrInfo, type Link } from '../sys/ip.js';
+import { deleteLink, ipBatch, link, links, routeGet, routes, addrs, type Link } from '../sys/ip.js';
 import { setSysctl } from '../sys/sysctl.js';
 import { VXLAN_OVERHEAD, type DataplaneConfig } from './config.js';
 import { HOST_VETH_RE } from './names.js';
@@ -19,8 +19,9 @@ export interface Underlay {
  * default route, else the first other interface that is up with an IPv4
  * address. Its MTU less the VXLAN overhead is the overlay MTU.
  */
-export async function detectUnderlay(cfg: DataplaneConfig, all: Link[], peerIp?: string): Promise<Underlay | undefined> {
+export async function detectUnderlay(cfg: DataplaneConfig, peerIp?: string): Promise<Underlay | undefined> {
   const ours = (l: Link) => l.ifname === cfg.bridge || l.ifname === cfg.vxlanDev || l.master === cfg.bridge || l.ifname === 'lo';
+  const all = await links();
   const byName = new Map(all.map((l) => [l.ifname, l]));
   const viaRoute = async (dst: string): Promise<Underlay | undefined> => {
     const r = await routeGet(dst);
@@ -54,10 +55,10 @@ function vxlanMatches(l: Link, cfg: DataplaneConfig): boolean {
   return l.linkinfo?.info_kind === 'vxlan' && d['id'] === cfg.vni && d['port'] === cfg.port && d['learning'] === false;
 }
 
-/** Create or repair the bridge and VXLAN device, given the links as they are now. Returns what had to be fixed. */
-export async function ensureDevices(cfg: DataplaneConfig, all: Link[], mtu: number, bridgeMac: string): Promise<string[]> {
+/** Create or repair the bridge and VXLAN device. Returns what had to be fixed (empty when all was well). */
+export async function ensureDevices(cfg: DataplaneConfig, mtu: number, bridgeMac: string): Promise<string[]> {
   const fixed: string[] = [];
-  const br = all.find((l) => l.ifname === cfg.bridge);
+  const br = await link(cfg.bridge);
   if (br && br.linkinfo?.info_kind !== 'bridge') throw new Error(`a non-bridge interface named ${cfg.bridge} exists; remove it or choose another --bridge`);
   if (!br) {
     await ipBatch([`link add ${cfg.bridge} type bridge`]);
@@ -70,7 +71,7 @@ export async function ensureDevices(cfg: DataplaneConfig, all: Link[], mtu: numb
   // The data path probe talks between bridges' IPv6 link-local addresses.
   await setSysctl(`net/ipv6/conf/${cfg.bridge}/disable_ipv6`, '0').catch(() => undefined);
 
-  let vx = all.find((l) => l.ifname === cfg.vxlanDev);
+  let vx = await link(cfg.vxlanDev);
   if (vx && !vxlanMatches(vx, cfg)) {
     await deleteLink(cfg.vxlanDev);
     fixed.push(`replaced ${cfg.vxlanDev} (wrong kind, VNI, port or learning)`);
@@ -91,8 +92,8 @@ export async function ensureDevices(cfg: DataplaneConfig, all: Link[], mtu: numb
  * Container ports (host ends named by hostVethName) that lost their bridge,
  * because the bridge was deleted and recreated, are plugged back in.
  */
-export async function reattachPorts(cfg: DataplaneConfig, all: Link[]): Promise<string[]> {
-  const orphans = all.filter((l) => HOST_VETH_RE.test(l.ifname) && l.linkinfo?.info_kind === 'veth' && l.master !== cfg.bridge);
+export async function reattachPorts(cfg: DataplaneConfig): Promise<string[]> {
+  const orphans = (await links()).filter((l) => HOST_VETH_RE.test(l.ifname) && l.linkinfo?.info_kind === 'veth' && l.master !== cfg.bridge);
   if (orphans.length) await ipBatch(orphans.map((l) => `link set dev ${l.ifname} master ${cfg.bridge} up`));
   return orphans.map((l) => `plugged ${l.ifname} back into ${cfg.bridge}`);
 }
@@ -104,7 +105,8 @@ export async function removeDevices(cfg: DataplaneConfig): Promise<void> {
   await deleteLink(cfg.bridge);
 }
 
-/** The IPv6 link-local address among a device's addresses (the probe's source and target), if it has one yet. */
-export function linkLocalOf(addrInfo: AddrInfo[]): string | undefined {
-  return addrInfo.find((x) => x.family === 'inet6' && x.scope === 'link')?.local;
+/** The IPv6 link-local address of a device (the probe's source and target), if it has one yet. */
+export async function linkLocal(dev: string): Promise<string | undefined> {
+  const a = (await addrs(dev)).flatMap((x) => x.addr_info).find((x) => x.family === 'inet6' && x.scope === 'link');
+  return a?.local;
 }

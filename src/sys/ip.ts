@@ -42,6 +42,16 @@ export async function links(opts: RunOptions = {}): Promise<Link[]> {
   return parseJsonList<Link>(await run('ip', ['-j', '-d', 'link', 'show'], opts));
 }
 
+/** One link with details, or undefined when it does not exist. */
+export async function link(name: string, opts: RunOptions = {}): Promise<Link | undefined> {
+  try {
+    return parseJsonList<Link>(await run('ip', ['-j', '-d', 'link', 'show', 'dev', name], opts))[0];
+  } catch (e) {
+    if (missing(e)) return undefined;
+    throw e;
+  }
+}
+
 export async function addrs(dev?: string, opts: RunOptions = {}): Promise<LinkAddrs[]> {
   try {
     return parseJsonList<LinkAddrs>(await run('ip', ['-j', 'addr', 'show', ...(dev ? ['dev', dev] : [])], opts));
