@@ -5,9 +5,10 @@
  * the benchmarks.
  */
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { logFile } from '../../src/daemon/files.js';
 import type { Lab, LabHost } from './lab.js';
 
 /** dist/src/cli/main.js, found from this file whether it runs from src (vitest) or dist. */
@@ -80,9 +81,21 @@ export async function killDaemon(d: DaemonHost, signal: NodeJS.Signals = 'SIGKIL
   for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
 }
 
-/** Stop every daemon of these hosts (by PID) and remove their data dirs. */
+/**
+ * Stop every daemon of these hosts (by PID) and remove their data dirs. With
+ * OVERLAY_KEEP_LOGS=<dir> the daemon logs are copied there first, so a failure
+ * seen only in CI can be read afterwards.
+ */
 export async function cleanupDaemons(hosts: DaemonHost[]): Promise<void> {
   for (const d of hosts) await killDaemon(d);
+  const keep = process.env['OVERLAY_KEEP_LOGS'];
+  if (keep) {
+    for (const d of hosts) {
+      const target = join(keep, basename(dirname(d.dataDir)));
+      mkdirSync(target, { recursive: true });
+      if (existsSync(logFile(d.dataDir))) copyFileSync(logFile(d.dataDir), join(target, `h${d.host.index}.log`));
+    }
+  }
   for (const d of hosts) rmSync(d.dataDir, { recursive: true, force: true });
 }
 

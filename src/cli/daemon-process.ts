@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { apiRequest } from '../api/client.js';
-import { logFile, pidFile } from '../daemon/daemon.js';
+import { logFile, pidFile } from '../daemon/files.js';
 import type { Location } from '../daemon/config.js';
 
 export function readPid(dataDir: string): number | undefined {

@@ -44,8 +44,14 @@ function out(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 }
 
-async function call(loc: Location, method: string, path: string, body?: unknown, accept?: string) {
-  const r = await apiRequest(loc.apiSocket, method, path, body, { accept });
+/**
+ * Calls that allocate wait in the daemon up to its --ipalloc-wait (at most 600 s)
+ * and then answer with the reason; the CLI must not give up before that.
+ */
+const ALLOCATING_CALL_TIMEOUT_MS = 610_000;
+
+async function call(loc: Location, method: string, path: string, body?: unknown, accept?: string, timeoutMs?: number) {
+  const r = await apiRequest(loc.apiSocket, method, path, body, { accept, timeoutMs });
   if (r.status >= 400) {
     let msg = r.body;
     try {
@@ -162,7 +168,7 @@ function addressSpec(arg: string | undefined, cmd: string): { subnet?: string; i
 const expose: Command = async ({ flags, positionals }) => {
   if (positionals.length > 1) throw new UsageError('expose takes at most one net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
-  const r = (await call(loc, 'POST', '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true })).json<{ address: string }>();
+  const r = (await call(loc, 'POST', '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true }, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
   out(r.address);
   return 0;
 };
@@ -179,7 +185,7 @@ const attachCmd: Command = async ({ flags, positionals }) => {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('attach needs a network namespace and optionally net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
   const body = { netns: positionals[0], ifname: flags['ifname'], ...addressSpec(positionals[1], 'attach') };
-  const r = (await call(loc, 'POST', '/attach', body)).json<{ address: string }>();
+  const r = (await call(loc, 'POST', '/attach', body, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
   out(r.address);
   return 0;
 };

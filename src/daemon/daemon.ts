@@ -21,15 +21,8 @@ import { TcpTransport } from '../mesh/tcp-transport.js';
 import { Store } from '../store/store.js';
 import type { DaemonComponent } from './component.js';
 import { parseHttpAddr, VERSION, type DaemonConfig } from './config.js';
+import { pidFile } from './files.js';
 import { loadOrCreateName, loadTargets, saveTargets } from './identity.js';
-
-export function pidFile(dataDir: string): string {
-  return join(dataDir, 'overlay.pid');
-}
-
-export function logFile(dataDir: string): string {
-  return join(dataDir, 'overlay.log');
-}
 
 /** Crypto-strength randomness for the router (connection ids, jitter, fan-out). */
 function cryptoRandom(): number {

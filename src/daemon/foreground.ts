@@ -3,6 +3,9 @@ import { createLogger } from '../lib/logger.js';
 import type { DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 
+/** How long a stopped daemon may take to drain its last writes before it is made to exit. */
+const LINGER_MS = 2_000;
+
 export async function runForeground(cfg: DaemonConfig): Promise<number> {
   const log = createLogger({ level: cfg.logLevel });
   let daemon: Daemon;
@@ -14,5 +17,11 @@ export async function runForeground(cfg: DaemonConfig): Promise<number> {
   }
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon.stop(`received ${sig}`));
   await daemon.waitUntilStopped();
+  // Everything is closed; if some handle still holds the event loop, a stopped
+  // daemon must not linger (the CLI waits for its PID to go), so exit anyway.
+  setTimeout(() => {
+    log.warn('handles still open after stop; exiting anyway');
+    process.exit(0);
+  }, LINGER_MS).unref();
   return 0;
 }

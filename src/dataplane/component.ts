@@ -32,12 +32,13 @@ import { setSysctl } from '../sys/sysctl.js';
 import { listTable } from '../sys/nft.js';
 import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError } from './attach.js';
 import type { DataplaneConfig } from './config.js';
-import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, removeDevices, type Underlay } from './devices.js';
+import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, type Underlay } from './devices.js';
 import { EndpointTable } from './endpoints.js';
 import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
 import { bridgeMacFor, HOST_VETH_RE, isValidMac } from './names.js';
-import { applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, removeIsolation, type IsolatedPort } from './isolation.js';
-import { applyNat, NAT_FAMILY, NAT_TABLE, removeNat } from './nat.js';
+import { applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
+import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
+import { recordDeviceNames, removeDataplane } from './teardown.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
 
 const KEY_EXPOSE_PREFIX = 'dataplane/expose/';
@@ -119,6 +120,7 @@ export class DataplaneComponent implements DaemonComponent {
   }
 
   async start(): Promise<void> {
+    await recordDeviceNames(this.store, this.cfg); // so a reset without a running daemon can remove them
     for (const [k, v] of await this.store.entries<Exposure>(KEY_EXPOSE_PREFIX)) this.exposed.set(k.slice(KEY_EXPOSE_PREFIX.length), v);
     for (const [k, v] of await this.store.entries<IsolatedPort>(KEY_PORT_PREFIX)) this.ports.set(k.slice(KEY_PORT_PREFIX.length), v);
     try {
@@ -440,6 +442,7 @@ export class DataplaneComponent implements DaemonComponent {
         const rec = this.table.get(p.name);
         if (!rec?.linkLocal) return;
         const r = await this.prober.probe(rec.linkLocal, Math.min(this.mtu, rec.mtu));
+        if (this.stopped) return; // cut short by stop(): not a verdict on the path
         const before = this.probes.get(p.name);
         this.probes.set(p.name, r);
         this.router.setConnectionInfo(p.name, [describeProbe(r)]);
@@ -500,9 +503,7 @@ export class DataplaneComponent implements DaemonComponent {
   async reset(): Promise<void> {
     await this.stop(); // no reconcile may recreate what we remove
     for (const [, rec] of await this.store.entries<AttachRecord>(KEY_ATTACH_PREFIX)) await detach(rec.netns, rec.ifname, rec.hostVeth).catch(() => undefined);
-    await removeNat();
-    await removeIsolation();
-    await removeDevices(this.cfg);
+    await removeDataplane(this.cfg);
   }
 
   status(): StatusSection {

@@ -99,7 +99,7 @@ export async function reattachPorts(cfg: DataplaneConfig): Promise<string[]> {
 }
 
 /** Everything: container ports (useless without the bridge), the VXLAN device and the bridge. */
-export async function removeDevices(cfg: DataplaneConfig): Promise<void> {
+export async function removeDevices(cfg: Pick<DataplaneConfig, 'bridge' | 'vxlanDev'>): Promise<void> {
   for (const l of await links()) if (HOST_VETH_RE.test(l.ifname) && l.linkinfo?.info_kind === 'veth') await deleteLink(l.ifname);
   await deleteLink(cfg.vxlanDev);
   await deleteLink(cfg.bridge);

@@ -49,11 +49,14 @@ export class PathProber {
   private sock?: RawSocket;
   private readonly id = randomInt(1, 0xffff);
   private seq = 0;
+  /** Set by close(): a probe still running must not open a new socket, which would keep a stopped daemon alive. */
+  private closed = false;
   private readonly waiting = new Map<number, (rttMs: number | undefined) => void>();
 
   constructor(private readonly bridge: string) {}
 
   private socket(): RawSocket {
+    if (this.closed) throw new Error('the prober is closed');
     if (this.sock) return this.sock;
     const raw = require('raw-socket') as RawSocketModule;
     const s = raw.createSocket({ protocol: ICMPV6, addressFamily: raw.AddressFamily.IPv6 });
@@ -130,6 +133,7 @@ export class PathProber {
   }
 
   close(): void {
+    this.closed = true;
     this.sock?.close();
     this.sock = undefined;
     for (const done of this.waiting.values()) done(undefined);

@@ -6,7 +6,7 @@
  * entries restored, expose/hide, the full-MTU probe, and reset.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, killDaemon, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 interface Container {
@@ -185,6 +185,24 @@ describe('data plane on real daemons', () => {
     expect((await overlay(d[1]!, ['hide', '10.32.5.0/24'])).stderr).toMatch(/not exposed/);
   });
 
+  it('a daemon stopped while a data path probe is still running exits at once', async () => {
+    // h2 drops h1's VXLAN packets, so h1 keeps probing h2 (timeouts, then a binary search).
+    const drop = ['add table inet t', 'add chain inet t in { type filter hook input priority 0 ; }', 'add rule inet t in ip saddr 198.51.100.1 udp dport 6784 drop'];
+    await lab.exec(hostNs(2), 'nft', ['-f', '-'], { input: drop.join('\n') + '\n' });
+    try {
+      expect(await waitFor(async () => /vxlan failed/.test((await overlay(d[0]!, ['status', 'connections'])).stdout), 20_000, 300)).toBe(true);
+      await new Promise((r) => setTimeout(r, 3_500)); // the next round starts 2 s after a failure and lasts 5 s
+      const t0 = Date.now();
+      const r = await overlay(d[0]!, ['stop']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await lab.exec(hostNs(2), 'nft', ['delete', 'table', 'inet', 't'], { reject: false });
+    }
+    await launch(d[0]!, peersOf(1));
+    expect(await pingSoon(c[0]!.ns, c[2]!.ip, 15_000)).toBe(true);
+  });
+
   it('detach takes a container off and releases its address; attach refuses a missing netns', async () => {
     const x = c[5]!;
     const r = await overlay(d[2]!, ['detach', x.ns]);
@@ -219,5 +237,18 @@ describe('data plane on real daemons', () => {
     expect(links).not.toMatch(/ovl[0-9a-f]{12}/);
     expect((await lab.exec(hostNs(1), 'nft', ['list', 'tables'])).stdout).not.toMatch(/overlay-nat/);
     expect((await lab.exec(c[0]!.ns, 'ip', ['link', 'show', 'ethwe'], { reject: false })).exitCode).not.toBe(0);
+  });
+
+  it('reset after the daemon was killed still removes what it left in the kernel, and its state', async () => {
+    expect((await overlay(d[1]!, ['expose'])).exitCode).toBe(0);
+    await killDaemon(d[1]!);
+    const r = await overlay(d[1]!, ['reset']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const links = (await lab.exec(hostNs(2), 'ip', ['-o', 'link', 'show'])).stdout;
+    expect(links).not.toMatch(/overlay/);
+    expect(links).not.toMatch(/ovl[0-9a-f]{12}/);
+    expect((await lab.exec(hostNs(2), 'nft', ['list', 'tables'])).stdout).not.toMatch(/overlay/);
+    expect((await lab.exec(c[2]!.ns, 'ip', ['link', 'show', 'ethwe'], { reject: false })).exitCode).not.toBe(0);
+    expect((await lab.exec(hostNs(2), 'ls', [d[1]!.dataDir])).stdout).not.toMatch(/\bdb\b/);
   });
 });
