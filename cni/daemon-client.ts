@@ -1,5 +1,5 @@
 /**
- * IpamClient over the daemon's HTTP API (src/api/client.ts) on its unix
+ * IpamClient over the daemon's HTTP API (cni/transport.ts) on its unix
  * socket. The IPAM routes are this plugin's proposal, in the daemon router's
  * style (exact paths, errors as {"error": "..."}):
  *   POST /ipam/allocate {owner, subnet?, ip?} → Allocation  (idempotent per owner)
@@ -9,16 +9,10 @@
  * Unreachable daemon, timeouts and 503 become DaemonUnavailableError ("try
  * again later", 11); a 4xx on allocate becomes DaemonRejectedError (code 7).
  */
-import { apiRequest, DaemonUnreachable, type ApiResult } from '../src/api/client.js';
+import { DaemonUnreachable } from '../src/api/errors.js';
 import { DAEMON_TIMEOUT_MS } from './defaults.js';
-import {
-  DaemonRejectedError,
-  DaemonUnavailableError,
-  type Allocation,
-  type IpamClient,
-  type IpamStatus,
-  type PortRegistry,
-} from './ports.js';
+import { DaemonRejectedError, DaemonUnavailableError, type Allocation, type IpamClient, type IpamStatus } from './ports.js';
+import { daemonRequest, type DaemonReply } from './transport.js';
 
 export class HttpIpamClient implements IpamClient {
   constructor(
@@ -53,38 +47,16 @@ export class HttpIpamClient implements IpamClient {
     return { ready: r.status === 200 && b.ready === true, reason };
   }
 
-  private call(method: string, path: string, body?: unknown, allow503 = false): Promise<ApiResult> {
+  private call(method: string, path: string, body?: unknown, allow503 = false): Promise<DaemonReply> {
     return daemonCall(this.socketPath, this.timeoutMs, method, path, body, allow503);
   }
 }
 
-/**
- * Ports under isolation, registered with the daemon, which owns the rules and
- * restores them if they are flushed:
- *   POST /ports {hostVeth, mac, address}   POST /ports/remove {hostVeth}
- */
-export class HttpPortRegistry implements PortRegistry {
-  constructor(
-    private readonly socketPath: string,
-    private readonly timeoutMs = DAEMON_TIMEOUT_MS,
-  ) {}
-
-  async register(port: { hostVeth: string; mac: string; address: string }): Promise<void> {
-    const r = await daemonCall(this.socketPath, this.timeoutMs, 'POST', '/ports', port);
-    if (r.status >= 400 && r.status < 500) throw new DaemonRejectedError(errorText(r));
-    if (r.status !== 200) throw new Error(errorText(r));
-  }
-
-  async unregister(hostVeth: string): Promise<void> {
-    const r = await daemonCall(this.socketPath, this.timeoutMs, 'POST', '/ports/remove', { hostVeth });
-    if (r.status !== 200) throw new Error(errorText(r));
-  }
-}
-
-async function daemonCall(socketPath: string, timeoutMs: number, method: string, path: string, body?: unknown, allow503 = false): Promise<ApiResult> {
-  let r: ApiResult;
+/** A daemon call; "unreachable" and 503 become DaemonUnavailableError ("try again later"). */
+export async function daemonCall(socketPath: string, timeoutMs: number, method: string, path: string, body?: unknown, allow503 = false): Promise<DaemonReply> {
+  let r: DaemonReply;
   try {
-    r = await apiRequest(socketPath, method, path, body, { timeoutMs });
+    r = await daemonRequest(socketPath, method, path, body, timeoutMs);
   } catch (e) {
     if (e instanceof DaemonUnreachable) throw new DaemonUnavailableError(e.message);
     throw e;
@@ -93,15 +65,15 @@ async function daemonCall(socketPath: string, timeoutMs: number, method: string,
   return r;
 }
 
-function parseJson(r: ApiResult): unknown {
+export function parseJson(r: DaemonReply): unknown {
   try {
-    return r.body ? r.json() : undefined;
+    return r.body ? JSON.parse(r.body) : undefined;
   } catch {
     return undefined;
   }
 }
 
-function errorText(r: ApiResult): string {
+export function errorText(r: DaemonReply): string {
   const b = parseJson(r) as { error?: unknown; reason?: unknown } | undefined;
   const detail = typeof b?.error === 'string' ? b.error : typeof b?.reason === 'string' ? b.reason : r.body.slice(0, 200);
   return `daemon answered HTTP ${r.status}${detail ? `: ${detail}` : ''}`;

@@ -7,10 +7,10 @@ import { BRIDGE_NAME, MAX_STDIN_BYTES } from './defaults.js';
 import { CniError, ErrorCode } from './spec/errors.js';
 import { LATEST_VERSION } from './spec/versions.js';
 import { runPlugin, type RunOutput } from './run.js';
-import { HttpIpamClient, HttpPortRegistry } from './daemon-client.js';
-import { DataplaneAttacher } from './dataplane-attacher.js';
+import { HttpIpamClient } from './daemon-client.js';
+import { DaemonAttacher } from './daemon-attacher.js';
 import { FileAttachmentStore, FileReleaseQueue } from './state.js';
-import { readBounded } from './stdin.js';
+import { readStdin, stdinIsTerminal, writeStdout } from './process-io.js';
 
 async function main(): Promise<number> {
   const level = process.env.OVERLAY_CNI_LOG_LEVEL ?? 'warn';
@@ -18,10 +18,10 @@ async function main(): Promise<number> {
   let out: RunOutput;
   try {
     // Without CNI_COMMAND (about / Nomad fingerprint) stdin may stay open: do not wait for it.
-    const stdin = process.env.CNI_COMMAND && !process.stdin.isTTY ? await readBounded(process.stdin, MAX_STDIN_BYTES) : '';
+    const stdin = process.env.CNI_COMMAND && !stdinIsTerminal() ? await readStdin(MAX_STDIN_BYTES) : '';
     out = await runPlugin(process.env, stdin, (conf) => ({
       ipam: new HttpIpamClient(conf.daemonSocket),
-      attacher: new DataplaneAttacher(BRIDGE_NAME, new HttpPortRegistry(conf.daemonSocket)),
+      attacher: new DaemonAttacher(BRIDGE_NAME, conf.daemonSocket),
       store: new FileAttachmentStore(conf.stateDir, log),
       releases: FileReleaseQueue.inStateDir(conf.stateDir),
       log,
@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     const err = e instanceof CniError ? e : new CniError(ErrorCode.Io, `reading stdin failed: ${(e as Error).message}`);
     out = { stdout: JSON.stringify(err.toJSON(LATEST_VERSION)) + '\n', exitCode: 1 };
   }
-  await new Promise<void>((resolve) => process.stdout.write(out.stdout, () => resolve()));
+  await writeStdout(out.stdout);
   return out.exitCode;
 }
 

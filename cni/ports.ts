@@ -62,14 +62,15 @@ export interface AttachOptions {
   routes: { dst: string; gw?: string }[];
 }
 
-/** The attached port, and what is actually present in a container netns (ADD's pre-check, CHECK). */
+/** The attached port, and what is actually present in a container netns (CHECK). */
 import type { AttachedPort, SandboxInterface } from '../src/dataplane/attach.js';
 export type { AttachedPort, SandboxInterface };
 
-/** The dataplane attach path (src/dataplane attach()/detach()), behind a small interface. */
+/** The data plane attach path (run by the daemon), behind a small interface. */
 export interface Attacher {
   /** The bridge container ports are plugged into. */
   readonly bridge: string;
+  /** Throws NetnsNotFoundError, or InterfaceExistsError when `ifname` is already in the netns. */
   attach(netnsPath: string, ifname: string, opts: AttachOptions): Promise<AttachedPort>;
   /** Idempotent: a missing netns, interface or veth is not an error. */
   detach(netnsPath: string, ifname: string, hostVeth?: string): Promise<void>;
@@ -77,15 +78,8 @@ export interface Attacher {
   inspect(netnsPath: string, ifname: string): Promise<SandboxInterface | undefined>;
 }
 
-/** The daemon's record of isolated ports: it owns the nftables rules and restores them. */
-export interface PortRegistry {
-  register(port: { hostVeth: string; mac: string; address: string }): Promise<void>;
-  /** Best effort: the daemon also forgets ports whose veth is gone. */
-  unregister(hostVeth: string): Promise<void>;
-}
-
-/** The data plane's own error, so `instanceof` works across the seam. */
-export { NetnsNotFoundError } from '../src/dataplane/attach.js';
+/** The data plane's own errors, so `instanceof` works across the seam. */
+export { InterfaceExistsError, NetnsNotFoundError } from '../src/dataplane/errors.js';
 
 /** What ADD remembers about one attachment, so DEL and GC can undo it. */
 export interface AttachmentRecord {

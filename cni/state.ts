@@ -8,7 +8,6 @@
  */
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../src/lib/logger.js';
 import { DEFAULT_STATE_DIR, PENDING_RELEASE_SUBDIR } from './defaults.js';
 import type { AttachmentRecord, AttachmentStore, IpamClient, ReleaseQueue } from './ports.js';
@@ -29,8 +28,11 @@ function ownerFromFile(name: string): string | undefined {
   }
 }
 
+let tmpCounter = 0;
+
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // Unique per process and call; no crypto (loading it costs the short-lived plugin ~6 ms).
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}-${tmpCounter++}`;
   const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(data);

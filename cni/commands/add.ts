@@ -14,15 +14,13 @@ import type { CniEnv, NetConf } from '../config.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { mergeResults, type CniResult } from '../spec/result.js';
 import { networkOf } from '../../src/lib/ipv4.js';
-import { NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
+import { DaemonRejectedError, DaemonUnavailableError, InterfaceExistsError, NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
 import { callDaemon, UndoStack } from './common.js';
 import { releaseOrQueue } from './del.js';
 
 export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<CniResult> {
   const owner = ownerOf(env.containerId, env.ifname);
   const log = deps.log.child({ cmd: 'ADD', owner });
-
-  await ensureInterfaceAbsent(env, deps);
 
   // A release queued while the daemon was down must reach it before this owner
   // allocates again, or draining it later would free the new address.
@@ -38,7 +36,10 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
       deps.ipam.allocate(owner, { subnet: conf.subnet, ip: requestedIp }),
     );
     // If the daemon vanished meanwhile, the release waits in the queue instead of leaking the address.
-    undo.push('release address', () => releaseOrQueue(deps, owner, log));
+    // A repeated ADD of a live attachment got the same address back: that one must not be released.
+    undo.push('release address', async () => {
+      if (!(await deps.store.get(env.containerId, env.ifname))) await releaseOrQueue(deps, owner, log);
+    });
 
     const routes = routesFor(alloc);
     const port: AttachedPort = await attach(env, conf, deps, alloc, routes);
@@ -64,18 +65,6 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
   }
 }
 
-async function ensureInterfaceAbsent(env: CniEnv, deps: Deps): Promise<void> {
-  let existing;
-  try {
-    existing = await deps.attacher.inspect(env.netns, env.ifname);
-  } catch (e) {
-    if (e instanceof NetnsNotFoundError) throw new CniError(ErrorCode.ContainerUnknown, e.message);
-    throw new CniError(ErrorCode.Io, `cannot inspect ${env.netns}: ${(e as Error).message}`);
-  }
-  if (existing)
-    throw new CniError(ErrorCode.InterfaceExists, `interface ${env.ifname} already exists in ${env.netns}`);
-}
-
 async function attach(
   env: CniEnv,
   conf: NetConf,
@@ -95,7 +84,9 @@ async function attach(
     });
   } catch (e) {
     if (e instanceof NetnsNotFoundError) throw new CniError(ErrorCode.ContainerUnknown, e.message);
+    if (e instanceof InterfaceExistsError) throw new CniError(ErrorCode.InterfaceExists, e.message);
     if (e instanceof CniError) throw e;
+    if (e instanceof DaemonUnavailableError || e instanceof DaemonRejectedError) return callDaemon('attaching the container', () => Promise.reject(e));
     throw new CniError(ErrorCode.Io, `attaching ${env.ifname} in ${env.netns} failed: ${(e as Error).message}`);
   }
 }

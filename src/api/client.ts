@@ -3,8 +3,9 @@
  * Used by the CLI (and anything else local that talks to the daemon).
  */
 import http from 'node:http';
+import { DaemonUnreachable } from './errors.js';
 
-export class DaemonUnreachable extends Error {}
+export { DaemonUnreachable };
 
 export interface ApiResult {
   status: number;

@@ -12,6 +12,7 @@ import { access } from 'node:fs/promises';
 import { bridgeBatch } from '../sys/fdb.js';
 import { run, SysError } from '../sys/exec.js';
 import { addrs, deleteLink, ipBatch, routes as listRoutes } from '../sys/ip.js';
+import { InterfaceExistsError, NetnsNotFoundError } from './errors.js';
 import { hostVethName, isValidMac, peerTempName, randomMac } from './names.js';
 
 export interface AttachRequest {
@@ -26,6 +27,8 @@ export interface AttachRequest {
   hairpin?: boolean;
   /** Routes besides the connected subnet, e.g. a default route via an exposed host. */
   routes?: { dst: string; gw?: string }[];
+  /** Awaited before the container's link comes up (the port's isolation rules). */
+  beforeUp?: Promise<unknown>;
 }
 
 export interface AttachedPort {
@@ -39,19 +42,7 @@ export interface SandboxInterface {
   routes: { dst: string; gw?: string }[];
 }
 
-export class NetnsNotFoundError extends Error {
-  constructor(netns: string) {
-    super(`network namespace ${netns} does not exist`);
-    this.name = 'NetnsNotFoundError';
-  }
-}
-
-export class InterfaceExistsError extends Error {
-  constructor(netns: string, ifname: string) {
-    super(`interface ${ifname} already exists in ${netns}`);
-    this.name = 'InterfaceExistsError';
-  }
-}
+export { InterfaceExistsError, NetnsNotFoundError };
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
@@ -67,40 +58,49 @@ export async function attach(req: AttachRequest): Promise<AttachedPort> {
   if (!IFNAME_RE.test(req.ifname)) throw new Error(`bad interface name "${req.ifname}"`);
   if (req.mac !== undefined && !isValidMac(req.mac.toLowerCase())) throw new Error(`bad MAC address "${req.mac}": it must be a unicast MAC like 02:42:0a:20:00:05`);
   await requireNetns(req.netns);
-  if (await inspect(req.netns, req.ifname)) throw new InterfaceExistsError(req.netns, req.ifname);
   const hostVeth = hostVethName(req.netns, req.ifname);
   const tmp = peerTempName(req.netns, req.ifname);
   const mac = (req.mac ?? randomMac()).toLowerCase();
-  const inNs = { netns: req.netns };
   const create = () =>
     ipBatch([
       `link add ${hostVeth} mtu ${req.mtu} type veth peer name ${tmp} mtu ${req.mtu} address ${mac} netns ${req.netns}`,
       `link set dev ${hostVeth} master ${req.bridge} up`,
       ...(req.hairpin ? [`link set dev ${hostVeth} type bridge_slave hairpin on`] : []),
     ]);
+  // Nothing is inspected up front (each look costs a process); a name clash is examined only when it happens.
   try {
-    try {
-      await create();
-    } catch (e) {
-      // A host end left by an attempt that died half-way blocks the name: remove it and try once more.
-      if (!(e instanceof SysError && /File exists/.test(e.stderr))) throw e;
-      await deleteLink(hostVeth);
-      await create();
-    }
-    await bridgeBatch([`fdb replace ${mac} dev ${hostVeth} master static`]);
-    // One process in the container's netns: gratuitous ARP on link up (arp_notify), then name, address, up, routes.
-    await run('sh', ['-c', 'sysctl -q -w "$1" && exec ip -batch -', 'sh', `net/ipv4/conf/${tmp}/arp_notify=1`], {
-      ...inNs,
-      input: [
-        `link set dev ${tmp} name ${req.ifname}`,
-        `addr add ${req.address} dev ${req.ifname}`,
-        `link set dev ${req.ifname} up`,
-        ...(req.routes ?? []).map((r) => `route replace ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${req.ifname}`),
-      ].join('\n') + '\n',
-    });
+    await create();
+  } catch (e) {
+    if (e instanceof SysError && /No such file|Invalid "netns"/.test(e.stderr)) throw new NetnsNotFoundError(req.netns);
+    if (!(e instanceof SysError && /File exists/.test(e.stderr))) throw e;
+    // Our host end already exists: either this interface is attached (leave it alone), or an
+    // attempt died half-way and left it behind (remove it and try once more).
+    if (await inspect(req.netns, req.ifname)) throw new InterfaceExistsError(req.netns, req.ifname);
+    await deleteLink(hostVeth);
+    await create();
+  }
+  try {
+    await Promise.all([
+      bridgeBatch([`fdb replace ${mac} dev ${hostVeth} master static`]),
+      (async () => {
+        await req.beforeUp; // e.g. the isolation rules: the container's link is not up before they are in place
+        // One process in the container's netns: gratuitous ARP on link up (arp_notify), then name, address, up, routes.
+        await run('sh', ['-c', 'echo 1 > "/proc/sys/net/ipv4/conf/$1/arp_notify" && exec ip -batch -', 'sh', tmp], {
+          netns: req.netns,
+          input: [
+            `link set dev ${tmp} name ${req.ifname}`,
+            `addr add ${req.address} dev ${req.ifname}`,
+            `link set dev ${req.ifname} up`,
+            ...(req.routes ?? []).map((r) => `route replace ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${req.ifname}`),
+          ].join('\n') + '\n',
+        });
+      })(),
+    ]);
   } catch (e) {
     await deleteLink(hostVeth).catch(() => undefined);
     if (e instanceof SysError && /No such file|Invalid "netns"/.test(e.stderr)) throw new NetnsNotFoundError(req.netns);
+    // The rename found a foreign interface of that name in the container.
+    if (e instanceof SysError && /File exists/.test(e.stderr)) throw new InterfaceExistsError(req.netns, req.ifname);
     throw e;
   }
   return { hostVeth, mac };

@@ -30,18 +30,23 @@ import { FileAttachmentStore } from '../../cni/state.js';
 import { addrs, ipBatch, links } from '../sys/ip.js';
 import { setSysctl } from '../sys/sysctl.js';
 import { listTable } from '../sys/nft.js';
-import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError } from './attach.js';
+import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError, type AttachedPort, type AttachRequest } from './attach.js';
 import type { DataplaneConfig } from './config.js';
 import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, type Underlay } from './devices.js';
 import { EndpointTable } from './endpoints.js';
 import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
-import { bridgeMacFor, HOST_VETH_RE, isValidMac } from './names.js';
-import { applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
+import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac } from './names.js';
+import { appendPortRules, applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
 import { recordDeviceNames, removeDataplane } from './teardown.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
 
+/** What a port attach asks for: the netns, interface and address (already allocated), and whether to isolate it. */
+export type PortRequest = Omit<AttachRequest, 'bridge' | 'mtu' | 'beforeUp'> & { mtu?: number; isolate: boolean };
+
 const KEY_EXPOSE_PREFIX = 'dataplane/expose/';
+/** How long after the last DEL the rules of removed ports are swept. */
+const STALE_RULES_SWEEP_MS = 2_000;
 const KEY_ATTACH_PREFIX = 'dataplane/attach/';
 const KEY_PORT_PREFIX = 'dataplane/port/';
 const PROBE_EVERY_MS = 10_000;
@@ -94,6 +99,11 @@ export class DataplaneComponent implements DaemonComponent {
   private portsApplied = false;
   private isolationChain: Promise<void> = Promise.resolve();
   private readonly registeredAt = new Map<string, number>();
+  /** Ports whose veth is being created right now: registered, but not in any link list yet. */
+  private readonly attaching = new Set<string>();
+  /** Rules still in the table for ports already removed (swept by the next rebuild). */
+  private readonly staleRules = new Map<string, IsolatedPort>();
+  private sweepTimer?: NodeJS.Timeout;
   private readonly probes = new Map<PeerName, ProbeResult>();
   private fdbEntries = 0;
   private repairs = 0;
@@ -336,7 +346,7 @@ export class DataplaneComponent implements DaemonComponent {
     // A port registered while we list links is not in that list yet: only older ones may be pruned.
     const listedAt = Date.now();
     const present = new Set((await links()).map((l) => l.ifname));
-    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
+    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !this.attaching.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
     if (gone.length) {
       for (const v of gone) {
         this.ports.delete(v);
@@ -345,7 +355,7 @@ export class DataplaneComponent implements DaemonComponent {
       await this.store.batch(gone.map((v) => ({ type: 'del' as const, key: KEY_PORT_PREFIX + v })));
       this.portsApplied = false;
     }
-    if (this.portsApplied && (await isolationIntact([...this.ports.values()]))) return;
+    if (this.portsApplied && (await isolationIntact([...this.ports.values(), ...this.staleRules.values()]))) return;
     const wasApplied = this.portsApplied;
     await this.applyPorts();
     if (wasApplied && !initial) {
@@ -356,33 +366,95 @@ export class DataplaneComponent implements DaemonComponent {
 
   /** Rebuild the isolation table from the ports as they are when this turn comes (applies run one at a time). */
   private applyPorts(): Promise<void> {
-    const run = this.isolationChain.then(async () => {
-      this.portsApplied = false;
-      await applyIsolation([...this.ports.values()]);
-      this.portsApplied = true;
-    });
+    return this.inIsolationTurn(() => this.rebuildIsolation());
+  }
+
+  private async rebuildIsolation(): Promise<void> {
+    this.portsApplied = false;
+    const stale = [...this.staleRules.keys()];
+    await applyIsolation([...this.ports.values()]);
+    for (const v of stale) this.staleRules.delete(v);
+    this.portsApplied = true;
+  }
+
+  private inIsolationTurn(fn: () => Promise<void>): Promise<void> {
+    const run = this.isolationChain.then(fn);
     this.isolationChain = run.catch(() => undefined);
     return run;
   }
 
-  /** Put a container port under isolation (the CNI plugin and attach call this right after attaching). */
+  /** Put a container port under isolation (attachPort does, while it creates the veth). */
   async registerPort(p: IsolatedPort): Promise<void> {
+    // A new port's rules are appended in place (one small nft call, ~5 ms); a changed port, or a
+    // name whose old rules are still there, needs the table rebuilt (~15 ms).
+    const append = !this.ports.has(p.hostVeth) && !this.staleRules.has(p.hostVeth);
     this.ports.set(p.hostVeth, p);
     this.registeredAt.set(p.hostVeth, Date.now());
-    await this.store.put(KEY_PORT_PREFIX + p.hostVeth, p);
-    await this.applyPorts();
+    const rules = this.inIsolationTurn(async () => {
+      if (!append || !this.portsApplied) return this.rebuildIsolation();
+      await appendPortRules(p).catch(() => this.rebuildIsolation());
+    });
+    await Promise.all([this.store.put(KEY_PORT_PREFIX + p.hostVeth, p), rules]);
     this.schedule(); // announce the new MAC
   }
 
   async unregisterPort(hostVeth: string): Promise<void> {
-    if (!this.ports.delete(hostVeth)) return;
+    const p = this.ports.get(hostVeth);
+    if (!p) return;
+    this.ports.delete(hostVeth);
     this.registeredAt.delete(hostVeth);
     await this.store.batch([{ type: 'del', key: KEY_PORT_PREFIX + hostVeth }]);
-    // Rules of a port whose veth is gone match nothing, so DEL need not wait for the rebuild.
-    void this.applyPorts().catch((e: unknown) => this.log.warn('cannot rebuild isolation rules', { error: String(e) }));
+    // Rules of a port whose veth is gone match nothing: they are swept by one rebuild once DELs
+    // quiet down, instead of a rebuild per DEL that the next ADD would queue behind.
+    this.staleRules.set(hostVeth, p);
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      if (!this.stopped) void this.applyPorts().catch((e: unknown) => this.log.warn('cannot rebuild isolation rules', { error: String(e) }));
+    }, STALE_RULES_SWEEP_MS);
+    this.sweepTimer.unref();
   }
 
-  // ---- attach / detach (overlay attach <netns>) --------------------------------
+  // ---- attach / detach: the CNI plugin's ports, and `overlay attach <netns>` ------------
+
+  /**
+   * Plug a netns into the bridge with an address the caller already holds. With
+   * isolation, the port's rules are installed while its veth is created, and the
+   * container's link comes up only once they are in place.
+   */
+  async attachPort(req: PortRequest): Promise<AttachedPort> {
+    if (req.mac !== undefined && !isValidMac(req.mac.toLowerCase())) throw new ApiError(400, `bad MAC address "${req.mac}": it must be a unicast MAC like 02:42:0a:20:00:05`);
+    const mac = (req.mac ?? randomMac()).toLowerCase();
+    const hostVeth = hostVethName(req.netns, req.ifname);
+    const port: IsolatedPort = { hostVeth, mac, ip: req.address.split('/')[0]!, subnet: networkOf(req.address) };
+    // A port of that name already registered may be a live attachment: touch its rules only once attach proves it is not.
+    const early = req.isolate && !this.ports.has(hostVeth);
+    this.attaching.add(hostVeth);
+    const rules = early ? this.registerPort(port) : Promise.resolve();
+    rules.catch(() => undefined); // awaited below; attach may fail first
+    try {
+      const attached = await attach({ ...req, mac, bridge: this.cfg.bridge, mtu: req.mtu ?? this.mtu, beforeUp: rules });
+      await rules;
+      if (req.isolate && !early) await this.registerPort({ ...port, mac: attached.mac });
+      if (req.isolate) this.registeredAt.set(hostVeth, Date.now()); // a link list taken before this moment may not show the veth yet
+      return attached;
+    } catch (e) {
+      if (early) await this.unregisterPort(hostVeth);
+      if (e instanceof NetnsNotFoundError) throw new ApiError(404, e.message);
+      if (e instanceof InterfaceExistsError) throw new ApiError(409, e.message);
+      throw e;
+    } finally {
+      this.attaching.delete(hostVeth);
+    }
+  }
+
+  /** Idempotent: true when a veth was removed. */
+  async detachPort(netns: string, ifname: string, hostVeth = hostVethName(netns, ifname)): Promise<boolean> {
+    const removed = await detach(netns, ifname, hostVeth);
+    await this.unregisterPort(hostVeth);
+    this.schedule(0);
+    return removed;
+  }
 
   async attachNetns(netnsArg: string, ifname: string, subnetText?: string, ipText?: string): Promise<AttachRecord & { gateway?: string }> {
     const netns = netnsPath(netnsArg);
@@ -396,21 +468,17 @@ export class DataplaneComponent implements DaemonComponent {
     const address = `${intToIp(a.address)}/${a.subnet.prefix}`;
     const gateway = this.gatewayFor(a.subnet);
     try {
-      const port = await attach({ bridge: this.cfg.bridge, netns, ifname, address, mtu: this.mtu, routes: gateway ? [{ dst: 'default', gw: gateway }] : [] });
+      const port = await this.attachPort({ netns, ifname, address, routes: gateway ? [{ dst: 'default', gw: gateway }] : [], isolate: true });
       const rec: AttachRecord = { netns, ifname, address, hostVeth: port.hostVeth, mac: port.mac };
-      await this.store.put(KEY_ATTACH_PREFIX + `${netns}|${ifname}`, rec);
       try {
-        await this.registerPort({ hostVeth: port.hostVeth, mac: port.mac, ip: intToIp(a.address), subnet: formatCidr(a.subnet) });
+        await this.store.put(KEY_ATTACH_PREFIX + `${netns}|${ifname}`, rec);
       } catch (e) {
-        await detach(netns, ifname, port.hostVeth).catch(() => undefined);
-        await this.store.batch([{ type: 'del', key: KEY_ATTACH_PREFIX + `${netns}|${ifname}` }]);
+        await this.detachPort(netns, ifname, port.hostVeth).catch(() => undefined);
         throw e;
       }
       return { ...rec, ...(gateway ? { gateway } : {}) };
     } catch (e) {
       await this.ipam.release(owner).catch(() => undefined);
-      if (e instanceof NetnsNotFoundError) throw new ApiError(404, e.message);
-      if (e instanceof InterfaceExistsError) throw new ApiError(409, e.message);
       throw e;
     }
   }
@@ -418,11 +486,9 @@ export class DataplaneComponent implements DaemonComponent {
   async detachNetns(netnsArg: string, ifname: string): Promise<{ detached: boolean; released?: string }> {
     const netns = netnsPath(netnsArg);
     const rec = await this.store.get<AttachRecord>(KEY_ATTACH_PREFIX + `${netns}|${ifname}`);
-    const detached = await detach(netns, ifname, rec?.hostVeth);
-    if (rec) await this.unregisterPort(rec.hostVeth);
+    const detached = await this.detachPort(netns, ifname, rec?.hostVeth);
     const released = await this.ipam.release(`attach:${netns}:${ifname}`);
     await this.store.batch([{ type: 'del', key: KEY_ATTACH_PREFIX + `${netns}|${ifname}` }]);
-    this.schedule(0);
     return { detached: detached || rec !== undefined, ...(released !== undefined ? { released: intToIp(released) } : {}) };
   }
 
@@ -493,7 +559,7 @@ export class DataplaneComponent implements DaemonComponent {
     if (this.stopped) return this.running;
     this.stopped = true;
     this.unsubscribe?.();
-    for (const t of [this.ticker, this.debounce, this.probeTimer]) if (t) clearTimeout(t);
+    for (const t of [this.ticker, this.debounce, this.probeTimer, this.sweepTimer]) if (t) clearTimeout(t);
     this.monitor?.stdin?.end();
     this.prober.close();
     await this.running;
@@ -589,25 +655,49 @@ export class DataplaneComponent implements DaemonComponent {
       if (wantsJson) return { json: list };
       return { text: list.map((e) => `${e.id} ${e.ifname} ${e.mac} ${e.addresses.join(' ')}`).join('\n') + (list.length ? '\n' : '') };
     });
-    // The CNI plugin registers each port it attached, so the daemon owns (and restores) its rules.
-    api.add('POST', '/ports', async ({ body }) => {
-      const hostVeth = str(body, 'hostVeth');
-      const mac = str(body, 'mac')?.toLowerCase();
+    // The CNI plugin's ADD and DEL: the daemon plugs the container in and owns (and restores) its rules.
+    api.add('POST', '/ports/attach', async ({ body }) => {
       const address = str(body, 'address');
-      if (!hostVeth || !HOST_VETH_RE.test(hostVeth)) throw new ApiError(400, '"hostVeth" must name a port this project created (ovl + 12 hex digits)');
-      if (!mac || !isValidMac(mac)) throw new ApiError(400, '"mac" must be a unicast MAC address');
       const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(address ?? '');
       if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) throw new ApiError(400, '"address" must be ip/prefix, e.g. 10.32.1.5/24');
-      await this.registerPort({ hostVeth, mac, ip: m[1]!, subnet: networkOf(address!) });
-      return { json: { hostVeth, isolated: true } };
+      const b = (body ?? {}) as Record<string, unknown>;
+      const mtu = b['mtu'];
+      if (mtu !== undefined && !(Number.isInteger(mtu) && (mtu as number) >= 576 && (mtu as number) <= 65535)) throw new ApiError(400, '"mtu" must be an integer from 576 to 65535');
+      for (const k of ['hairpin', 'isolate']) if (b[k] !== undefined && typeof b[k] !== 'boolean') throw new ApiError(400, `"${k}" must be true or false`);
+      const port = await this.attachPort({
+        netns: netnsPath(netnsOf(body)),
+        ifname: ifnameOf(body),
+        address: address!,
+        mtu: mtu as number | undefined,
+        mac: str(body, 'mac'),
+        hairpin: b['hairpin'] === true,
+        routes: routesOf(b['routes']),
+        isolate: b['isolate'] !== false,
+      });
+      return { json: port };
     });
-    api.add('POST', '/ports/remove', async ({ body }) => {
+    api.add('POST', '/ports/detach', async ({ body }) => {
       const hostVeth = str(body, 'hostVeth');
-      if (!hostVeth) throw new ApiError(400, '"hostVeth" is required');
-      await this.unregisterPort(hostVeth);
-      return { json: { hostVeth, removed: true } };
+      if (hostVeth !== undefined && !HOST_VETH_RE.test(hostVeth)) throw new ApiError(400, '"hostVeth" must name a port this project created (ovl + 12 hex digits)');
+      return { json: { detached: await this.detachPort(netnsPath(netnsOf(body)), ifnameOf(body), hostVeth) } };
     });
   }
+}
+
+/** Extra routes for a container: [{dst: "0.0.0.0/0" | "default" | CIDR, gw?: IPv4}]. */
+function routesOf(v: unknown): { dst: string; gw?: string }[] {
+  if (v === undefined) return [];
+  const bad = () => new ApiError(400, '"routes" must be a list of {"dst": CIDR or "default", "gw": IPv4 address}');
+  if (!Array.isArray(v) || v.length > 64) throw bad();
+  return v.map((r: unknown) => {
+    const o = r as Record<string, unknown> | null;
+    if (!o || typeof o !== 'object' || typeof o['dst'] !== 'string') throw bad();
+    const dst = o['dst'] === '0.0.0.0/0' ? 'default' : o['dst'];
+    const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(dst);
+    if (dst !== 'default' && !(cidr && isIPv4(cidr[1]!) && Number(cidr[2]) <= 32)) throw bad();
+    if (o['gw'] !== undefined && !(typeof o['gw'] === 'string' && isIPv4(o['gw']))) throw bad();
+    return { dst, ...(typeof o['gw'] === 'string' ? { gw: o['gw'] } : {}) };
+  });
 }
 
 /** A bare name means /run/netns/<name> (what `ip netns add` creates). */

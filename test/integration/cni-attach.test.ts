@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
 import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
+import { hostVethName } from '../../src/dataplane/names.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
 
@@ -92,6 +93,50 @@ describe('CNI plugin binary on real daemons', () => {
     expect(await allocated(d[0]!, 'ctr3:eth0')).toBe(true);
   });
 
+  it('ADD into a netns that already has a foreign eth0 is refused with code 100 and leaves nothing', async () => {
+    const n = await lab.addNamespace('k9');
+    await lab.exec(n, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
+    const before = await hostVeths(d[0]!);
+    const add = await cni(d[0]!, 'ADD', 'ctr9', n);
+    expect(add.exitCode).not.toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ code: 100 });
+    expect(await hostVeths(d[0]!)).toEqual(before);
+    expect(await allocated(d[0]!, 'ctr9:eth0')).toBe(false);
+    expect((await lab.exec(n, 'ip', ['-o', 'link', 'show'])).stdout).not.toMatch(/ovt[0-9a-f]{12}/);
+  });
+
+  it("a removed port's isolation rules are swept soon after DEL, and a port added meanwhile keeps its own", async () => {
+    const rules = async () => (await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout;
+    const a = await lab.addNamespace('k10');
+    const b = await lab.addNamespace('k11');
+    expect((await cni(d[0]!, 'ADD', 'ctr10', a)).exitCode).toBe(0);
+    const vethA = hostVethName(`/run/netns/${a}`, 'eth0');
+    const vethB = hostVethName(`/run/netns/${b}`, 'eth0');
+    expect(await rules()).toContain(vethA);
+    expect((await cni(d[0]!, 'DEL', 'ctr10', a)).exitCode).toBe(0);
+    expect((await cni(d[0]!, 'ADD', 'ctr11', b)).exitCode).toBe(0);
+    expect(await rules()).toContain(vethB);
+    expect(await waitFor(async () => !(await rules()).includes(vethA), 5_000, 200)).toBe(true);
+    expect(await rules()).toContain(vethB);
+    expect((await cni(d[0]!, 'DEL', 'ctr11', b)).exitCode).toBe(0);
+  });
+
+  it('the port API refuses bad requests with a clear reason', async () => {
+    const post = async (path: string, body: unknown) => {
+      const r = await apiRequest(d[0]!.apiSocket, 'POST', path, body);
+      return { status: r.status, error: (JSON.parse(r.body) as { error?: string }).error ?? '' };
+    };
+    const base = { netns: `/run/netns/${ns[0]}`, ifname: 'eth7', address: '10.32.9.9/12' };
+    expect(await post('/ports/attach', { ...base, address: '10.32.9.9' })).toMatchObject({ status: 400, error: expect.stringMatching(/"address" must be ip\/prefix/) });
+    expect(await post('/ports/attach', { ...base, ifname: 'a/b' })).toMatchObject({ status: 400, error: expect.stringMatching(/bad interface name/) });
+    expect(await post('/ports/attach', { ...base, mtu: 70000 })).toMatchObject({ status: 400, error: expect.stringMatching(/"mtu"/) });
+    expect(await post('/ports/attach', { ...base, mac: 'ff:ff:ff:ff:ff:ff' })).toMatchObject({ status: 400, error: expect.stringMatching(/bad MAC/) });
+    expect(await post('/ports/attach', { ...base, routes: [{ dst: 'everywhere' }] })).toMatchObject({ status: 400, error: expect.stringMatching(/"routes"/) });
+    expect(await post('/ports/attach', { ...base, netns: '/run/netns/no-such-ns' })).toMatchObject({ status: 404, error: expect.stringMatching(/does not exist/) });
+    expect(await post('/ports/detach', { ...base, hostVeth: 'eth0' })).toMatchObject({ status: 400, error: expect.stringMatching(/"hostVeth"/) });
+    expect((await lab.exec(ns[0]!, 'ip', ['link', 'show', 'eth7'], { reject: false })).exitCode).not.toBe(0);
+  });
+
   it('DEL after the namespace was deleted succeeds and releases the address', async () => {
     const n = await lab.addNamespace('k4');
     expect((await cni(d[0]!, 'ADD', 'ctr4', n)).exitCode).toBe(0);
@@ -109,7 +154,7 @@ describe('CNI plugin binary on real daemons', () => {
     expect(await hostVeths(d[0]!)).toEqual(before);
     expect(await allocated(d[0]!, 'ctr5:eth0')).toBe(false);
     const rules = (await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout;
-    for (const v of (rules.match(/ovl[0-9a-f]{12}/g) ?? [])) expect(before).toContain(v);
+    expect(rules).not.toContain(hostVethName(`/run/netns/${n}`, 'eth0'));
   });
 
   it('GC removes attachments the runtime no longer lists', async () => {

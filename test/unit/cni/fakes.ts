@@ -1,6 +1,7 @@
 import { silentLogger } from '../../../src/lib/logger.js';
 import {
   DaemonUnavailableError,
+  InterfaceExistsError,
   NetnsNotFoundError,
   type Allocation,
   type AttachOptions,
@@ -70,6 +71,7 @@ export class FakeAttacher implements Attacher {
     const ns = this.sandboxes.get(netns);
     if (!ns) throw new NetnsNotFoundError(netns);
     if (this.failAttach) throw this.failAttach;
+    if (ns.has(ifname)) throw new InterfaceExistsError(netns, ifname);
     const mac = opts.mac ?? `02:00:00:00:00:${(++this.n).toString(16).padStart(2, '0')}`;
     const hostVeth = `vethov${this.n}`;
     const routes = [{ dst: networkOfAddr(opts.address) }, ...opts.routes];
