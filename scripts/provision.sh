@@ -23,7 +23,7 @@ SRC=${OVERLAY_SRC:-/vagrant}
 if [ "${OVERLAY_SKIP_INSTALL:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq iproute2 nftables curl ca-certificates xz-utils podman containernetworking-plugins runc build-essential python3 >/dev/null
+  apt-get install -y -qq iproute2 nftables curl ca-certificates xz-utils podman containernetworking-plugins runc build-essential python3 wireguard-go wireguard-tools >/dev/null
   if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
     curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" | tar -xJ -C /usr/local --strip-components=1
   fi

@@ -31,7 +31,9 @@ export function daemonHost(lab: Lab, index: number): DaemonHost {
   const dataDir = join('/tmp', lab.prefix, `h${index}`);
   mkdirSync(dataDir, { recursive: true });
   const apiSocket = join(dataDir, 'api.sock');
-  return { host, dataDir, apiSocket, env: { OVERLAY_DATA_DIR: dataDir, OVERLAY_API_SOCKET: apiSocket } };
+  // Unique per lab host: wireguard-go's control socket path is shared by all namespaces.
+  const wireguardDev = `wg${/x([0-9a-f]+)/.exec(lab.prefix)?.[1] ?? ''}h${index}`;
+  return { host, dataDir, apiSocket, env: { OVERLAY_DATA_DIR: dataDir, OVERLAY_API_SOCKET: apiSocket, OVERLAY_WIREGUARD_DEV: wireguardDev } };
 }
 
 /** Run `overlay <args>` as if on that host (inside its namespace). */
@@ -88,6 +90,8 @@ export async function killDaemon(d: DaemonHost, signal: NodeJS.Signals = 'SIGKIL
  */
 export async function cleanupDaemons(hosts: DaemonHost[]): Promise<void> {
   for (const d of hosts) await killDaemon(d);
+  // Deleting the device ends wireguard-go cleanly, which removes its control socket.
+  for (const d of hosts) await execa('ip', ['-n', d.host.ns, 'link', 'del', d.env['OVERLAY_WIREGUARD_DEV']!], { reject: false });
   const keep = process.env['OVERLAY_KEEP_LOGS'];
   if (keep) {
     for (const d of hosts) {

@@ -9,9 +9,10 @@ import { isLogLevel, type LogLevel } from '../lib/logger.js';
 import { parsePeerName, type PeerName } from '../lib/peer-name.js';
 import { MAX_RANGE_PREFIX } from '../ipam/space.js';
 import type { InitMode, IpamConfig } from '../ipam/ipam.js';
-import { cidrContains, parseNetwork } from '../lib/ipv4.js';
+import { cidrContains, formatCidr, parseNetwork } from '../lib/ipv4.js';
 import { UsageError, type FlagSpec, type FlagValues } from '../cli/args.js';
-import { DATAPLANE_DEFAULTS, type DataplaneConfig } from '../dataplane/config.js';
+import { DATAPLANE_DEFAULTS, WIREGUARD_DEFAULTS, type DataplaneConfig } from '../dataplane/config.js';
+import { keyFileIn, type WireguardSettings } from '../dataplane/wireguard.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/overlay';
 export const DEFAULT_API_SOCKET = '/run/overlay/overlay.sock';
@@ -44,6 +45,9 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'vxlan-vni': 'number',
   'vxlan-port': 'number',
   mtu: 'number',
+  'wireguard-dev': 'string',
+  'wireguard-port': 'number',
+  'trusted-subnets': 'string',
 };
 
 export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
@@ -145,7 +149,7 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
     targets: checkTargets(positionals),
     allowRemoteHttp,
     ipam: resolveIpamConfig(flags, positionals.length),
-    dataplane: resolveDataplaneConfig(flags, port),
+    dataplane: { ...resolveDataplaneConfig(flags, port), wireguard: resolveWireguard(flags, env, password, loc.dataDir, port) },
   };
 }
 
@@ -168,6 +172,25 @@ function resolveDataplaneConfig(flags: FlagValues, controlPort: number): Datapla
   const mtu = flags['mtu'] === undefined ? undefined : Number(flags['mtu']);
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_000)) throw new UsageError('--mtu must be 576 to 65000');
   return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu };
+}
+
+/** With a password the data plane is encrypted too; the WireGuard flags mean nothing without one. */
+function resolveWireguard(flags: FlagValues, env: NodeJS.ProcessEnv, password: string | undefined, dataDir: string, controlPort: number): WireguardSettings | undefined {
+  const given = ['wireguard-dev', 'wireguard-port', 'trusted-subnets'].filter((f) => flags[f] !== undefined);
+  if (password === undefined) {
+    if (given.length) throw new UsageError(`--${given[0]} needs a password (--password, --password-file or OVERLAY_PASSWORD): without one nothing is encrypted`);
+    return undefined;
+  }
+  // OVERLAY_WIREGUARD_DEV: several daemons on one machine (namespaced test hosts) need distinct
+  // names, because wireguard-go's control socket is /var/run/wireguard/<dev>.sock for every namespace.
+  const dev = String(flags['wireguard-dev'] ?? env['OVERLAY_WIREGUARD_DEV'] ?? WIREGUARD_DEFAULTS.dev);
+  if (!IFNAME_RE.test(dev)) throw new UsageError(`--wireguard-dev must be an interface name of 1-15 letters, digits, - or _, got "${dev}"`);
+  const port = Number(flags['wireguard-port'] ?? WIREGUARD_DEFAULTS.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--wireguard-port must be 1-65535');
+  const vxlanPort = Number(flags['vxlan-port'] ?? DATAPLANE_DEFAULTS.port);
+  if (port === controlPort || port === vxlanPort) throw new UsageError('--wireguard-port must differ from the control --port and the --vxlan-port');
+  const trusted = flags['trusted-subnets'] === undefined ? [] : String(flags['trusted-subnets']).split(',').map((x) => x.trim()).filter(Boolean);
+  return { dev, port, trusted: trusted.map((t) => formatCidr(network('trusted-subnets', t))), keyFile: keyFileIn(dataDir) };
 }
 
 function network(flag: string, value: string) {

@@ -38,8 +38,9 @@ import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
 import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac } from './names.js';
 import { appendPortRules, applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
-import { recordDeviceNames, removeDataplane } from './teardown.js';
+import { recordDeviceNames, removeDataplane, type DeviceNames } from './teardown.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
+import { ensureGuard, ensureWireguardDevice, isTrustedPair, loadOrCreateKey, syncPeers, syncRouting, WIREGUARD_OVERHEAD, type WireguardPeer, type WireguardSettings } from './wireguard.js';
 
 /** What a port attach asks for: the netns, interface and address (already allocated), and whether to isolate it. */
 export type PortRequest = Omit<AttachRequest, 'bridge' | 'mtu' | 'beforeUp'> & { mtu?: number; isolate: boolean };
@@ -105,6 +106,11 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly staleRules = new Map<string, IsolatedPort>();
   private sweepTimer?: NodeJS.Timeout;
   private readonly probes = new Map<PeerName, ProbeResult>();
+  /** With encryption: our WireGuard key pair, how each reachable peer is reached, and how the device was made. */
+  private readonly wgKey?: { privateKey: string; publicKey: string };
+  private readonly peerPaths = new Map<PeerName, 'encrypted' | 'trusted'>();
+  private wgImpl?: string;
+  private guardTrusted?: string;
   private fdbEntries = 0;
   private repairs = 0;
   private reconcileErrors = 0;
@@ -121,6 +127,7 @@ export class DataplaneComponent implements DaemonComponent {
     private readonly cniStateDir?: string,
   ) {
     this.bridgeMac = bridgeMacFor(router.name);
+    if (cfg.wireguard) this.wgKey = loadOrCreateKey(cfg.wireguard.keyFile);
     this.table = new EndpointTable(router.name, () => {
       this.schedule();
       this.probeSoon();
@@ -130,7 +137,7 @@ export class DataplaneComponent implements DaemonComponent {
   }
 
   async start(): Promise<void> {
-    await recordDeviceNames(this.store, this.cfg); // so a reset without a running daemon can remove them
+    await recordDeviceNames(this.store, this.deviceNames()); // so a reset without a running daemon can remove them
     for (const [k, v] of await this.store.entries<Exposure>(KEY_EXPOSE_PREFIX)) this.exposed.set(k.slice(KEY_EXPOSE_PREFIX.length), v);
     for (const [k, v] of await this.store.entries<IsolatedPort>(KEY_PORT_PREFIX)) this.ports.set(k.slice(KEY_PORT_PREFIX.length), v);
     try {
@@ -221,7 +228,56 @@ export class DataplaneComponent implements DaemonComponent {
     await this.ensureExposures(initial);
     await this.ensureIsolation(initial);
     await this.publishEndpoint();
+    if (this.cfg.wireguard) await this.ensureEncryption(this.cfg.wireguard, initial);
     await this.programFdb();
+  }
+
+  /**
+   * WireGuard device, peers, steering routes and the guard table, from the peers'
+   * published keys. Runs before the FDB is programmed, and the FDB only lists peers
+   * decided here, so no frame is ever sent to a peer whose encrypted path is not set up.
+   */
+  private async ensureEncryption(wg: WireguardSettings, initial: boolean): Promise<void> {
+    const underlayMtu = this.underlay?.mtu ?? 1500;
+    const made = await ensureWireguardDevice(wg, underlayMtu - WIREGUARD_OVERHEAD, initial);
+    if (made) {
+      this.wgImpl = made;
+      if (!initial) {
+        this.repairs++;
+        this.log.warn('data plane repaired', { fixed: [`recreated WireGuard device ${wg.dev} (${made})`] });
+      } else this.log.info('WireGuard data plane up', { dev: wg.dev, implementation: made, port: wg.port });
+    }
+    const me = this.underlay?.ip;
+    const paths = new Map<PeerName, 'encrypted' | 'trusted'>();
+    const encrypted: WireguardPeer[] = [];
+    const trusted: string[] = [];
+    for (const p of this.router.peers()) {
+      if (!p.reachable || p.name === this.router.name) continue;
+      const r = this.table.get(p.name);
+      if (!r || !me) continue;
+      if (isTrustedPair({ underlay: me, trusted: wg.trusted }, r)) {
+        paths.set(p.name, 'trusted');
+        trusted.push(r.underlay);
+      } else if (r.wgKey && r.wgPort) {
+        paths.set(p.name, 'encrypted');
+        encrypted.push({ publicKey: r.wgKey, underlay: r.underlay, port: r.wgPort });
+      }
+    }
+    const trustedKey = [...trusted].sort().join(',');
+    await ensureGuard(wg.dev, this.cfg.port, trusted, made !== undefined || trustedKey !== this.guardTrusted);
+    this.guardTrusted = trustedKey;
+    await syncPeers(wg.dev, encrypted);
+    if (me) await syncRouting(wg.dev, this.cfg.port, me, encrypted.map((e) => e.underlay));
+    const changed = [...paths].filter(([k, v]) => this.peerPaths.get(k) !== v).map(([k]) => k);
+    this.peerPaths.clear();
+    for (const [k, v] of paths) this.peerPaths.set(k, v);
+    for (const k of changed) this.showConnectionInfo(k);
+  }
+
+  /** What `status connections` shows for a peer's data path: plain VXLAN when trusted, and the probe's verdict. */
+  private showConnectionInfo(peer: PeerName): void {
+    const trusted = this.peerPaths.get(peer) === 'trusted';
+    this.router.setConnectionInfo(peer, [...(trusted ? ['trusted (plain vxlan)'] : []), describeProbe(this.probes.get(peer))]);
   }
 
   private async publishEndpoint(): Promise<void> {
@@ -236,6 +292,7 @@ export class DataplaneComponent implements DaemonComponent {
         linkLocal: await linkLocal(this.cfg.bridge),
         mtu: this.mtu,
         macs: local.map((e) => e.mac),
+        ...(this.cfg.wireguard && this.wgKey ? { wgKey: this.wgKey.publicKey, wgPort: this.cfg.wireguard.port, trusted: this.cfg.wireguard.trusted } : {}),
       },
       this.epoch,
     );
@@ -245,7 +302,7 @@ export class DataplaneComponent implements DaemonComponent {
   private async programFdb(): Promise<void> {
     const remotes = this.router
       .peers()
-      .filter((p) => p.reachable && p.name !== this.router.name)
+      .filter((p) => p.reachable && p.name !== this.router.name && (!this.cfg.wireguard || this.peerPaths.has(p.name)))
       .flatMap((p) => {
         const r = this.table.get(p.name);
         return r ? [{ underlay: r.underlay, macs: [r.bridgeMac, ...r.macs] }] : [];
@@ -511,7 +568,7 @@ export class DataplaneComponent implements DaemonComponent {
         if (this.stopped) return; // cut short by stop(): not a verdict on the path
         const before = this.probes.get(p.name);
         this.probes.set(p.name, r);
-        this.router.setConnectionInfo(p.name, [describeProbe(r)]);
+        this.showConnectionInfo(p.name);
         if (!r.ok && (before?.ok ?? true)) this.log.warn('VXLAN data path check failed', { peer: p.name, nickname: p.nickname, reason: r.reason });
         if (r.ok && before && !before.ok) this.log.info('VXLAN data path recovered', { peer: p.name, nickname: p.nickname });
       }),
@@ -569,7 +626,18 @@ export class DataplaneComponent implements DaemonComponent {
   async reset(): Promise<void> {
     await this.stop(); // no reconcile may recreate what we remove
     for (const [, rec] of await this.store.entries<AttachRecord>(KEY_ATTACH_PREFIX)) await detach(rec.netns, rec.ifname, rec.hostVeth).catch(() => undefined);
-    await removeDataplane(this.cfg);
+    await removeDataplane(this.deviceNames());
+  }
+
+  private deviceNames(): DeviceNames {
+    return { bridge: this.cfg.bridge, vxlanDev: this.cfg.vxlanDev, ...(this.cfg.wireguard ? { wireguardDev: this.cfg.wireguard.dev } : {}) };
+  }
+
+  private encryptionStatus(): string {
+    const wg = this.cfg.wireguard;
+    if (!wg) return 'off (no password)';
+    const n = (m: string) => [...this.peerPaths.values()].filter((v) => v === m).length;
+    return `WireGuard (${this.wgImpl ?? 'existing device'}) on ${wg.dev} UDP ${wg.port}: ${n('encrypted')} peers encrypted, ${n('trusted')} trusted`;
   }
 
   status(): StatusSection {
@@ -583,6 +651,7 @@ export class DataplaneComponent implements DaemonComponent {
         ['Underlay', this.underlay ? `${this.underlay.dev} ${this.underlay.ip ?? '(no address)'} MTU ${this.underlay.mtu}` : 'unknown'],
         ['FDB', `${this.fdbEntries} entries for ${reachable.length} peers`],
         ['Data path', `${ok} of ${reachable.length} peers verified at MTU ${this.mtu}`],
+        ['Encryption', this.encryptionStatus()],
         ['Isolation', `${this.ports.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE})`],
         ['Exposed', [...this.exposed.values()].map((e) => `${e.address}${e.masquerade ? '' : ' (no masquerade)'}`).join(', ') || 'no'],
         ...(this.lastError ? [['Last error', this.lastError] as [string, string]] : []),
@@ -601,6 +670,9 @@ export class DataplaneComponent implements DaemonComponent {
       exposed: [...this.exposed.entries()].map(([subnet, e]) => ({ subnet, ...e })),
       probes: Object.fromEntries(this.probes),
       endpoints: Object.fromEntries(this.table.all()),
+      encryption: this.cfg.wireguard
+        ? { dev: this.cfg.wireguard.dev, port: this.cfg.wireguard.port, implementation: this.wgImpl, trusted: this.cfg.wireguard.trusted, peers: Object.fromEntries(this.peerPaths) }
+        : null,
       lastError: this.lastError,
     };
   }

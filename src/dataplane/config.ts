@@ -1,3 +1,5 @@
+import type { WireguardSettings } from './wireguard.js';
+
 /** Data plane settings, from launch flags. */
 export interface DataplaneConfig {
   /** The Linux bridge containers and the VXLAN device are plugged into. */
@@ -10,6 +12,8 @@ export interface DataplaneConfig {
   mtu?: number;
   /** How often the devices and the FDB are checked against the wanted state (ms). */
   reconcileMs: number;
+  /** With a password: VXLAN between untrusted peers goes through WireGuard. */
+  wireguard?: WireguardSettings;
 }
 
 export const DATAPLANE_DEFAULTS: DataplaneConfig = {
@@ -22,3 +26,5 @@ export const DATAPLANE_DEFAULTS: DataplaneConfig = {
 
 /** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
 export const VXLAN_OVERHEAD = 50;
+
+export const WIREGUARD_DEFAULTS = { dev: 'overlay-wg', port: 6785 };

@@ -7,6 +7,7 @@ import { deleteLink, ipBatch, link, links, routeGet, routes, addrs, type Link } 
 import { setSysctl } from '../sys/sysctl.js';
 import { VXLAN_OVERHEAD, type DataplaneConfig } from './config.js';
 import { HOST_VETH_RE } from './names.js';
+import { WIREGUARD_OVERHEAD } from './wireguard.js';
 
 export interface Underlay {
   dev: string;
@@ -46,8 +47,9 @@ export async function detectUnderlay(cfg: DataplaneConfig, peerIp?: string): Pro
   return undefined;
 }
 
+/** The underlay MTU less VXLAN, and less WireGuard when the data plane is encrypted. */
 export function overlayMtu(cfg: DataplaneConfig, underlay?: Underlay): number {
-  return cfg.mtu ?? (underlay ? underlay.mtu - VXLAN_OVERHEAD : 1500 - VXLAN_OVERHEAD);
+  return cfg.mtu ?? (underlay?.mtu ?? 1500) - VXLAN_OVERHEAD - (cfg.wireguard ? WIREGUARD_OVERHEAD : 0);
 }
 
 function vxlanMatches(l: Link, cfg: DataplaneConfig): boolean {

@@ -5,7 +5,9 @@
  */
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipChannel } from '../mesh/gossip-channel.js';
+import { parseCidr } from '../lib/ipv4.js';
 import { isValidMac } from './names.js';
+import { isWireguardKey } from './wireguard.js';
 
 export interface EndpointRecord {
   version: number;
@@ -17,6 +19,10 @@ export interface EndpointRecord {
   mtu: number;
   /** MACs of the containers (and exposed bridge) on this peer. */
   macs: string[];
+  /** With encryption: the peer's WireGuard public key and port, and the underlay subnets it trusts. */
+  wgKey?: string;
+  wgPort?: number;
+  trusted?: string[];
 }
 
 type Wire = [PeerName, EndpointRecord][];
@@ -31,6 +37,10 @@ export function parseEndpointRecord(x: unknown): EndpointRecord | undefined {
   if (r.linkLocal !== undefined && (typeof r.linkLocal !== 'string' || !/^fe80:[0-9a-f:]+$/i.test(r.linkLocal))) return undefined;
   if (!Number.isInteger(r.mtu) || (r.mtu as number) < 68 || (r.mtu as number) > 65535) return undefined;
   if (!Array.isArray(r.macs) || r.macs.length > MAX_MACS || !r.macs.every((m) => typeof m === 'string' && isValidMac(m))) return undefined;
+  if (r.wgKey !== undefined && !isWireguardKey(r.wgKey)) return undefined;
+  if (r.wgPort !== undefined && !(Number.isInteger(r.wgPort) && r.wgPort >= 1 && r.wgPort <= 65535)) return undefined;
+  if (r.trusted !== undefined && !(Array.isArray(r.trusted) && r.trusted.length <= 64 && r.trusted.every((t) => typeof t === 'string' && parseCidr(t) !== undefined)))
+    return undefined;
   return r as EndpointRecord;
 }
 
@@ -48,7 +58,18 @@ export class EndpointTable implements GossipChannel {
   setOwn(r: Omit<EndpointRecord, 'version'>, minVersion: number): boolean {
     const prev = this.records.get(this.self);
     const macs = [...new Set(r.macs)].sort();
-    if (prev && prev.underlay === r.underlay && prev.bridgeMac === r.bridgeMac && prev.linkLocal === r.linkLocal && prev.mtu === r.mtu && prev.macs.join() === macs.join()) return false;
+    if (
+      prev &&
+      prev.underlay === r.underlay &&
+      prev.bridgeMac === r.bridgeMac &&
+      prev.linkLocal === r.linkLocal &&
+      prev.mtu === r.mtu &&
+      prev.macs.join() === macs.join() &&
+      prev.wgKey === r.wgKey &&
+      prev.wgPort === r.wgPort &&
+      (prev.trusted ?? []).join() === (r.trusted ?? []).join()
+    )
+      return false;
     const rec: EndpointRecord = { ...r, macs, version: Math.max(minVersion, (prev?.version ?? 0) + 1) };
     this.records.set(this.self, rec);
     this.delta.set(this.self, rec);

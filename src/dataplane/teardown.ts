@@ -9,13 +9,14 @@ import type { DataplaneConfig } from './config.js';
 import { removeDevices } from './devices.js';
 import { removeIsolation } from './isolation.js';
 import { removeNat } from './nat.js';
+import { removeWireguard } from './wireguard.js';
 
-export type DeviceNames = Pick<DataplaneConfig, 'bridge' | 'vxlanDev'>;
+export type DeviceNames = Pick<DataplaneConfig, 'bridge' | 'vxlanDev'> & { wireguardDev?: string };
 
 const KEY_DEVICES = 'dataplane/devices';
 
 export function recordDeviceNames(store: Store, names: DeviceNames): Promise<void> {
-  return store.put(KEY_DEVICES, { bridge: names.bridge, vxlanDev: names.vxlanDev });
+  return store.put(KEY_DEVICES, { bridge: names.bridge, vxlanDev: names.vxlanDev, ...(names.wireguardDev ? { wireguardDev: names.wireguardDev } : {}) });
 }
 
 export function recordedDeviceNames(store: Store): Promise<DeviceNames | undefined> {
@@ -26,4 +27,5 @@ export async function removeDataplane(names: DeviceNames): Promise<void> {
   await removeNat();
   await removeIsolation();
   await removeDevices(names);
+  if (names.wireguardDev) await removeWireguard(names.wireguardDev);
 }

@@ -14,6 +14,8 @@ import {
   PROTOCOL_NAME,
   ProtocolError,
   type Hello,
+  type HelloWire,
+  type PeerIdentity,
   type Message,
 } from './protocol.js';
 import {
@@ -66,6 +68,8 @@ export class Connection {
   private ownHelloBody!: Buffer;
   private eph?: EphemeralKey;
   private keys?: SessionKeys;
+  /** The encrypted peer's hello, until its sealed proof says who it is. */
+  private pendingHello?: HelloWire;
   private sealer?: FrameSealer;
   private opener?: FrameOpener;
   private handshakeTimer?: TimerHandle;
@@ -101,22 +105,22 @@ export class Connection {
     return this.remote ? `${this.remoteHost}:${this.remote.port}` : this.stream.remoteAddress;
   }
 
+  private identity(): PeerIdentity {
+    return { name: this.local.name, nickname: this.local.nickname, uid: this.local.uid, connId: this.connId, port: this.local.port };
+  }
+
   start(): void {
-    const hello: Hello = {
+    const hello: HelloWire = {
       protocol: PROTOCOL_NAME,
       minVersion: this.local.minVersion,
       maxVersion: this.local.maxVersion,
-      name: this.local.name,
-      nickname: this.local.nickname,
-      uid: this.local.uid,
-      connId: this.connId,
-      port: this.local.port,
       encrypted: this.local.password !== undefined,
     };
+    // With a password the hello carries only the key exchange: who we are goes in the first sealed frame.
     if (this.local.password !== undefined) {
       this.eph = newEphemeralKey();
       hello.pub = this.eph.publicB64;
-    }
+    } else Object.assign(hello, this.identity());
     this.ownHelloBody = Buffer.from(JSON.stringify(hello));
     this.writeRaw(this.ownHelloBody);
     // Attach readers only now: bytes already buffered may be delivered at once.
@@ -187,13 +191,20 @@ export class Connection {
       case 'hello':
         return this.handleHello(body);
       case 'proof': {
-        const msg = decodeMessage(body);
+        let plain: Buffer;
+        try {
+          plain = this.opener!.open(body);
+        } catch {
+          // Sealed with keys from another password: it does not open.
+          throw new ProtocolError(`peer at ${this.stream.remoteAddress} failed password authentication (wrong password?)`, true);
+        }
+        const msg = decodeMessage(plain);
         if (msg.t !== 'proof') throw new ProtocolError(`expected password proof, got "${msg.t}"`);
         if (!verifyProof(this.keys!, !this.outbound, msg.mac)) {
-          throw new ProtocolError(`peer ${this.remote!.name}(${this.remote!.nickname}) failed password authentication (wrong password?)`, true);
+          throw new ProtocolError(`peer ${msg.name}(${msg.nickname}) failed password authentication (wrong password?)`, true);
         }
-        this.sealer = new FrameSealer(this.keys!.sendKey);
-        this.opener = new FrameOpener(this.keys!.recvKey);
+        const { t: _t, mac: _mac, ...identity } = msg;
+        this.adopt(this.pendingHello!, identity);
         return this.becomeEstablished();
       }
       case 'established': {
@@ -213,27 +224,33 @@ export class Connection {
   }
 
   private handleHello(body: Buffer): void {
-    const hello = decodeHello(body);
-    this.remote = hello;
+    const { hello, identity } = decodeHello(body);
     this.version = negotiateVersion(hello, this.local.minVersion, this.local.maxVersion);
-    if (hello.name === this.local.name) {
-      throw new ProtocolError(hello.uid === this.local.uid ? 'connected to ourselves' : `peer uses our own name ${hello.name}`, true);
-    }
     const wePassword = this.local.password !== undefined;
     if (hello.encrypted !== wePassword) {
-      throw new ProtocolError(
-        wePassword
-          ? `peer ${hello.name}(${hello.nickname}) has no password set but we require one`
-          : `peer ${hello.name}(${hello.nickname}) requires a password but we have none`,
-        true,
-      );
+      const who = identity ? `peer ${identity.name}(${identity.nickname})` : `peer at ${this.stream.remoteAddress}`;
+      throw new ProtocolError(wePassword ? `${who} has no password set but we require one` : `${who} requires a password but we have none`, true);
     }
-    if (!wePassword) return this.becomeEstablished();
+    if (!wePassword) {
+      this.adopt(hello, identity!);
+      return this.becomeEstablished();
+    }
     const initiatorHello = this.outbound ? this.ownHelloBody : body;
     const responderHello = this.outbound ? body : this.ownHelloBody;
     this.keys = deriveSessionKeys(this.eph!, hello.pub!, this.local.password!, initiatorHello, responderHello, this.outbound);
+    this.sealer = new FrameSealer(this.keys.sendKey);
+    this.opener = new FrameOpener(this.keys.recvKey);
+    this.pendingHello = hello;
     this.state = 'proof';
-    this.writeRaw(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(this.keys, this.outbound) })));
+    this.writeBody(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(this.keys, this.outbound), ...this.identity() })));
+  }
+
+  /** The remote's identity is known (from its hello, or its sealed proof): refuse ourselves. */
+  private adopt(hello: HelloWire, identity: PeerIdentity): void {
+    if (identity.name === this.local.name) {
+      throw new ProtocolError(identity.uid === this.local.uid ? 'connected to ourselves' : `peer uses our own name ${identity.name}`, true);
+    }
+    this.remote = { ...hello, ...identity };
   }
 
   private becomeEstablished(): void {

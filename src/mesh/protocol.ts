@@ -18,25 +18,33 @@ export class ProtocolError extends Error {
   }
 }
 
-export interface Hello {
-  protocol: string;
-  minVersion: number;
-  maxVersion: number;
+/** Who a peer is. Unencrypted, it travels in the hello; encrypted, only in the first sealed frame. */
+export interface PeerIdentity {
   name: PeerName;
   nickname: string;
   uid: string;
   connId: string;
   /** The port this peer listens on, so others can dial it (discovery). */
   port: number;
+}
+
+/** The hello as sent: with a password it names only the protocol and the key exchange, never the peer. */
+export interface HelloWire extends Partial<PeerIdentity> {
+  protocol: string;
+  minVersion: number;
+  maxVersion: number;
   /** Whether this peer requires password authentication + encryption. */
   encrypted: boolean;
   /** Ephemeral X25519 public key (base64), present when encrypted. */
   pub?: string;
 }
 
+/** Everything known about the remote once the handshake is done. */
+export type Hello = HelloWire & PeerIdentity;
+
 export type Message =
   | { t: 'hb' }
-  | { t: 'proof'; mac: string }
+  | ({ t: 'proof'; mac: string } & PeerIdentity)
   | { t: 'g'; c: string; d: unknown }
   | { t: 'u'; c: string; s: PeerName; r: PeerName; ttl: number; d: unknown }
   | { t: 'bye'; reason: string };
@@ -72,28 +80,31 @@ export function parseJson(body: Buffer): unknown {
   }
 }
 
-export function decodeHello(body: Buffer): Hello {
+/** The hello; its identity is there (and checked) only when the peer is not encrypted. */
+export function decodeHello(body: Buffer): { hello: HelloWire; identity?: PeerIdentity } {
   const o = obj(parseJson(body), 'hello');
   const protocol = str(o, 'protocol', 32);
   if (protocol !== PROTOCOL_NAME) throw new ProtocolError(`unknown protocol "${protocol}"`, true);
-  const hello: Hello = {
+  const hello: HelloWire = {
     protocol,
     minVersion: int(o, 'minVersion', 1, 65535),
     maxVersion: int(o, 'maxVersion', 1, 65535),
-    name: peer(o, 'name'),
-    nickname: str(o, 'nickname', 64),
-    uid: str(o, 'uid', 64),
-    connId: str(o, 'connId', 64),
-    port: int(o, 'port', 1, 65535),
     encrypted: o['encrypted'] === true,
   };
   if (hello.minVersion > hello.maxVersion) throw new ProtocolError('hello has minVersion > maxVersion');
-  if (hello.encrypted) hello.pub = str(o, 'pub', 64);
-  return hello;
+  if (hello.encrypted) {
+    hello.pub = str(o, 'pub', 64);
+    return { hello };
+  }
+  return { hello, identity: decodeIdentity(o) };
+}
+
+export function decodeIdentity(o: Record<string, unknown>): PeerIdentity {
+  return { name: peer(o, 'name'), nickname: str(o, 'nickname', 64), uid: str(o, 'uid', 64), connId: str(o, 'connId', 64), port: int(o, 'port', 1, 65535) };
 }
 
 /** Pick the highest version both sides speak, honouring our own floor (downgrade protection). */
-export function negotiateVersion(theirs: Hello, ourMin: number, ourMax: number): number {
+export function negotiateVersion(theirs: HelloWire, ourMin: number, ourMax: number): number {
   const v = Math.min(theirs.maxVersion, ourMax);
   if (v < Math.max(theirs.minVersion, ourMin)) {
     throw new ProtocolError(
@@ -110,7 +121,7 @@ export function decodeMessage(body: Buffer): Message {
     case 'hb':
       return { t: 'hb' };
     case 'proof':
-      return { t: 'proof', mac: str(o, 'mac', 128) };
+      return { t: 'proof', mac: str(o, 'mac', 128), ...decodeIdentity(o) };
     case 'g':
       return { t: 'g', c: str(o, 'c', 64), d: o['d'] };
     case 'u':

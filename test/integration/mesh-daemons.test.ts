@@ -4,6 +4,7 @@
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
 import {
@@ -232,8 +233,23 @@ describe('passwords', () => {
     expect(log1.stdout).toMatch(/failed password authentication/);
     const summary = await overlay(d[0]!, ['status']);
     expect(summary.stdout).toMatch(/Encryption: enabled/);
-    // The password is not in the process list.
+    // The password is not in the process list, the logs, the status, the report or the metrics.
     const ps = await execa('ps', ['-eo', 'args']);
     expect(ps.stdout).not.toMatch(/correct horse/);
+    for (const i of [0, 1]) {
+      const seen = [
+        (await execa('cat', [`${d[i]!.dataDir}/overlay.log`])).stdout,
+        (await overlay(d[i]!, ['status'])).stdout,
+        (await overlay(d[i]!, ['status', 'peers', '--json'])).stdout,
+        (await overlay(d[i]!, ['report'])).stdout,
+        (await apiRequest(d[i]!.apiSocket, 'GET', '/metrics', undefined, { accept: 'text/plain' })).body,
+      ].join('\n');
+      expect(seen).not.toMatch(/correct horse/);
+    }
+    // Only root reaches the API and the data dir; the WireGuard key is the owner's alone.
+    const mode = async (path: string) => (await stat(path)).mode & 0o777;
+    expect(await mode(d[0]!.apiSocket)).toBe(0o600);
+    expect(await mode(d[0]!.dataDir)).toBe(0o700);
+    expect(await mode(`${d[0]!.dataDir}/wireguard.key`)).toBe(0o600);
   });
 });

@@ -73,6 +73,19 @@ describe('CLI arguments and daemon configuration', () => {
     });
   });
 
+  it('a password turns on the WireGuard data plane; its flags need one and are checked', () => {
+    expect(launch([]).dataplane.wireguard).toBeUndefined();
+    const wg = launch(['--data-dir', '/var/lib/x', '--trusted-subnets', '192.168.1.0/24, 10.1.0.0/16'], { OVERLAY_PASSWORD: 'pw' }).dataplane.wireguard;
+    expect(wg).toEqual({ dev: 'overlay-wg', port: 6785, trusted: ['192.168.1.0/24', '10.1.0.0/16'], keyFile: '/var/lib/x/wireguard.key' });
+    expect(launch(['--wireguard-dev', 'wg7', '--wireguard-port', '51820'], { OVERLAY_PASSWORD: 'pw' }).dataplane.wireguard).toMatchObject({ dev: 'wg7', port: 51820 });
+    expect(launch([], { OVERLAY_PASSWORD: 'pw', OVERLAY_WIREGUARD_DEV: 'wgh1' }).dataplane.wireguard?.dev).toBe('wgh1');
+    expect(() => launch(['--trusted-subnets', '10.0.0.0/8'])).toThrow(/needs a password/);
+    expect(() => launch(['--wireguard-port', '6784'], { OVERLAY_PASSWORD: 'pw' })).toThrow(/must differ/);
+    expect(() => launch(['--wireguard-dev', 'a/b'], { OVERLAY_PASSWORD: 'pw' })).toThrow(/interface name/);
+    expect(() => launch(['--trusted-subnets', '10.0.0.1/8'], { OVERLAY_PASSWORD: 'pw' })).toThrow(/host bits/);
+    expect(() => launch(['--trusted-subnets', 'lan'], { OVERLAY_PASSWORD: 'pw' })).toThrow(/not an IPv4 CIDR/);
+  });
+
   it('IPAM defaults: the range, and consensus among launch peers + 1', () => {
     const c = launch(['198.51.100.2', '198.51.100.3']).ipam;
     expect(c.init).toEqual({ mode: 'consensus', n: 3 });

@@ -17,13 +17,14 @@ const enc = (x: unknown) => Buffer.from(JSON.stringify(x));
 
 describe('protocol decoding', () => {
   it('accepts a valid hello and negotiates the highest common version', () => {
-    const h = decodeHello(enc(hello));
+    const { hello: h, identity } = decodeHello(enc(hello));
+    expect(identity).toEqual({ name: hello.name, nickname: 'h1', uid: hello.uid, connId: hello.connId, port: hello.port });
     expect(negotiateVersion(h, 1, 2)).toBe(2);
     expect(negotiateVersion(h, 1, 5)).toBe(3);
   });
 
   it('refuses a downgrade below our minimum and disjoint ranges', () => {
-    const old = decodeHello(enc({ ...hello, minVersion: 1, maxVersion: 1 }));
+    const old = decodeHello(enc({ ...hello, minVersion: 1, maxVersion: 1 })).hello;
     expect(() => negotiateVersion(old, 2, 3)).toThrow(/no common protocol version/);
   });
 
@@ -37,6 +38,13 @@ describe('protocol decoding', () => {
     [[1, 2, 3], /not an object/],
   ])('refuses a malformed hello %#', (h, msg) => {
     expect(() => decodeHello(enc(h))).toThrow(msg);
+  });
+
+  it('an encrypted hello names no peer: identity fields are neither needed nor read', () => {
+    const { hello: h, identity } = decodeHello(enc({ protocol: 'overlay', minVersion: 1, maxVersion: 1, encrypted: true, pub: 'k'.repeat(44) }));
+    expect(h.encrypted).toBe(true);
+    expect(identity).toBeUndefined();
+    expect(() => decodeMessage(enc({ t: 'proof', mac: 'm' }))).toThrow(/field "name"/);
   });
 
   it('decodes each message type and refuses unknown ones', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../src/lib/random.js';
 import { deriveSessionKeys, FrameOpener, FrameSealer, newEphemeralKey, proofFor, verifyProof } from '../../../src/mesh/session-crypto.js';
 
 function pair(pwA: string, pwB: string) {
@@ -45,5 +46,27 @@ describe('session crypto', () => {
     bad[0]! ^= 1;
     expect(() => o2.open(bad)).toThrow(/authentication/); // tampered
     expect(() => o2.open(Buffer.alloc(3))).toThrow(/too short/);
+  });
+
+  it('fuzz: random and mutated sealed frames never open and never crash the opener', () => {
+    const seed = Number(process.env['SEED'] ?? 1);
+    const rand = seededRandom(seed);
+    const { ka, kb } = pair('pw', 'pw');
+    for (let i = 0; i < 3_000; i++) {
+      // Fresh ends each round, so the mutated frame is exactly the one the opener expects next.
+      const good = new FrameSealer(ka.sendKey).seal(Buffer.from(`{"t":"g","c":"x","d":${i}}`));
+      const opener = new FrameOpener(kb.recvKey);
+      if (i % 100 === 0) expect(new FrameOpener(kb.recvKey).open(good).toString()).toContain(`"d":${i}`);
+      let input: Buffer;
+      if (rand() < 0.3) {
+        input = Buffer.from(Array.from({ length: Math.floor(rand() * 80) }, () => Math.floor(rand() * 256)));
+      } else {
+        input = Buffer.from(good);
+        const flips = 1 + Math.floor(rand() * 3);
+        for (let f = 0; f < flips; f++) input[Math.floor(rand() * input.length)] ^= 1 + Math.floor(rand() * 255);
+        if (rand() < 0.3) input = input.subarray(0, Math.floor(rand() * input.length));
+      }
+      expect(() => opener.open(input), `seed ${seed}, round ${i}`).toThrow(/authentication|too short/);
+    }
   });
 });
