@@ -14,16 +14,16 @@ import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor } from 
 import { ipBatch, Lab } from '../lab/lab.js';
 import { ratio } from './measure.js';
 
-const SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 10);
+export const SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 10);
 const MTU = 1450;
 
-interface Path {
+export interface Path {
   client: string;
   server: string;
   serverIp: string;
 }
 
-async function iperf(lab: Lab, p: Path, streams: number): Promise<number> {
+export async function iperf(lab: Lab, p: Path, streams: number): Promise<number> {
   const srv = lab.spawn(p.server, 'iperf3', ['-s', '-1']);
   try {
     await new Promise((r) => setTimeout(r, 300));

@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchCni } from './cni.js';
 import { benchDataplane } from './dataplane.js';
+import { benchEncryption } from './encryption.js';
 import { benchIpam } from './ipam.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
@@ -16,6 +17,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
   'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
   'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs the host link with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
+  'encryption (iperf3 container to container: WireGuard-encrypted vs plain VXLAN, 1 and 4 streams; CPU of the WireGuard processes)': () => benchEncryption(),
   'cni (ADD/DEL latency of the plugin binary vs the reference bridge + host-local; target: medians at or below the reference)': () => benchCni(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
 };
