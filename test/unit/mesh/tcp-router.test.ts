@@ -5,6 +5,8 @@ import { SystemClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import { Router } from '../../../src/mesh/router.js';
 import { TcpTransport } from '../../../src/mesh/tcp-transport.js';
+import { encodeFrame, FrameDecoder } from '../../../src/mesh/frame.js';
+import { deriveSessionKeys, FrameSealer, newEphemeralKey, proofFor } from '../../../src/mesh/session-crypto.js';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -60,5 +62,102 @@ describe('routers over TCP on loopback', () => {
     while (Date.now() < deadline && got.length === 0) await new Promise((r) => setTimeout(r, 20));
     expect(got).toEqual([{ at: 2, from: routers[1]!.name, payload: { hello: 'via t0' } }]);
     expect(routers[0]!.counters.gossipMessagesReceived).toBeGreaterThan(0);
+  });
+
+  it('an encrypted router refuses no password, a wrong password, a truncated handshake, replayed and tampered frames, and keeps serving its good peer', async () => {
+    const ports = [await freePort(), await freePort()];
+    const pair = ports.map((port, i) => {
+      const r = new Router({
+        name: `02:00:00:00:02:0${i}`,
+        nickname: `s${i}`,
+        port,
+        password: 'pw',
+        transport: new TcpTransport({ host: '127.0.0.1', port }),
+        clock: new SystemClock(),
+        random: Math.random,
+        logger: silentLogger,
+        discovery: false,
+        timings: { deltaCoalesceMs: 5, handshakeTimeoutMs: 500 },
+      });
+      routers.push(r);
+      return r;
+    });
+    for (const r of pair) await r.start();
+    pair[1]!.connect([`127.0.0.1:${ports[0]}`]);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && pair[0]!.peers().length < 2) await new Promise((r) => setTimeout(r, 20));
+    const good = pair[0]!.connections()[0]!;
+    expect(good.state).toBe('established');
+
+    /** A hand-driven client: returns when the router closes the socket, with what it said. */
+    const attack = (script: (send: (b: Buffer) => void, frames: Buffer[], sock: net.Socket) => Promise<void>) =>
+      new Promise<{ closed: boolean; frames: Buffer[] }>((resolve) => {
+        const sock = net.connect(ports[0]!, '127.0.0.1');
+        const dec = new FrameDecoder();
+        const frames: Buffer[] = [];
+        sock.on('data', (d) => frames.push(...dec.push(d)));
+        const timer = setTimeout(() => {
+          sock.destroy();
+          resolve({ closed: false, frames });
+        }, 3_000);
+        sock.on('close', () => {
+          clearTimeout(timer);
+          resolve({ closed: true, frames });
+        });
+        sock.on('error', () => undefined);
+        sock.on('connect', () => void script((b) => sock.write(encodeFrame(b)), frames, sock));
+      });
+    const until = async (f: () => boolean) => {
+      for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    const helloOf = (eph: ReturnType<typeof newEphemeralKey>) => Buffer.from(JSON.stringify({ protocol: 'overlay', minVersion: 1, maxVersion: 1, encrypted: true, pub: eph.publicB64 }));
+    /** Handshake with `password`; resolves with a sealer for the frames after it. */
+    const handshake = async (password: string, send: (b: Buffer) => void, frames: Buffer[]) => {
+      const eph = newEphemeralKey();
+      const mine = helloOf(eph);
+      send(mine);
+      await until(() => frames.length >= 1);
+      const theirs = frames[0]!;
+      const keys = deriveSessionKeys(eph, (JSON.parse(theirs.toString()) as { pub: string }).pub, password, mine, theirs, true);
+      const sealer = new FrameSealer(keys.sendKey);
+      send(sealer.seal(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(keys, true), name: '02:00:00:00:02:09', nickname: 'mallory', uid: 'u', connId: 'c', port: 1 }))));
+      return sealer;
+    };
+
+    // The router's own hello never names it.
+    const probe = await attack(async (_send, frames, sock) => {
+      await until(() => frames.length >= 1);
+      sock.destroy();
+    });
+    expect(probe.frames[0]!.toString()).not.toMatch(/s0|02:00:00:00:02:00/);
+
+    const noPassword = await attack(async (send) =>
+      send(Buffer.from(JSON.stringify({ protocol: 'overlay', minVersion: 1, maxVersion: 1, encrypted: false, name: '02:00:00:00:02:09', nickname: 'm', uid: 'u', connId: 'c', port: 1 }))),
+    );
+    expect(noPassword.closed).toBe(true);
+    const wrong = await attack(async (send, frames) => void (await handshake('not-pw', send, frames)));
+    expect(wrong.closed).toBe(true);
+    const truncated = await attack(async (_send, _frames, sock) => void sock.write(encodeFrame(helloOf(newEphemeralKey())).subarray(0, 20)));
+    expect(truncated.closed).toBe(true); // the handshake timer ends it
+    const replayed = await attack(async (send, frames) => {
+      const sealer = await handshake('pw', send, frames);
+      const hb = sealer.seal(Buffer.from('{"t":"hb"}'));
+      send(hb);
+      send(hb);
+    });
+    expect(replayed.closed).toBe(true);
+    const tampered = await attack(async (send, frames) => {
+      const sealer = await handshake('pw', send, frames);
+      const hb = sealer.seal(Buffer.from('{"t":"hb"}'));
+      hb[0]! ^= 0x40;
+      send(hb);
+    });
+    expect(tampered.closed).toBe(true);
+
+    // The good peer never noticed.
+    const now = pair[0]!.connections().filter((c) => c.state === 'established');
+    expect(now.map((c) => [c.peer, c.connectionId])).toEqual([[good.peer, good.connectionId]]);
+    expect(now[0]!.upMs).toBeGreaterThan(good.upMs);
+    expect(pair[0]!.peers().map((p) => p.nickname).sort()).toEqual(['s0', 's1']);
   });
 });
