@@ -239,14 +239,12 @@ export class DataplaneComponent implements DaemonComponent {
    */
   private async ensureEncryption(wg: WireguardSettings, initial: boolean): Promise<void> {
     const underlayMtu = this.underlay?.mtu ?? 1500;
-    const made = await ensureWireguardDevice(wg, underlayMtu - WIREGUARD_OVERHEAD, initial);
-    if (made) {
-      this.wgImpl = made;
-      if (!initial) {
-        this.repairs++;
-        this.log.warn('data plane repaired', { fixed: [`recreated WireGuard device ${wg.dev} (${made})`] });
-      } else this.log.info('WireGuard data plane up', { dev: wg.dev, implementation: made, port: wg.port });
-    }
+    const { impl, made } = await ensureWireguardDevice(wg, underlayMtu - WIREGUARD_OVERHEAD, initial);
+    this.wgImpl = impl;
+    if (made && !initial) {
+      this.repairs++;
+      this.log.warn('data plane repaired', { fixed: [`recreated WireGuard device ${wg.dev} (${impl})`] });
+    } else if (initial) this.log.info('WireGuard data plane up', { dev: wg.dev, implementation: impl, port: wg.port, created: made });
     const me = this.underlay?.ip;
     const paths = new Map<PeerName, 'encrypted' | 'trusted'>();
     const encrypted: WireguardPeer[] = [];
@@ -264,7 +262,7 @@ export class DataplaneComponent implements DaemonComponent {
       }
     }
     const trustedKey = [...trusted].sort().join(',');
-    await ensureGuard(wg.dev, this.cfg.port, trusted, made !== undefined || trustedKey !== this.guardTrusted);
+    await ensureGuard(wg.dev, this.cfg.port, trusted, made || trustedKey !== this.guardTrusted);
     this.guardTrusted = trustedKey;
     await syncPeers(wg.dev, encrypted);
     if (me) await syncRouting(wg.dev, this.cfg.port, me, encrypted.map((e) => e.underlay));
@@ -635,9 +633,9 @@ export class DataplaneComponent implements DaemonComponent {
 
   private encryptionStatus(): string {
     const wg = this.cfg.wireguard;
-    if (!wg) return 'off (no password)';
+    if (!wg) return 'off (no password: the data plane is not encrypted)';
     const n = (m: string) => [...this.peerPaths.values()].filter((v) => v === m).length;
-    return `WireGuard (${this.wgImpl ?? 'existing device'}) on ${wg.dev} UDP ${wg.port}: ${n('encrypted')} peers encrypted, ${n('trusted')} trusted`;
+    return `${this.wgImpl ?? 'starting'} on ${wg.dev} UDP ${wg.port}: ${n('encrypted')} peers encrypted, ${n('trusted')} trusted`;
   }
 
   status(): StatusSection {
@@ -651,7 +649,7 @@ export class DataplaneComponent implements DaemonComponent {
         ['Underlay', this.underlay ? `${this.underlay.dev} ${this.underlay.ip ?? '(no address)'} MTU ${this.underlay.mtu}` : 'unknown'],
         ['FDB', `${this.fdbEntries} entries for ${reachable.length} peers`],
         ['Data path', `${ok} of ${reachable.length} peers verified at MTU ${this.mtu}`],
-        ['Encryption', this.encryptionStatus()],
+        ['WireGuard', this.encryptionStatus()],
         ['Isolation', `${this.ports.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE})`],
         ['Exposed', [...this.exposed.values()].map((e) => `${e.address}${e.masquerade ? '' : ' (no masquerade)'}`).join(', ') || 'no'],
         ...(this.lastError ? [['Last error', this.lastError] as [string, string]] : []),

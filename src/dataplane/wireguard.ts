@@ -91,30 +91,33 @@ export function isTrustedPair(me: { underlay: string; trusted: readonly string[]
   return inSubnets(peer.underlay, me.trusted) && inSubnets(me.underlay, peer.trusted ?? []);
 }
 
+export type WireguardImpl = 'kernel' | 'wireguard-go';
+
 /**
  * Make sure the WireGuard device exists; (re)configure its key, port and MTU when it
- * was just made or `configure` asks (at start).
- * Returns how it was made ('kernel' or 'wireguard-go') when it had to be created.
+ * was just made or `configure` asks (at start). Says which implementation runs it.
  */
-export async function ensureWireguardDevice(s: WireguardSettings, mtu: number, configure: boolean): Promise<'kernel' | 'wireguard-go' | undefined> {
-  let made: 'kernel' | 'wireguard-go' | undefined;
-  if (!(await link(s.dev))) {
+export async function ensureWireguardDevice(s: WireguardSettings, mtu: number, configure: boolean): Promise<{ impl: WireguardImpl; made: boolean }> {
+  const existing = await link(s.dev);
+  // wireguard-go's device is a TUN device; the kernel's says "wireguard".
+  let impl: WireguardImpl = existing?.linkinfo?.info_kind === 'wireguard' ? 'kernel' : 'wireguard-go';
+  if (!existing) {
     try {
       await run('ip', ['link', 'add', 'dev', s.dev, 'type', 'wireguard']);
-      made = 'kernel';
+      impl = 'kernel';
     } catch (e) {
       if (!(e instanceof SysError)) throw e;
       // No WireGuard in this kernel: the userspace implementation makes a TUN device and
       // daemonizes itself; it stays up across our restarts and exits when the device is deleted.
       await run('wireguard-go', [s.dev], { timeoutMs: 10_000 });
-      made = 'wireguard-go';
+      impl = 'wireguard-go';
     }
   }
-  if (made || configure) {
+  if (!existing || configure) {
     await run('wg', ['set', s.dev, 'private-key', s.keyFile, 'listen-port', String(s.port)]);
     await ipBatch([`link set dev ${s.dev} mtu ${mtu} up`]);
   }
-  return made;
+  return { impl, made: !existing };
 }
 
 /** `wg show <dev> dump`: the peers configured now (public key → endpoint, allowed IPs). */

@@ -93,7 +93,7 @@ describe('WireGuard-encrypted data plane on real daemons', () => {
   it('status says encrypted or trusted per connection, and the data plane names its WireGuard device', async () => {
     const st = (await overlay(d[1]!, ['status'])).stdout;
     expect(st).toMatch(/Encryption:\s+enabled/);
-    expect(st).toMatch(/WireGuard \(wireguard-go\) on \S+ UDP 6785: 1 peers encrypted, 1 trusted/);
+    expect(st).toMatch(/WireGuard: wireguard-go on \S+ UDP 6785: 1 peers encrypted, 1 trusted/);
     expect(await waitFor(async () => ((await overlay(d[1]!, ['status', 'connections'])).stdout.match(/mtu=\d+ ok/g) ?? []).length === 2, 20_000, 500)).toBe(true);
     const conns = (await overlay(d[1]!, ['status', 'connections'])).stdout.split('\n');
     expect(conns.find((l) => l.includes('198.51.100.1'))).toMatch(/ encrypted vxlan mtu=\d+ ok/);
@@ -146,5 +146,39 @@ describe('WireGuard-encrypted data plane on real daemons', () => {
     expect((await lab.exec(ns, 'ip', ['route', 'show', 'table', '6784'], { reject: false })).stdout.trim()).toBe('');
     expect((await lab.exec(ns, 'nft', ['list', 'tables'])).stdout).not.toMatch(/overlay-wireguard/);
     expect(await waitFor(async () => !(await processesIn(ns)).includes('wireguard-go'), 5_000)).toBe(true);
+  });
+});
+
+describe('the same capture without a password', () => {
+  it('shows the nickname in the control traffic and the marker in container traffic: the checks above can fail', async () => {
+    const lab = await Lab.create({ hosts: 2, label: 'plain' });
+    const d = [1, 2].map((i) => daemonHost(lab, i));
+    try {
+      await launch(d[0]!, ['198.51.100.2', '--nickname', `h1-${MARKER}`]);
+      await launch(d[1]!, ['198.51.100.1']);
+      expect(await ipamReady(d)).toBe(true);
+      const c1 = await lab.addNamespace('c1');
+      const c2 = await lab.addNamespace('c2');
+      await overlay(d[0]!, ['attach', c1]);
+      const ip2 = (await overlay(d[1]!, ['attach', c2])).stdout.trim().split('/')[0]!;
+      const file = `/tmp/${lab.prefix}.pcap`;
+      const sp = lab.spawn(lab.switchNs, 'tcpdump', ['-i', 'p1', '--immediate-mode', '-U', '-s', '0', '-w', file]);
+      try {
+        await new Promise((r) => setTimeout(r, 1_000));
+        expect((await overlay(d[0]!, ['stop'])).exitCode).toBe(0);
+        await launch(d[0]!, ['198.51.100.2', '--nickname', `h1-${MARKER}`]);
+        expect(await waitFor(async () => (await lab.exec(c1, 'ping', ['-c', '1', '-W', '1', '-p', MARKER_HEX, ip2], { reject: false })).exitCode === 0, 20_000, 200)).toBe(true);
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await lab.stopProcess(sp);
+      }
+      const bytes = readFileSync(file);
+      rmSync(file, { force: true });
+      expect(bytes.includes(Buffer.from(`"nickname":"h1-${MARKER}"`))).toBe(true);
+      expect(bytes.includes(Buffer.from('MARKERSECRET'))).toBe(true); // the repeated ping pattern, not the nickname
+    } finally {
+      await cleanupDaemons(d);
+      await lab.destroy();
+    }
   });
 });
