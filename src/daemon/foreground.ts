@@ -7,6 +7,9 @@ import { Daemon } from './daemon.js';
 const LINGER_MS = 2_000;
 
 export async function runForeground(cfg: DaemonConfig): Promise<number> {
+  // The log is a file in the data dir: when the disk is full, losing log lines is
+  // better than the unhandled write error that would bring the daemon down.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const log = createLogger({ level: cfg.logLevel });
   let daemon: Daemon;
   try {

@@ -10,7 +10,6 @@
  *    and masquerade; attach/detach put a named netns on the bridge.
  *  - a prober checks the VXLAN path to every peer at full MTU.
  */
-import { execa, type ResultPromise } from 'execa';
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
 import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
@@ -39,8 +38,9 @@ import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac } from 
 import { appendPortRules, applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
 import { recordDeviceNames, removeDataplane, type DeviceNames } from './teardown.js';
+import { EventMonitor } from './monitor.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
-import { ensureGuard, ensureWireguardDevice, isTrustedPair, loadOrCreateKey, syncPeers, syncRouting, WIREGUARD_OVERHEAD, type WireguardPeer, type WireguardSettings } from './wireguard.js';
+import { ensureGuard, ensureWireguardDevice, GUARD_TABLE, isTrustedPair, loadOrCreateKey, syncPeers, syncRouting, WIREGUARD_OVERHEAD, type WireguardPeer, type WireguardSettings } from './wireguard.js';
 
 /** What a port attach asks for: the netns, interface and address (already allocated), and whether to isolate it. */
 export type PortRequest = Omit<AttachRequest, 'bridge' | 'mtu' | 'beforeUp'> & { mtu?: number; isolate: boolean };
@@ -85,7 +85,7 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly prober: PathProber;
   private sender?: GossipSender;
   private unsubscribe?: () => void;
-  private monitor?: ResultPromise;
+  private readonly monitors: EventMonitor[] = [];
   private ticker?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
@@ -100,8 +100,8 @@ export class DataplaneComponent implements DaemonComponent {
   private portsApplied = false;
   private isolationChain: Promise<void> = Promise.resolve();
   private readonly registeredAt = new Map<string, number>();
-  /** Ports whose veth is being created right now: registered, but not in any link list yet. */
-  private readonly attaching = new Set<string>();
+  /** Attaches running now, by host veth: registered, but not in any link list yet, and what a racing detach waits for. */
+  private readonly attachInFlight = new Map<string, Promise<unknown>>();
   /** Rules still in the table for ports already removed (swept by the next rebuild). */
   private readonly staleRules = new Map<string, IsolatedPort>();
   private sweepTimer?: NodeJS.Timeout;
@@ -152,26 +152,42 @@ export class DataplaneComponent implements DaemonComponent {
       this.schedule();
       this.probeSoon();
     });
-    this.watchBridge();
+    this.watchKernel();
     this.ticker = setInterval(() => this.schedule(0), this.cfg.reconcileMs);
     this.ticker.unref();
     this.probeSoon();
   }
 
-  /** FDB events on the bridge (a container came or went) trigger a reconcile at once, not at the next tick. */
-  private watchBridge(): void {
-    if (this.stopped) return;
-    // The shell holds our pipe on its stdin: when this daemon exits (even by kill -9) the pipe closes,
-    // `read` returns and the monitor is killed, so no orphaned `bridge monitor` outlives us.
-    const m = execa('sh', ['-c', 'bridge monitor fdb & m=$!; read _; kill $m'], { reject: false, buffer: false, stdin: 'pipe' });
-    m.stdout?.on('data', (chunk: Buffer) => {
+  /**
+   * Kernel events that need action before the next periodic pass: FDB changes on the bridge
+   * (a container came or went) and removals in our nftables tables (someone flushed the
+   * ruleset, or a firewall reload did): isolation is checked and restored at once.
+   */
+  private watchKernel(): void {
+    const bridgeEvents = new EventMonitor('bridge monitor fdb', (lines) => {
       // Our own FDB writes on the VXLAN device echo back here; only bridge-port changes matter.
-      if (chunk.toString().split('\n').some((l) => l.includes(`master ${this.cfg.bridge}`) && !l.includes(`dev ${this.cfg.vxlanDev} `))) this.schedule();
+      if (lines.some((l) => l.includes(`master ${this.cfg.bridge}`) && !l.includes(`dev ${this.cfg.vxlanDev} `))) this.schedule();
     });
-    void m.then(() => {
-      if (this.monitor === m && !this.stopped) setTimeout(() => this.watchBridge(), 1_000).unref();
+    const nftEvents = new EventMonitor('nft monitor', (lines) => {
+      const removed = lines.filter((l) => l.startsWith('delete ') || l.startsWith('flush '));
+      if (removed.some((l) => l.includes(ISOLATION_TABLE))) this.checkIsolationNow();
+      if (removed.some((l) => l.includes(NAT_TABLE) || l.includes(GUARD_TABLE))) this.schedule(0);
     });
-    this.monitor = m;
+    for (const m of [bridgeEvents, nftEvents]) {
+      m.start();
+      this.monitors.push(m);
+    }
+  }
+
+  /** Our own rebuilds show up as events too: check first, so only a real loss leads to a rebuild. */
+  private checkIsolationNow(): void {
+    if (this.stopped || !this.portsApplied) return;
+    void this.inIsolationTurn(async () => {
+      if (this.stopped || (await isolationIntact([...this.ports.values(), ...this.staleRules.values()]))) return;
+      await this.rebuildIsolation();
+      this.repairs++;
+      this.log.warn('data plane repaired', { fixed: ['isolation rules were removed; restored at once'] });
+    }).catch((e: unknown) => this.log.warn('cannot restore isolation rules', { error: String(e) }));
   }
 
   /** Coalesce bursts of triggers into one reconcile. */
@@ -401,7 +417,7 @@ export class DataplaneComponent implements DaemonComponent {
     // A port registered while we list links is not in that list yet: only older ones may be pruned.
     const listedAt = Date.now();
     const present = new Set((await links()).map((l) => l.ifname));
-    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !this.attaching.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
+    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !this.attachInFlight.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
     if (gone.length) {
       for (const v of gone) {
         this.ports.delete(v);
@@ -479,12 +495,21 @@ export class DataplaneComponent implements DaemonComponent {
    */
   async attachPort(req: PortRequest): Promise<AttachedPort> {
     if (req.mac !== undefined && !isValidMac(req.mac.toLowerCase())) throw new ApiError(400, `bad MAC address "${req.mac}": it must be a unicast MAC like 02:42:0a:20:00:05`);
-    const mac = (req.mac ?? randomMac()).toLowerCase();
     const hostVeth = hostVethName(req.netns, req.ifname);
+    const run = this.plugIn(req, hostVeth);
+    this.attachInFlight.set(hostVeth, run);
+    try {
+      return await run;
+    } finally {
+      if (this.attachInFlight.get(hostVeth) === run) this.attachInFlight.delete(hostVeth);
+    }
+  }
+
+  private async plugIn(req: PortRequest, hostVeth: string): Promise<AttachedPort> {
+    const mac = (req.mac ?? randomMac()).toLowerCase();
     const port: IsolatedPort = { hostVeth, mac, ip: req.address.split('/')[0]!, subnet: networkOf(req.address) };
     // A port of that name already registered may be a live attachment: touch its rules only once attach proves it is not.
     const early = req.isolate && !this.ports.has(hostVeth);
-    this.attaching.add(hostVeth);
     const rules = early ? this.registerPort(port) : Promise.resolve();
     rules.catch(() => undefined); // awaited below; attach may fail first
     try {
@@ -498,13 +523,13 @@ export class DataplaneComponent implements DaemonComponent {
       if (e instanceof NetnsNotFoundError) throw new ApiError(404, e.message);
       if (e instanceof InterfaceExistsError) throw new ApiError(409, e.message);
       throw e;
-    } finally {
-      this.attaching.delete(hostVeth);
     }
   }
 
   /** Idempotent: true when a veth was removed. */
   async detachPort(netns: string, ifname: string, hostVeth = hostVethName(netns, ifname)): Promise<boolean> {
+    // A DEL racing the ADD it undoes (the runtime killed the plugin half-way) waits for that attach to end.
+    await this.attachInFlight.get(hostVeth)?.catch(() => undefined);
     const removed = await detach(netns, ifname, hostVeth);
     await this.unregisterPort(hostVeth);
     this.schedule(0);
@@ -615,7 +640,7 @@ export class DataplaneComponent implements DaemonComponent {
     this.stopped = true;
     this.unsubscribe?.();
     for (const t of [this.ticker, this.debounce, this.probeTimer, this.sweepTimer]) if (t) clearTimeout(t);
-    this.monitor?.stdin?.end();
+    for (const m of this.monitors) m.stop();
     this.prober.close();
     await this.running;
   }

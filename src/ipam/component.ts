@@ -14,9 +14,8 @@ import type { Random } from '../lib/random.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
 import type { Router } from '../mesh/router.js';
 import type { Store, StoreOp } from '../store/store.js';
-import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig, type StoredAllocation } from './ipam.js';
-import type { PaxosRecord } from './paxos.js';
-import type { RingWire } from './ring.js';
+import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig } from './ipam.js';
+import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { formatIpamPeers, ipamPeerRows } from './status.js';
 // The queue's file format belongs to the plugin; the daemon only drains it.
 import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
@@ -40,6 +39,8 @@ export class IpamComponent implements DaemonComponent {
   private ipam?: Ipam;
   private sender?: GossipSender;
   private chain: Promise<void> = Promise.resolve();
+  /** Operations whose write failed, written first with the next batch. */
+  private unwritten: StoreOp[] = [];
   private unsubscribe?: () => void;
   decorator?: AllocationDecorator;
   private drainTimer?: NodeJS.Timeout;
@@ -74,13 +75,7 @@ export class IpamComponent implements DaemonComponent {
   }
 
   async start(): Promise<void> {
-    const allocations = (await this.store.entries<StoredAllocation>(KEY_ALLOC_PREFIX)).map(([k, v]) => [k.slice(KEY_ALLOC_PREFIX.length), v] as [string, StoredAllocation]);
-    const persisted = {
-      range: await this.store.get<string>(KEY_RANGE),
-      ring: await this.store.get<RingWire>(KEY_RING),
-      paxos: await this.store.get<PaxosRecord>(KEY_PAXOS),
-      allocations,
-    };
+    const persisted = await this.readPersisted();
     this.ipam = new Ipam(
       this.cfg,
       {
@@ -111,16 +106,50 @@ export class IpamComponent implements DaemonComponent {
     this.drainTimer.unref();
   }
 
-  private persist(ops: StoreOp[]): void {
-    this.chain = this.chain.then(
-      () => this.store.batch(ops),
-      () => this.store.batch(ops),
-    );
-    this.chain.catch((e) => this.log.error('IPAM cannot write its state', { error: String(e) }));
+  /** The state on disk, checked: a damaged one stops the start with the way out. */
+  private async readPersisted(): Promise<CheckedPersisted> {
+    try {
+      const raw = {
+        range: await this.store.get<unknown>(KEY_RANGE),
+        ring: await this.store.get<unknown>(KEY_RING),
+        paxos: await this.store.get<unknown>(KEY_PAXOS),
+        allocations: (await this.store.entries<unknown>(KEY_ALLOC_PREFIX)).map(([k, v]) => [k.slice(KEY_ALLOC_PREFIX.length), v] as [string, unknown]),
+      };
+      return checkPersisted(raw, this.cfg.range);
+    } catch (e) {
+      throw new Error(
+        `the IPAM state on disk is damaged (${(e as Error).message}); this host can no longer tell which of its addresses are in use, ` +
+          'so it will not hand out any. To recover: run "overlay reset" and launch again (this host then joins as a new peer; ' +
+          'its old space stays reserved, shown as unreachable, until "overlay rmpeer <old name>" on another host once the containers that used it are gone).',
+      );
+    }
   }
 
-  /** Resolves when every change so far is on disk. */
+  /**
+   * Writes go out in order. A write that fails (a full disk) is kept and tried
+   * again with the next one, and until it lands flushed() fails: no reply may
+   * promise an allocation that is not on disk.
+   */
+  private persist(ops: StoreOp[]): void {
+    this.chain = this.chain
+      .catch(() => undefined)
+      .then(async () => {
+        const batch = [...this.unwritten, ...ops];
+        if (batch.length === 0) return;
+        try {
+          await this.store.batch(batch);
+          this.unwritten = [];
+        } catch (e) {
+          this.unwritten = batch;
+          throw e;
+        }
+      });
+    this.chain.catch((e) => this.log.error('IPAM cannot write its state; will retry with the next write', { error: String(e) }));
+  }
+
+  /** Resolves when every change so far is on disk (retrying writes that failed before). */
   flushed(): Promise<void> {
+    if (this.unwritten.length) this.persist([]);
     return this.chain;
   }
 

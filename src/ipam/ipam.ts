@@ -130,6 +130,9 @@ export class Ipam implements GossipChannel {
   private stopped = false;
   /** Allocation calls waiting on space or consensus right now (a metric). */
   waiting = 0;
+  /** Owners with an allocation waiting for consensus or space, and those released meanwhile. */
+  private readonly waitingOwners = new Map<string, number>();
+  private readonly cancelledOwners = new Set<string>();
 
   constructor(
     readonly cfg: IpamConfig,
@@ -471,11 +474,20 @@ export class Ipam implements GossipChannel {
     }
     const deadline = this.env.clock.now() + this.cfg.waitMs;
     this.waiting++;
+    this.waitingOwners.set(owner, (this.waitingOwners.get(owner) ?? 0) + 1);
+    // A release of this owner while we wait (a runtime's DEL after its ADD died) cancels us:
+    // finishing later would hold an address nobody will ever release.
+    const cancelled = () => new IpamError(409, `the allocation for ${owner} was released while it waited`);
     try {
       for (;;) {
+        if (this.cancelledOwners.delete(owner)) throw cancelled();
         const st = this.state();
         if (st.state === 'ready') {
           const got = ip !== undefined ? await this.tryClaim(owner, ip, subnet) : this.tryLocal(owner, subnet);
+          if (got !== undefined && this.cancelledOwners.delete(owner)) {
+            this.release(owner);
+            throw cancelled();
+          }
           if (got !== undefined) return got;
           if (ip === undefined && (await this.askForSpace(subnet, deadline))) continue;
         } else if (st.state === 'split-ring' || st.state === 'range-mismatch') {
@@ -491,6 +503,12 @@ export class Ipam implements GossipChannel {
       }
     } finally {
       this.waiting--;
+      const left = (this.waitingOwners.get(owner) ?? 1) - 1;
+      if (left > 0) this.waitingOwners.set(owner, left);
+      else {
+        this.waitingOwners.delete(owner);
+        this.cancelledOwners.delete(owner);
+      }
     }
   }
 
@@ -616,6 +634,7 @@ export class Ipam implements GossipChannel {
   // ---- release -------------------------------------------------------------
 
   release(owner: string): number | undefined {
+    if (this.waitingOwners.has(owner)) this.cancelledOwners.add(owner);
     const addr = this.space.removeOwner(owner);
     if (addr === undefined) return undefined;
     this.subnets.delete(owner);

@@ -99,6 +99,18 @@ describe('IPAM core', () => {
     expect(s.ipams[0]!.state()).toEqual({ state: 'awaiting-consensus', quorum: 2, known: 1 });
   });
 
+  it('a release while the allocation still waits cancels it: nothing is left held (a DEL after a killed ADD)', async () => {
+    const s = new IpamSim(1, 1, { init: () => ({ mode: 'consensus', n: 3 }), waitMs: 3_000 });
+    sim = s;
+    await s.start();
+    const pending = s.ipams[0]!.allocate('killed:eth0', NET);
+    expect(s.ipams[0]!.release('killed:eth0')).toBeUndefined();
+    const [r] = await s.settle([pending]);
+    expect(r!.status).toBe('rejected');
+    expect(String((r as PromiseRejectedResult).reason)).toMatch(/released while it waited/);
+    expect(s.ipams[0]!.lookup('killed:eth0')).toBeUndefined();
+  });
+
   it('a seed list initialises at once; an observer waits, then gets space by donation', async () => {
     const s = await cluster(3, { init: (i) => (i === 2 ? { mode: 'observer' } : { mode: 'seed', seeds: [simName(0), simName(1)] }) });
     expect(s.ipams[0]!.state().state).toBe('ready');
