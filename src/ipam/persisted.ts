@@ -29,6 +29,9 @@ export class DamagedStateError extends Error {}
 export function checkPersisted(raw: RawPersisted, range: Cidr): CheckedPersisted {
   const bad = (what: string) => new DamagedStateError(what);
   if (raw.range !== undefined && (typeof raw.range !== 'string' || !parseCidr(raw.range))) throw bad('the stored range is not a CIDR');
+  // Allocations are checked against the range they were made in; a changed --ipalloc-range is
+  // refused afterwards with its own message.
+  if (typeof raw.range === 'string') range = parseNetwork(raw.range);
   let ring: RingWire | undefined;
   if (raw.ring !== undefined) {
     ring = Ring.parseWire(raw.ring);

@@ -11,6 +11,11 @@ describe('IPAM state read back from disk', () => {
     expect(checkPersisted(raw, RANGE).allocations).toEqual([['c1:eth0', a('10.32.0.5')]]);
   });
 
+  it('checks allocations against the stored range, leaving a changed range to its own refusal', () => {
+    const raw = { range: '10.40.0.0/16', ring: undefined, paxos: undefined, allocations: [['c1:eth0', a('10.40.0.5', '10.40.0.0/16')] as [string, unknown]] };
+    expect(checkPersisted(raw, RANGE).allocations).toHaveLength(1);
+  });
+
   it.each([
     [{ range: 7 }, /range/],
     [{ ring: { id: 'x', range: '10.32.0.0/12', seeds: [], peers: [], e: [1] } }, /ring does not parse/],
