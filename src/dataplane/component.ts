@@ -35,21 +35,20 @@ import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, ty
 import { EndpointTable } from './endpoints.js';
 import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
 import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac } from './names.js';
-import { appendPortRules, applyIsolation, isolationIntact, ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
+import { ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
+import { IsolatedPorts } from './isolated-ports.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
 import { recordDeviceNames, removeDataplane, type DeviceNames } from './teardown.js';
 import { EventMonitor } from './monitor.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
-import { ensureGuard, ensureWireguardDevice, GUARD_TABLE, isTrustedPair, loadOrCreateKey, syncPeers, syncRouting, WIREGUARD_OVERHEAD, type WireguardPeer, type WireguardSettings } from './wireguard.js';
+import { EncryptedPaths } from './encrypted-paths.js';
+import { GUARD_TABLE } from './wireguard.js';
 
 /** What a port attach asks for: the netns, interface and address (already allocated), and whether to isolate it. */
 export type PortRequest = Omit<AttachRequest, 'bridge' | 'mtu' | 'beforeUp'> & { mtu?: number; isolate: boolean };
 
 const KEY_EXPOSE_PREFIX = 'dataplane/expose/';
-/** How long after the last DEL the rules of removed ports are swept. */
-const STALE_RULES_SWEEP_MS = 2_000;
 const KEY_ATTACH_PREFIX = 'dataplane/attach/';
-const KEY_PORT_PREFIX = 'dataplane/port/';
 const PROBE_EVERY_MS = 10_000;
 const PROBE_RETRY_MS = 2_000;
 
@@ -95,22 +94,12 @@ export class DataplaneComponent implements DaemonComponent {
   private underlay?: Underlay;
   private mtu: number;
   private readonly exposed = new Map<string, Exposure>();
-  /** Container ports under isolation, by host veth name. */
-  private readonly ports = new Map<string, IsolatedPort>();
-  private portsApplied = false;
-  private isolationChain: Promise<void> = Promise.resolve();
-  private readonly registeredAt = new Map<string, number>();
+  private readonly isolated: IsolatedPorts;
   /** Attaches running now, by host veth: registered, but not in any link list yet, and what a racing detach waits for. */
   private readonly attachInFlight = new Map<string, Promise<unknown>>();
-  /** Rules still in the table for ports already removed (swept by the next rebuild). */
-  private readonly staleRules = new Map<string, IsolatedPort>();
-  private sweepTimer?: NodeJS.Timeout;
   private readonly probes = new Map<PeerName, ProbeResult>();
   /** With encryption: our WireGuard key pair, how each reachable peer is reached, and how the device was made. */
-  private readonly wgKey?: { privateKey: string; publicKey: string };
-  private readonly peerPaths = new Map<PeerName, 'encrypted' | 'trusted'>();
-  private wgImpl?: string;
-  private guardTrusted?: string;
+  private readonly encryption?: EncryptedPaths;
   private fdbEntries = 0;
   private repairs = 0;
   private reconcileErrors = 0;
@@ -127,7 +116,15 @@ export class DataplaneComponent implements DaemonComponent {
     private readonly cniStateDir?: string,
   ) {
     this.bridgeMac = bridgeMacFor(router.name);
-    if (cfg.wireguard) this.wgKey = loadOrCreateKey(cfg.wireguard.keyFile);
+    this.isolated = new IsolatedPorts(store, log, (what) => {
+      this.repairs++;
+      this.log.warn('data plane repaired', { fixed: [what] });
+    });
+    if (cfg.wireguard)
+      this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, (what) => {
+        this.repairs++;
+        this.log.warn('data plane repaired', { fixed: [what] });
+      });
     this.table = new EndpointTable(router.name, () => {
       this.schedule();
       this.probeSoon();
@@ -139,7 +136,7 @@ export class DataplaneComponent implements DaemonComponent {
   async start(): Promise<void> {
     await recordDeviceNames(this.store, this.deviceNames()); // so a reset without a running daemon can remove them
     for (const [k, v] of await this.store.entries<Exposure>(KEY_EXPOSE_PREFIX)) this.exposed.set(k.slice(KEY_EXPOSE_PREFIX.length), v);
-    for (const [k, v] of await this.store.entries<IsolatedPort>(KEY_PORT_PREFIX)) this.ports.set(k.slice(KEY_PORT_PREFIX.length), v);
+    await this.isolated.load();
     try {
       await this.reconcileOnce(true);
     } catch (e) {
@@ -170,24 +167,13 @@ export class DataplaneComponent implements DaemonComponent {
     });
     const nftEvents = new EventMonitor('nft monitor', (lines) => {
       const removed = lines.filter((l) => l.startsWith('delete ') || l.startsWith('flush '));
-      if (removed.some((l) => l.includes(ISOLATION_TABLE))) this.checkIsolationNow();
+      if (removed.some((l) => l.includes(ISOLATION_TABLE))) this.isolated.checkNow();
       if (removed.some((l) => l.includes(NAT_TABLE) || l.includes(GUARD_TABLE))) this.schedule(0);
     });
     for (const m of [bridgeEvents, nftEvents]) {
       m.start();
       this.monitors.push(m);
     }
-  }
-
-  /** Our own rebuilds show up as events too: check first, so only a real loss leads to a rebuild. */
-  private checkIsolationNow(): void {
-    if (this.stopped || !this.portsApplied) return;
-    void this.inIsolationTurn(async () => {
-      if (this.stopped || (await isolationIntact([...this.ports.values(), ...this.staleRules.values()]))) return;
-      await this.rebuildIsolation();
-      this.repairs++;
-      this.log.warn('data plane repaired', { fixed: ['isolation rules were removed; restored at once'] });
-    }).catch((e: unknown) => this.log.warn('cannot restore isolation rules', { error: String(e) }));
   }
 
   /** Coalesce bursts of triggers into one reconcile. */
@@ -244,53 +230,20 @@ export class DataplaneComponent implements DaemonComponent {
     await this.ensureExposures(initial);
     await this.ensureIsolation(initial);
     await this.publishEndpoint();
-    if (this.cfg.wireguard) await this.ensureEncryption(this.cfg.wireguard, initial);
-    await this.programFdb();
-  }
-
-  /**
-   * WireGuard device, peers, steering routes and the guard table, from the peers'
-   * published keys. Runs before the FDB is programmed, and the FDB only lists peers
-   * decided here, so no frame is ever sent to a peer whose encrypted path is not set up.
-   */
-  private async ensureEncryption(wg: WireguardSettings, initial: boolean): Promise<void> {
-    const underlayMtu = this.underlay?.mtu ?? 1500;
-    const { impl, made } = await ensureWireguardDevice(wg, underlayMtu - WIREGUARD_OVERHEAD, initial);
-    this.wgImpl = impl;
-    if (made && !initial) {
-      this.repairs++;
-      this.log.warn('data plane repaired', { fixed: [`recreated WireGuard device ${wg.dev} (${impl})`] });
-    } else if (initial) this.log.info('WireGuard data plane up', { dev: wg.dev, implementation: impl, port: wg.port, created: made });
-    const me = this.underlay?.ip;
-    const paths = new Map<PeerName, 'encrypted' | 'trusted'>();
-    const encrypted: WireguardPeer[] = [];
-    const trusted: string[] = [];
-    for (const p of this.router.peers()) {
-      if (!p.reachable || p.name === this.router.name) continue;
-      const r = this.table.get(p.name);
-      if (!r || !me) continue;
-      if (isTrustedPair({ underlay: me, trusted: wg.trusted }, r)) {
-        paths.set(p.name, 'trusted');
-        trusted.push(r.underlay);
-      } else if (r.wgKey && r.wgPort) {
-        paths.set(p.name, 'encrypted');
-        encrypted.push({ publicKey: r.wgKey, underlay: r.underlay, port: r.wgPort });
-      }
+    if (this.encryption) {
+      const peers = this.router
+        .peers()
+        .filter((p) => p.reachable && p.name !== this.router.name)
+        .map((p) => ({ name: p.name, record: this.table.get(p.name) }));
+      const changed = await this.encryption.ensure({ ip: this.underlay?.ip, mtu: this.underlay?.mtu ?? 1500 }, peers, initial);
+      for (const k of changed) this.showConnectionInfo(k);
     }
-    const trustedKey = [...trusted].sort().join(',');
-    await ensureGuard(wg.dev, this.cfg.port, trusted, made || trustedKey !== this.guardTrusted);
-    this.guardTrusted = trustedKey;
-    await syncPeers(wg.dev, encrypted);
-    if (me) await syncRouting(wg.dev, this.cfg.port, me, encrypted.map((e) => e.underlay));
-    const changed = [...paths].filter(([k, v]) => this.peerPaths.get(k) !== v).map(([k]) => k);
-    this.peerPaths.clear();
-    for (const [k, v] of paths) this.peerPaths.set(k, v);
-    for (const k of changed) this.showConnectionInfo(k);
+    await this.programFdb();
   }
 
   /** What `status connections` shows for a peer's data path: plain VXLAN when trusted, and the probe's verdict. */
   private showConnectionInfo(peer: PeerName): void {
-    const trusted = this.peerPaths.get(peer) === 'trusted';
+    const trusted = this.encryption?.pathOf(peer) === 'trusted';
     this.router.setConnectionInfo(peer, [...(trusted ? ['trusted (plain vxlan)'] : []), describeProbe(this.probes.get(peer))]);
   }
 
@@ -306,7 +259,7 @@ export class DataplaneComponent implements DaemonComponent {
         linkLocal: await linkLocal(this.cfg.bridge),
         mtu: this.mtu,
         macs: local.map((e) => e.mac),
-        ...(this.cfg.wireguard && this.wgKey ? { wgKey: this.wgKey.publicKey, wgPort: this.cfg.wireguard.port, trusted: this.cfg.wireguard.trusted } : {}),
+        ...this.encryption?.published(),
       },
       this.epoch,
     );
@@ -316,7 +269,7 @@ export class DataplaneComponent implements DaemonComponent {
   private async programFdb(): Promise<void> {
     const remotes = this.router
       .peers()
-      .filter((p) => p.reachable && p.name !== this.router.name && (!this.cfg.wireguard || this.peerPaths.has(p.name)))
+      .filter((p) => p.reachable && p.name !== this.router.name && (!this.encryption || this.encryption.pathOf(p.name) !== undefined))
       .flatMap((p) => {
         const r = this.table.get(p.name);
         return r ? [{ underlay: r.underlay, macs: [r.bridgeMac, ...r.macs] }] : [];
@@ -417,73 +370,13 @@ export class DataplaneComponent implements DaemonComponent {
     // A port registered while we list links is not in that list yet: only older ones may be pruned.
     const listedAt = Date.now();
     const present = new Set((await links()).map((l) => l.ifname));
-    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !this.attachInFlight.has(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
-    if (gone.length) {
-      for (const v of gone) {
-        this.ports.delete(v);
-        this.registeredAt.delete(v);
-      }
-      await this.store.batch(gone.map((v) => ({ type: 'del' as const, key: KEY_PORT_PREFIX + v })));
-      this.portsApplied = false;
-    }
-    if (this.portsApplied && (await isolationIntact([...this.ports.values(), ...this.staleRules.values()]))) return;
-    const wasApplied = this.portsApplied;
-    await this.applyPorts();
-    if (wasApplied && !initial) {
-      this.repairs++;
-      this.log.warn('data plane repaired', { fixed: ['isolation rules were changed or flushed; restored'] });
-    }
-  }
-
-  /** Rebuild the isolation table from the ports as they are when this turn comes (applies run one at a time). */
-  private applyPorts(): Promise<void> {
-    return this.inIsolationTurn(() => this.rebuildIsolation());
-  }
-
-  private async rebuildIsolation(): Promise<void> {
-    this.portsApplied = false;
-    const stale = [...this.staleRules.keys()];
-    await applyIsolation([...this.ports.values()]);
-    for (const v of stale) this.staleRules.delete(v);
-    this.portsApplied = true;
-  }
-
-  private inIsolationTurn(fn: () => Promise<void>): Promise<void> {
-    const run = this.isolationChain.then(fn);
-    this.isolationChain = run.catch(() => undefined);
-    return run;
+    await this.isolated.reconcile(present, listedAt, (v) => this.attachInFlight.has(v), initial);
   }
 
   /** Put a container port under isolation (attachPort does, while it creates the veth). */
-  async registerPort(p: IsolatedPort): Promise<void> {
-    // A new port's rules are appended in place (one small nft call, ~5 ms); a changed port, or a
-    // name whose old rules are still there, needs the table rebuilt (~15 ms).
-    const append = !this.ports.has(p.hostVeth) && !this.staleRules.has(p.hostVeth);
-    this.ports.set(p.hostVeth, p);
-    this.registeredAt.set(p.hostVeth, Date.now());
-    const rules = this.inIsolationTurn(async () => {
-      if (!append || !this.portsApplied) return this.rebuildIsolation();
-      await appendPortRules(p).catch(() => this.rebuildIsolation());
-    });
-    await Promise.all([this.store.put(KEY_PORT_PREFIX + p.hostVeth, p), rules]);
+  private async registerPort(p: IsolatedPort): Promise<void> {
+    await this.isolated.register(p);
     this.schedule(); // announce the new MAC
-  }
-
-  async unregisterPort(hostVeth: string): Promise<void> {
-    const p = this.ports.get(hostVeth);
-    if (!p) return;
-    this.ports.delete(hostVeth);
-    this.registeredAt.delete(hostVeth);
-    await this.store.batch([{ type: 'del', key: KEY_PORT_PREFIX + hostVeth }]);
-    // Rules of a port whose veth is gone match nothing: they are swept by one rebuild once DELs
-    // quiet down, instead of a rebuild per DEL that the next ADD would queue behind.
-    this.staleRules.set(hostVeth, p);
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = undefined;
-      if (!this.stopped) void this.applyPorts().catch((e: unknown) => this.log.warn('cannot rebuild isolation rules', { error: String(e) }));
-    }, STALE_RULES_SWEEP_MS);
-    this.sweepTimer.unref();
   }
 
   // ---- attach / detach: the CNI plugin's ports, and `overlay attach <netns>` ------------
@@ -509,17 +402,17 @@ export class DataplaneComponent implements DaemonComponent {
     const mac = (req.mac ?? randomMac()).toLowerCase();
     const port: IsolatedPort = { hostVeth, mac, ip: req.address.split('/')[0]!, subnet: networkOf(req.address) };
     // A port of that name already registered may be a live attachment: touch its rules only once attach proves it is not.
-    const early = req.isolate && !this.ports.has(hostVeth);
+    const early = req.isolate && !this.isolated.has(hostVeth);
     const rules = early ? this.registerPort(port) : Promise.resolve();
     rules.catch(() => undefined); // awaited below; attach may fail first
     try {
       const attached = await attach({ ...req, mac, bridge: this.cfg.bridge, mtu: req.mtu ?? this.mtu, beforeUp: rules });
       await rules;
       if (req.isolate && !early) await this.registerPort({ ...port, mac: attached.mac });
-      if (req.isolate) this.registeredAt.set(hostVeth, Date.now()); // a link list taken before this moment may not show the veth yet
+      if (req.isolate) this.isolated.touch(hostVeth);
       return attached;
     } catch (e) {
-      if (early) await this.unregisterPort(hostVeth);
+      if (early) await this.isolated.unregister(hostVeth);
       if (e instanceof NetnsNotFoundError) throw new ApiError(404, e.message);
       if (e instanceof InterfaceExistsError) throw new ApiError(409, e.message);
       throw e;
@@ -531,7 +424,7 @@ export class DataplaneComponent implements DaemonComponent {
     // A DEL racing the ADD it undoes (the runtime killed the plugin half-way) waits for that attach to end.
     await this.attachInFlight.get(hostVeth)?.catch(() => undefined);
     const removed = await detach(netns, ifname, hostVeth);
-    await this.unregisterPort(hostVeth);
+    await this.isolated.unregister(hostVeth);
     this.schedule(0);
     return removed;
   }
@@ -624,7 +517,7 @@ export class DataplaneComponent implements DaemonComponent {
     return {
       ...(this.statusJson() as object),
       containers: await this.attached(),
-      isolatedPorts: [...this.ports.values()],
+      isolatedPorts: this.isolated.list(),
       nftables: {
         [`${NAT_FAMILY} ${NAT_TABLE}`]: (await listTable(NAT_FAMILY, NAT_TABLE).catch((e: Error) => `error: ${e.message}`)) ?? null,
         [`${ISOLATION_FAMILY} ${ISOLATION_TABLE}`]: (await listTable(ISOLATION_FAMILY, ISOLATION_TABLE).catch((e: Error) => `error: ${e.message}`)) ?? null,
@@ -639,7 +532,8 @@ export class DataplaneComponent implements DaemonComponent {
     if (this.stopped) return this.running;
     this.stopped = true;
     this.unsubscribe?.();
-    for (const t of [this.ticker, this.debounce, this.probeTimer, this.sweepTimer]) if (t) clearTimeout(t);
+    for (const t of [this.ticker, this.debounce, this.probeTimer]) if (t) clearTimeout(t);
+    this.isolated.stop();
     for (const m of this.monitors) m.stop();
     this.prober.close();
     await this.running;
@@ -656,13 +550,6 @@ export class DataplaneComponent implements DaemonComponent {
     return { bridge: this.cfg.bridge, vxlanDev: this.cfg.vxlanDev, ...(this.cfg.wireguard ? { wireguardDev: this.cfg.wireguard.dev } : {}) };
   }
 
-  private encryptionStatus(): string {
-    const wg = this.cfg.wireguard;
-    if (!wg) return 'off (no password: the data plane is not encrypted)';
-    const n = (m: string) => [...this.peerPaths.values()].filter((v) => v === m).length;
-    return `${this.wgImpl ?? 'starting'} on ${wg.dev} UDP ${wg.port}: ${n('encrypted')} peers encrypted, ${n('trusted')} trusted`;
-  }
-
   status(): StatusSection {
     const reachable = this.router.peers().filter((p) => p.reachable && p.name !== this.router.name);
     const ok = reachable.filter((p) => this.probes.get(p.name)?.ok).length;
@@ -674,8 +561,8 @@ export class DataplaneComponent implements DaemonComponent {
         ['Underlay', this.underlay ? `${this.underlay.dev} ${this.underlay.ip ?? '(no address)'} MTU ${this.underlay.mtu}` : 'unknown'],
         ['FDB', `${this.fdbEntries} entries for ${reachable.length} peers`],
         ['Data path', `${ok} of ${reachable.length} peers verified at MTU ${this.mtu}`],
-        ['WireGuard', this.encryptionStatus()],
-        ['Isolation', `${this.ports.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE})`],
+        ['WireGuard', this.encryption?.status() ?? 'off (no password: the data plane is not encrypted)'],
+        ['Isolation', `${this.isolated.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE})`],
         ['Exposed', [...this.exposed.values()].map((e) => `${e.address}${e.masquerade ? '' : ' (no masquerade)'}`).join(', ') || 'no'],
         ...(this.lastError ? [['Last error', this.lastError] as [string, string]] : []),
       ],
@@ -693,9 +580,7 @@ export class DataplaneComponent implements DaemonComponent {
       exposed: [...this.exposed.entries()].map(([subnet, e]) => ({ subnet, ...e })),
       probes: Object.fromEntries(this.probes),
       endpoints: Object.fromEntries(this.table.all()),
-      encryption: this.cfg.wireguard
-        ? { dev: this.cfg.wireguard.dev, port: this.cfg.wireguard.port, implementation: this.wgImpl, trusted: this.cfg.wireguard.trusted, peers: Object.fromEntries(this.peerPaths) }
-        : null,
+      encryption: this.encryption?.statusJson() ?? null,
       lastError: this.lastError,
     };
   }
