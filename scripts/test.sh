@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npm run build
 results="$(mktemp /tmp/overlay-test-results.XXXXXX.json)"
+# Every test daemon's log is kept, so a failure seen once (in CI) can be read afterwards.
+export OVERLAY_KEEP_LOGS="${OVERLAY_KEEP_LOGS:-/tmp/overlay-test-logs/$(date +%Y%m%dT%H%M%S)}"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$results" || status=$?
 node -e '
@@ -14,4 +16,5 @@ node -e '
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`);
 ' "$results" || true
 rm -f "$results"
+echo "daemon logs: $OVERLAY_KEEP_LOGS"
 exit "$status"

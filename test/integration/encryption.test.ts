@@ -105,7 +105,8 @@ describe('WireGuard-encrypted data plane on real daemons', () => {
       // A restart of h1: handshakes and gossip, all carrying h1's nickname with the marker.
       expect((await overlay(d[0]!, ['stop'])).exitCode).toBe(0);
       await launch(d[0]!, argsOf(1), PASSWORD);
-      expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 20_000, 200)).toBe(true);
+      // Under the full suite's load a restart has taken more than 20 s to carry traffic again (see the closing note).
+      expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 60_000, 200)).toBe(true);
       expect(await ping(c[0]!.ns, c[1]!.ip, ['-c', '3', '-i', '0.2', '-p', MARKER_HEX])).toBe(true);
       expect(await ping(c[1]!.ns, c[0]!.ip, ['-c', '3', '-i', '0.2', '-p', MARKER_HEX])).toBe(true);
     });
@@ -132,7 +133,7 @@ describe('WireGuard-encrypted data plane on real daemons', () => {
   it('traffic flows again after a peer restarts, and after its wireguard-go is killed', async () => {
     expect((await overlay(d[1]!, ['stop'])).exitCode).toBe(0);
     await launch(d[1]!, argsOf(2), PASSWORD);
-    expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 20_000, 300)).toBe(true);
+    expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 60_000, 300)).toBe(true);
     // The WireGuard device deleted by hand (wireguard-go exits with it) is recreated.
     await lab.exec(d[0]!.host.ns, 'ip', ['link', 'del', d[0]!.env['OVERLAY_WIREGUARD_DEV']!]);
     expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 20_000, 300)).toBe(true);
