@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, simulation and real-kernel integration tests.
-# Needs root (network namespaces). Ends with a plain "N passed, N failed" line.
+# Needs root (network namespaces). Prints a plain "tests: N passed, N failed" line, then where the daemon logs are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
