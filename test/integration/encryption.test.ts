@@ -8,7 +8,7 @@
 import { execa } from 'execa';
 import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, fullMesh, ipamReady, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab, type SpawnedProcess } from '../../scripts/lab/lab.js';
 
 const PASSWORD = { OVERLAY_PASSWORD: 'correct horse battery staple' };
@@ -105,8 +105,7 @@ describe('WireGuard-encrypted data plane on real daemons', () => {
       // A restart of h1: handshakes and gossip, all carrying h1's nickname with the marker.
       expect((await overlay(d[0]!, ['stop'])).exitCode).toBe(0);
       await launch(d[0]!, argsOf(1), PASSWORD);
-      // Under the full suite's load a restart has taken more than 20 s to carry traffic again (see the closing note).
-      expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 60_000, 200)).toBe(true);
+      expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 20_000, 200)).toBe(true);
       expect(await ping(c[0]!.ns, c[1]!.ip, ['-c', '3', '-i', '0.2', '-p', MARKER_HEX])).toBe(true);
       expect(await ping(c[1]!.ns, c[0]!.ip, ['-c', '3', '-i', '0.2', '-p', MARKER_HEX])).toBe(true);
     });
@@ -133,7 +132,7 @@ describe('WireGuard-encrypted data plane on real daemons', () => {
   it('traffic flows again after a peer restarts, and after its wireguard-go is killed', async () => {
     expect((await overlay(d[1]!, ['stop'])).exitCode).toBe(0);
     await launch(d[1]!, argsOf(2), PASSWORD);
-    expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 60_000, 300)).toBe(true);
+    expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 20_000, 300)).toBe(true);
     // The WireGuard device deleted by hand (wireguard-go exits with it) is recreated.
     await lab.exec(d[0]!.host.ns, 'ip', ['link', 'del', d[0]!.env['OVERLAY_WIREGUARD_DEV']!]);
     expect(await waitFor(() => ping(c[0]!.ns, c[1]!.ip), 20_000, 300)).toBe(true);
@@ -162,17 +161,13 @@ describe('the same capture without a password', () => {
       const c2 = await lab.addNamespace('c2');
       await overlay(d[0]!, ['attach', c1]);
       const ip2 = (await overlay(d[1]!, ['attach', c2])).stdout.trim().split('/')[0]!;
-      const pingMarker = async () => (await lab.exec(c1, 'ping', ['-c', '1', '-W', '1', '-p', MARKER_HEX, ip2], { reject: false })).exitCode === 0;
-      expect(await waitFor(pingMarker, 20_000, 200)).toBe(true);
       const file = `/tmp/${lab.prefix}.pcap`;
       const sp = lab.spawn(lab.switchNs, 'tcpdump', ['-i', 'p1', '--immediate-mode', '-U', '-s', '0', '-w', file]);
       try {
         await new Promise((r) => setTimeout(r, 1_000));
-        expect(await pingMarker()).toBe(true);
-        // A restart of h1: handshakes and gossip carrying its nickname.
         expect((await overlay(d[0]!, ['stop'])).exitCode).toBe(0);
         await launch(d[0]!, ['198.51.100.2', '--nickname', `h1-${MARKER}`]);
-        expect(await waitFor(() => fullMesh(d), 20_000, 200)).toBe(true);
+        expect(await waitFor(async () => (await lab.exec(c1, 'ping', ['-c', '1', '-W', '1', '-p', MARKER_HEX, ip2], { reject: false })).exitCode === 0, 20_000, 200)).toBe(true);
         await new Promise((r) => setTimeout(r, 500));
       } finally {
         await lab.stopProcess(sp);
