@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { apiRequest } from '../../src/api/client.js';
 import { seededRandom } from '../../src/lib/random.js';
 import { rssMb } from '../bench/measure.js';
-import { cleanupDaemons, daemonHost, daemonPid, ipamReady, launch, statusJson, waitFor, type DaemonHost } from '../lab/daemons.js';
+import { cleanupDaemons, daemonHost, daemonPid, ipamReady, launch, statusJson, waitFor } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
 import { FAULT_KINDS, injectFault, type ActiveFault } from './faults.js';
 

@@ -93,7 +93,6 @@ async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-/** Validate `{ <field>: string[] }` bodies such as /connect. */
 /** An optional string field of a JSON body; anything else but absent or null is a 400. */
 export function optionalString(body: unknown, key: string): string | undefined {
   const v = (body as Record<string, unknown> | undefined)?.[key];
@@ -102,6 +101,7 @@ export function optionalString(body: unknown, key: string): string | undefined {
   return v;
 }
 
+/** Validate `{ <field>: string[] }` bodies such as /connect. */
 export function stringList(body: unknown, field: string): string[] {
   const v = (body as Record<string, unknown> | undefined)?.[field];
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ApiError(400, `"${field}" must be a list of strings`);
