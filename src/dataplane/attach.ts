@@ -7,12 +7,14 @@
  * appears on the host), renamed, given its MAC, MTU, address and routes; the
  * host end joins the bridge with a static FDB entry for the container's MAC;
  * the container announces itself by gratuitous ARP (arp_notify) as it comes up.
+ * An isolated port gets its nftables rules and tc filters before that.
  */
 import { access } from 'node:fs/promises';
 import { bridgeBatch } from '../sys/fdb.js';
 import { run, SysError } from '../sys/exec.js';
 import { addrs, deleteLink, ipBatch, routes as listRoutes } from '../sys/ip.js';
 import { InterfaceExistsError, NetnsNotFoundError } from './errors.js';
+import { installPortFilter, type PortFilterPrograms } from './port-filter.js';
 import { hostVethName, isValidMac, peerTempName, randomMac } from './names.js';
 
 export interface AttachRequest {
@@ -29,6 +31,8 @@ export interface AttachRequest {
   routes?: { dst: string; gw?: string }[];
   /** Awaited before the container's link comes up (the port's isolation rules). */
   beforeUp?: Promise<unknown>;
+  /** The port's tc filters, installed on the host end before the container's link comes up. */
+  filter?: PortFilterPrograms;
 }
 
 export interface AttachedPort {
@@ -80,10 +84,13 @@ export async function attach(req: AttachRequest): Promise<AttachedPort> {
     await create();
   }
   try {
+    const filtered = req.filter ? installPortFilter(hostVeth, req.filter) : undefined;
+    filtered?.catch(() => undefined); // awaited below
     await Promise.all([
       bridgeBatch([`fdb replace ${mac} dev ${hostVeth} master static`]),
       (async () => {
-        await req.beforeUp; // e.g. the isolation rules: the container's link is not up before they are in place
+        // The isolation rules and filters: the container's link is not up before they are in place.
+        await Promise.all([req.beforeUp, filtered]);
         // One process in the container's netns: gratuitous ARP on link up (arp_notify), then name, address, up, routes.
         await run('sh', ['-c', 'echo 1 > "/proc/sys/net/ipv4/conf/$1/arp_notify" && exec ip -batch -', 'sh', tmp], {
           netns: req.netns,

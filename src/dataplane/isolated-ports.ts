@@ -27,6 +27,8 @@ export class IsolatedPorts {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
+    /** The whole overlay range (the host's own traffic from another overlay subnet is refused). */
+    private readonly range: string,
     /** Called with what was restored when the table had been changed behind our back. */
     private readonly onRepair: (what: string) => void,
   ) {}
@@ -59,7 +61,7 @@ export class IsolatedPorts {
     this.registeredAt.set(p.hostVeth, Date.now());
     const rules = this.inTurn(async () => {
       if (!append || !this.applied) return this.rebuild();
-      await appendPortRules(p).catch(() => this.rebuild());
+      await appendPortRules(p, this.range).catch(() => this.rebuild());
     });
     await Promise.all([this.store.put(KEY_PORT_PREFIX + p.hostVeth, p), rules]);
   }
@@ -116,13 +118,13 @@ export class IsolatedPorts {
   }
 
   private intact(): Promise<boolean> {
-    return isolationIntact([...this.ports.values(), ...this.stale.values()]);
+    return isolationIntact([...this.ports.values(), ...this.stale.values()], this.range);
   }
 
   private async rebuild(): Promise<void> {
     this.applied = false;
     const swept = [...this.stale.keys()];
-    await applyIsolation([...this.ports.values()]);
+    await applyIsolation([...this.ports.values()], this.range);
     for (const v of swept) this.stale.delete(v);
     this.applied = true;
   }

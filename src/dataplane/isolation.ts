@@ -8,9 +8,14 @@
  * whose sender is in its subnet. Rules are matched where frames enter the
  * overlay (iifname) and where they leave it (oifname), so a container in
  * another subnet, on this host or another, can exchange nothing with it at
- * L2 or L3 even if it changes its own address, MAC or routes. Routed traffic
- * from an exposed host goes through the bridge's local-out path, which these
- * forward rules leave alone: an exposed host reaches the subnets it exposed.
+ * L2 or L3 even if it changes its own address, MAC or routes. What the host
+ * itself sends or routes to a port (the bridge's local-out path) may come from
+ * the port's subnet or from outside the overlay, never from another overlay
+ * subnet: an exposed host reaches the subnets it exposed, but a host exposed
+ * on two subnets does not route between them.
+ *
+ * port-filter.ts enforces the same policy a second time, in tc filters that
+ * `nft flush ruleset` cannot remove.
  */
 import { run } from '../sys/exec.js';
 import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
@@ -27,7 +32,8 @@ export interface IsolatedPort {
   subnet: string;
 }
 
-function portRules(p: IsolatedPort): { forward: string[]; input: string[] } {
+/** The rules of one port; `range` is the whole overlay range. */
+function portRules(p: IsolatedPort, range: string): { forward: string[]; input: string[]; output: string[] } {
   const i = `iifname "${p.hostVeth}"`;
   const o = `oifname "${p.hostVeth}"`;
   const ingress = [
@@ -47,28 +53,32 @@ function portRules(p: IsolatedPort): { forward: string[]; input: string[] } {
       `${o} ether type != { ip, arp } drop`,
     ],
     input: [...ingress, `${i} ether type != { ip, arp } drop`],
+    output: [`${o} ip saddr != ${p.subnet} ip saddr ${range} drop`, `${o} arp saddr ip != ${p.subnet} arp saddr ip ${range} drop`],
   };
 }
 
-export function isolationRules(ports: IsolatedPort[]): string {
+type Chain = 'forward' | 'input' | 'output';
+const CHAINS: Chain[] = ['forward', 'input', 'output'];
+
+export function isolationRules(ports: IsolatedPort[], range: string): string {
   const sorted = [...ports].sort((a, b) => (a.hostVeth < b.hostVeth ? -1 : 1));
-  const rules = sorted.map(portRules);
-  const chain = (name: string, hook: string, lines: string[]) =>
-    [`  chain ${name} {`, `    type filter hook ${hook} priority filter; policy accept;`, ...lines.map((l) => `    ${l}`), '  }'].join('\n');
-  return [chain('forward', 'forward', rules.flatMap((r) => r.forward)), chain('input', 'input', rules.flatMap((r) => r.input))].join('\n');
+  const rules = sorted.map((p) => portRules(p, range));
+  const chain = (name: Chain) =>
+    [`  chain ${name} {`, `    type filter hook ${name} priority filter; policy accept;`, ...rules.flatMap((r) => r[name]).map((l) => `    ${l}`), '  }'].join('\n');
+  return CHAINS.map(chain).join('\n');
 }
 
 /** How many rules the table must hold: a flushed or edited table has fewer, and is rebuilt. */
-export function expectedRuleCount(ports: IsolatedPort[]): number {
+export function expectedRuleCount(ports: IsolatedPort[], range: string): number {
   return ports.reduce((n, p) => {
-    const r = portRules(p);
-    return n + r.forward.length + r.input.length;
+    const r = portRules(p, range);
+    return n + CHAINS.reduce((m, c) => m + r[c].length, 0);
   }, 0);
 }
 
-export async function applyIsolation(ports: IsolatedPort[]): Promise<void> {
+export async function applyIsolation(ports: IsolatedPort[], range: string): Promise<void> {
   if (ports.length === 0) return deleteTable(ISOLATION_FAMILY, ISOLATION_TABLE);
-  await replaceTable(ISOLATION_FAMILY, ISOLATION_TABLE, isolationRules(ports));
+  await replaceTable(ISOLATION_FAMILY, ISOLATION_TABLE, isolationRules(ports, range));
 }
 
 /**
@@ -76,18 +86,18 @@ export async function applyIsolation(ports: IsolatedPort[]): Promise<void> {
  * independent, so order does not matter; one `nft` call of a few rules takes
  * ~5 ms where rebuilding the table takes ~15 ms, and ADD waits for it.
  */
-export async function appendPortRules(p: IsolatedPort): Promise<void> {
-  const r = portRules(p);
+export async function appendPortRules(p: IsolatedPort, range: string): Promise<void> {
+  const r = portRules(p, range);
   const t = `${ISOLATION_FAMILY} ${ISOLATION_TABLE}`;
-  const script = [...r.forward.map((l) => `add rule ${t} forward ${l}`), ...r.input.map((l) => `add rule ${t} input ${l}`)].join('\n') + '\n';
+  const script = CHAINS.flatMap((c) => r[c].map((l) => `add rule ${t} ${c} ${l}`)).join('\n') + '\n';
   await run('nft', ['-f', '-'], { input: script });
 }
 
 /** True when the table in the kernel still holds every rule (nobody flushed or deleted it). */
-export async function isolationIntact(ports: IsolatedPort[]): Promise<boolean> {
+export async function isolationIntact(ports: IsolatedPort[], range: string): Promise<boolean> {
   const text = await listTable(ISOLATION_FAMILY, ISOLATION_TABLE);
   if (ports.length === 0) return text === undefined;
-  return text !== undefined && (text.match(/ drop$/gm) ?? []).length === expectedRuleCount(ports);
+  return text !== undefined && (text.match(/ drop$/gm) ?? []).length === expectedRuleCount(ports, range);
 }
 
 export function removeIsolation(): Promise<void> {

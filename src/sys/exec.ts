@@ -23,15 +23,29 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  failed: boolean;
+}
+
+/** Run a command and return what it printed, whatever its exit code (for tools run with -force). */
+export async function runUnchecked(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   // nsenter, not `ip netns exec`: it takes any netns path and does not remount /sys.
   const [file, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, cmd, ...args]] : [cmd, args];
   const r = await execa(file, argv, { input: opts.input, reject: false, timeout: opts.timeoutMs ?? 30_000, stripFinalNewline: true });
-  if (r.exitCode !== 0 || r.failed) {
+  const failed = r.exitCode !== 0 || r.failed;
+  return { stdout: String(r.stdout), stderr: String(r.stderr || (failed ? r.message : '') || ''), exitCode: r.exitCode, failed };
+}
+
+export async function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  const r = await runUnchecked(cmd, args, opts);
+  if (r.failed) {
     const shown = [cmd, ...args].join(' ') + (opts.netns ? ` (in ${opts.netns})` : '');
-    throw new SysError(shown, String(r.stderr || r.message || ''), r.exitCode);
+    throw new SysError(shown, r.stderr, r.exitCode);
   }
-  return String(r.stdout);
+  return r.stdout;
 }
 
 /** Parse a tool's -j output; empty output is an empty list. */

@@ -3,12 +3,13 @@
  * two hosts, containers attached by the real plugin binary. Same subnet talks
  * across hosts; different subnets exchange nothing, on the same host or
  * across, even when a root process in a container adds routes, takes
- * another address or changes its MAC. Flushed rules come back.
+ * another address or changes its MAC. Flushed rules come back, and while they
+ * are gone (even with the daemon frozen) the ports' tc filters still isolate.
  */
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, daemonPid, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
@@ -105,11 +106,65 @@ describe('subnet isolation', () => {
     expect(log).toMatch(/isolation rules were removed; restored at once/);
   });
 
+  it('with every nftables rule gone and the daemons frozen, the port filters alone still keep subnets apart', async () => {
+    // Routes both ways, so a reply could come back if anything let the request through.
+    await inCtr(c['b1']!, ['route', 'replace', SUBNETS.a, 'dev', 'eth0']);
+    const pids = d.map((x) => daemonPid(x)!);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP'); // our own daemons, by PID: nothing restores the rules meanwhile
+    try {
+      for (const x of d) {
+        await lab.exec(x.host.ns, 'nft', ['flush', 'ruleset']);
+        expect((await lab.exec(x.host.ns, 'nft', ['list', 'ruleset'])).stdout.trim()).toBe('');
+      }
+      expect(await ping(c['a1']!.ns, c['b1']!.ip)).toBe(false); // same host
+      expect(await ping(c['b1']!.ns, c['a1']!.ip)).toBe(false);
+      expect(await ping(c['a1']!.ns, c['b2']!.ip)).toBe(false); // other host
+      expect(await ping(c['b2']!.ns, c['a1']!.ip)).toBe(false);
+      await inCtr(c['a1']!, ['addr', 'add', '10.32.2.99/24', 'dev', 'eth0']);
+      expect(await ping(c['a1']!.ns, c['b1']!.ip, ['-I', '10.32.2.99'])).toBe(false);
+      await inCtr(c['a1']!, ['addr', 'del', '10.32.2.99/24', 'dev', 'eth0']);
+      expect(await ping(c['a1']!.ns, c['a2']!.ip)).toBe(true); // the filters let a subnet talk
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    const rules = async () => ((await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ drop$/gm) ?? []).length;
+    expect(await waitFor(async () => (await rules()) > 0, 10_000, 100)).toBe(true);
+  });
+
+  it('port filters deleted by hand are put back', async () => {
+    const h = d[0]!.host.ns;
+    const veths = JSON.parse((await lab.exec(h, 'ip', ['-j', 'link', 'show', 'master', 'overlay', 'type', 'veth'])).stdout) as { ifname: string }[];
+    const filtered = async (dev: string) => (await lab.exec(h, 'tc', ['filter', 'show', 'dev', dev, 'ingress'])).stdout.includes('direct-action');
+    expect(veths.length).toBe(2);
+    for (const v of veths) expect(await filtered(v.ifname)).toBe(true);
+    await lab.exec(h, 'tc', ['qdisc', 'del', 'dev', veths[0]!.ifname, 'clsact']);
+    expect(await waitFor(() => filtered(veths[0]!.ifname), 10_000, 200)).toBe(true);
+    const log = (await execa('cat', [`${d[0]!.dataDir}/overlay.log`])).stdout;
+    expect(log).toContain(`restored the port filters of ${veths[0]!.ifname}`);
+  });
+
   it('an exposed host reaches the subnet it exposed, not the other', async () => {
     const r = await overlay(d[0]!, ['expose', `net:${SUBNETS.a}`]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await waitFor(() => ping(d[0]!.host.ns, c['a2']!.ip), 10_000, 200)).toBe(true);
     expect(await ping(d[0]!.host.ns, c['a1']!.ip)).toBe(true);
     expect(await ping(d[0]!.host.ns, c['b1']!.ip)).toBe(false);
+  });
+
+  it('a host exposed on both subnets does not route between them', async () => {
+    const r = await overlay(d[0]!, ['expose', `net:${SUBNETS.b}`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await waitFor(() => ping(d[0]!.host.ns, c['b1']!.ip), 10_000, 200)).toBe(true);
+    const hostAddrs = (JSON.parse((await lab.exec(d[0]!.host.ns, 'ip', ['-j', 'addr', 'show', 'dev', 'overlay'])).stdout) as { addr_info: { family: string; local: string }[] }[])[0]!
+      .addr_info.filter((a) => a.family === 'inet')
+      .map((a) => a.local);
+    const hostA = hostAddrs.find((ip) => ip.startsWith('10.32.1.'))!;
+    const hostB = hostAddrs.find((ip) => ip.startsWith('10.32.2.'))!;
+    // Each container routes the other subnet via the host, as if the host were their gateway.
+    await inCtr(c['a1']!, ['route', 'replace', SUBNETS.b, 'via', hostA, 'dev', 'eth0']);
+    await inCtr(c['b1']!, ['route', 'replace', SUBNETS.a, 'via', hostB, 'dev', 'eth0']);
+    expect(await ping(c['a1']!.ns, hostA)).toBe(true); // the host itself is reachable
+    expect(await ping(c['a1']!.ns, c['b1']!.ip)).toBe(false);
+    expect(await ping(c['a1']!.ns, c['b2']!.ip)).toBe(false);
   });
 });
