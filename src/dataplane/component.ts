@@ -574,7 +574,7 @@ export class DataplaneComponent implements DaemonComponent {
         ['FDB', `${this.fdbEntries} entries for ${reachable.length} peers`],
         ['Data path', `${ok} of ${reachable.length} peers verified at MTU ${this.mtu}`],
         ['WireGuard', this.encryption?.status() ?? 'off (no password: the data plane is not encrypted)'],
-        ['Isolation', `${this.isolated.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE})`],
+        ['Isolation', `${this.isolated.size} container ports (table ${ISOLATION_FAMILY} ${ISOLATION_TABLE}, and a tc filter on each port)`],
         ['Exposed', [...this.exposed.values()].map((e) => `${e.address}${e.masquerade ? '' : ' (no masquerade)'}`).join(', ') || 'no'],
         ...(this.lastError ? [['Last error', this.lastError] as [string, string]] : []),
       ],
