@@ -89,7 +89,9 @@ export class Daemon {
 
   private async boot(targets: string[]): Promise<void> {
     try {
-      await this.router.start();
+      // Bound now (a port in use fails the launch before anything else is touched), but no
+      // connection starts until the components' channels are registered: see below.
+      await this.router.start({ open: false });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new Error(err.code === 'EADDRINUSE' ? `port ${this.cfg.port} is already in use (is another overlay daemon running?)` : `cannot listen on port ${this.cfg.port}: ${err.message}`);
@@ -98,7 +100,12 @@ export class Daemon {
       saveTargets(this.store, this.router.userTargets()).catch((e) => this.log.error('cannot persist targets', { error: String(e) }));
     });
     // Components register their gossip channels before the first connection, so it carries their full state.
+    // A peer that dials us in the meantime (its redial after our restart) waits until then: were its
+    // connection established now, its full state for the channels not yet registered would be dropped
+    // here, and not sent again until its next anti-entropy round (up to 36 s): no FDB entries, no
+    // WireGuard peer for it until then.
     for (const c of this.components) await c.start();
+    this.router.open();
     this.router.connect(targets);
     await this.serveApi();
     writeFileSync(pidFile(this.cfg.dataDir), `${process.pid}\n`);

@@ -116,6 +116,14 @@ export class Router {
   private topologyTimer?: TimerHandle;
   private lastPeersSignature = '';
   private stopped = false;
+  /**
+   * Until open(), connections are held unstarted (no hello sent, nothing read):
+   * a connection established before every gossip channel is registered would
+   * carry only part of the full state, and the peer's state for the missing
+   * channels would be dropped, not sent again until its next anti-entropy round.
+   */
+  private opened = true;
+  private readonly held: Connection[] = [];
   private nextConnSeq = 0;
 
   constructor(private readonly cfg: RouterConfig) {
@@ -142,10 +150,24 @@ export class Router {
 
   // ---------------------------------------------------------------- lifecycle
 
-  async start(): Promise<void> {
+  /**
+   * Listen, and start the anti-entropy rounds. With `open: false`, inbound
+   * (and outbound) connections wait unstarted until open(): the daemon binds
+   * its port first, then registers its components' channels, then opens, so
+   * that every connection's first exchange carries the full state of every channel.
+   */
+  async start(opts: { open?: boolean } = {}): Promise<void> {
+    this.opened = opts.open ?? true;
     await this.cfg.transport.listen((stream) => this.accept(stream));
     this.scheduleAntiEntropy();
     this.log.info('router started', { nickname: this.nickname, uid: this.uid, port: this.cfg.port, encrypted: this.cfg.password !== undefined });
+  }
+
+  /** Start the connections held since start({ open: false }), and every later one at once. */
+  open(): void {
+    if (this.opened || this.stopped) return;
+    this.opened = true;
+    for (const c of this.held.splice(0)) if (c.state !== 'closed') c.start();
   }
 
   async stop(): Promise<void> {
@@ -155,6 +177,10 @@ export class Router {
     this.clock.clearTimeout(this.topologyTimer);
     for (const slot of this.channels.values()) this.clock.clearTimeout(slot.flushTimer);
     for (const t of this.targetMap.values()) this.clock.clearTimeout(t.timer);
+    for (const c of this.held.splice(0)) {
+      this.conns.delete(c);
+      c.stream.close();
+    }
     for (const c of [...this.conns]) {
       c.send({ t: 'bye', reason: 'peer shutting down' });
       c.close('router stopping');
@@ -291,7 +317,8 @@ export class Router {
 
   private startConnection(c: Connection): void {
     this.conns.add(c);
-    c.start();
+    if (this.opened) c.start();
+    else this.held.push(c);
   }
 
   private readonly events = {

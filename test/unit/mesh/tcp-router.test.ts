@@ -160,4 +160,43 @@ describe('routers over TCP on loopback', () => {
     expect(now[0]!.upMs).toBeGreaterThan(good.upMs);
     expect(pair[0]!.peers().map((p) => p.nickname).sort()).toEqual(['s0', 's1']);
   });
+
+  it('a router started closed holds a peer that dials it until open(): a channel registered in between still gets that peer’s full state', async () => {
+    // The daemon after a restart: it listens, then its components register their channels, while a
+    // peer's redial arrives. That peer's full state for those channels must not be lost.
+    const ports = [await freePort(), await freePort()];
+    const make = (i: number) => {
+      const r = new Router({
+        name: `02:00:00:00:03:0${i}`,
+        nickname: `q${i}`,
+        port: ports[i]!,
+        password: 'pw',
+        transport: new TcpTransport({ host: '127.0.0.1', port: ports[i]! }),
+        clock: new SystemClock(),
+        random: Math.random,
+        logger: silentLogger,
+        discovery: false,
+        timings: { deltaCoalesceMs: 5 },
+      });
+      routers.push(r);
+      return r;
+    };
+    const [peer, restarted] = [make(0), make(1)];
+    peer.registerChannel({ name: 'kv', encodeFull: () => [['from-q0', 1]], encodeDelta: () => undefined, merge: () => undefined });
+    await peer.start();
+    await restarted.start({ open: false });
+    peer.connect([`127.0.0.1:${ports[1]}`]);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && restarted.connections().length === 0) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300));
+    // Accepted, but not started: no handshake, so no gossip yet either way.
+    expect(restarted.connections().map((c) => c.state)).toEqual(['handshaking']);
+    expect(peer.peers().length).toBe(1);
+    const merged: unknown[] = [];
+    restarted.registerChannel({ name: 'kv', encodeFull: () => [], encodeDelta: () => undefined, merge: (_from, payload) => void merged.push(payload) });
+    restarted.open();
+    while (Date.now() < deadline && merged.length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(merged).toEqual([[['from-q0', 1]]]);
+    expect(restarted.peers().map((p) => p.nickname).sort()).toEqual(['q0', 'q1']);
+  });
 });
