@@ -14,7 +14,8 @@ import { bridgeBatch } from '../sys/fdb.js';
 import { run, SysError } from '../sys/exec.js';
 import { addrs, deleteLink, ipBatch, routes as listRoutes } from '../sys/ip.js';
 import { InterfaceExistsError, NetnsNotFoundError } from './errors.js';
-import { installPortFilter, type PortFilterPrograms } from './port-filter.js';
+import { portFilterCommands, type PortFilterPrograms } from './port-filter.js';
+import { ipThenTcBatch } from '../sys/tc.js';
 import { hostVethName, isValidMac, peerTempName, randomMac } from './names.js';
 
 export interface AttachRequest {
@@ -31,7 +32,7 @@ export interface AttachRequest {
   routes?: { dst: string; gw?: string }[];
   /** Awaited before the container's link comes up (the port's isolation rules). */
   beforeUp?: Promise<unknown>;
-  /** The port's tc filters, installed on the host end before the container's link comes up. */
+  /** The port's tc filters, put on the host end as it is created (before the container's link comes up). */
   filter?: PortFilterPrograms;
 }
 
@@ -65,12 +66,21 @@ export async function attach(req: AttachRequest): Promise<AttachedPort> {
   const hostVeth = hostVethName(req.netns, req.ifname);
   const tmp = peerTempName(req.netns, req.ifname);
   const mac = (req.mac ?? randomMac()).toLowerCase();
-  const create = () =>
-    ipBatch([
-      `link add ${hostVeth} mtu ${req.mtu} type veth peer name ${tmp} mtu ${req.mtu} address ${mac} netns ${req.netns}`,
-      `link set dev ${hostVeth} master ${req.bridge} up`,
-      ...(req.hairpin ? [`link set dev ${hostVeth} type bridge_slave hairpin on`] : []),
-    ]);
+  const hostSide = [
+    `link add ${hostVeth} mtu ${req.mtu} type veth peer name ${tmp} mtu ${req.mtu} address ${mac} netns ${req.netns}`,
+    `link set dev ${hostVeth} master ${req.bridge} up`,
+    ...(req.hairpin ? [`link set dev ${hostVeth} type bridge_slave hairpin on`] : []),
+  ];
+  // The port's filters go on in the same process as its veth.
+  const create = async () => {
+    try {
+      await (req.filter ? ipThenTcBatch(hostSide, portFilterCommands(hostVeth, req.filter)) : ipBatch(hostSide));
+    } catch (e) {
+      if (e instanceof SysError && /File exists/.test(e.stderr)) throw e; // not ours to remove: see below
+      await deleteLink(hostVeth).catch(() => undefined); // half made: a veth without its filters, say
+      throw e;
+    }
+  };
   // Nothing is inspected up front (each look costs a process); a name clash is examined only when it happens.
   try {
     await create();
@@ -84,13 +94,10 @@ export async function attach(req: AttachRequest): Promise<AttachedPort> {
     await create();
   }
   try {
-    const filtered = req.filter ? installPortFilter(hostVeth, req.filter) : undefined;
-    filtered?.catch(() => undefined); // awaited below
     await Promise.all([
       bridgeBatch([`fdb replace ${mac} dev ${hostVeth} master static`]),
       (async () => {
-        // The isolation rules and filters: the container's link is not up before they are in place.
-        await Promise.all([req.beforeUp, filtered]);
+        await req.beforeUp; // e.g. the isolation rules: the container's link is not up before they are in place
         // One process in the container's netns: gratuitous ARP on link up (arp_notify), then name, address, up, routes.
         await run('sh', ['-c', 'echo 1 > "/proc/sys/net/ipv4/conf/$1/arp_notify" && exec ip -batch -', 'sh', tmp], {
           netns: req.netns,

@@ -23,7 +23,7 @@
  */
 import { assemble, bytecode, type Step } from '../lib/cbpf.js';
 import { ipToInt, parseCidr } from '../lib/ipv4.js';
-import { tcBatch, tcBatchAll } from '../sys/tc.js';
+import { tcBatchAll } from '../sys/tc.js';
 import type { IsolatedPort } from './isolation.js';
 
 /** tc direct-action verdicts (linux/pkt_cls.h): TC_ACT_OK, TC_ACT_SHOT. */
@@ -174,11 +174,6 @@ export function portFilterShowCommands(hostVeth: string): string[] {
 /** The bytecode of each filter in `tc filter show` output, in order. */
 export function installedBytecodes(showOutput: string): string[] {
   return [...showOutput.matchAll(/ bpf .*handle 0x1 direct-action.* bytecode '([^']*)'/g)].map((m) => m[1]!);
-}
-
-/** Put a port's filters on its host veth (one `tc` process). */
-export async function installPortFilter(hostVeth: string, f: PortFilterPrograms): Promise<void> {
-  await tcBatch(portFilterCommands(hostVeth, f));
 }
 
 /**
