@@ -158,8 +158,9 @@ export class DataplaneComponent implements DaemonComponent {
 
   /**
    * Kernel events that need action before the next periodic pass: FDB changes on the bridge
-   * (a container came or went) and removals in our nftables tables (someone flushed the
-   * ruleset, or a firewall reload did): isolation is checked and restored at once.
+   * (a container came or went), removals in our nftables tables (someone flushed the
+   * ruleset, or a firewall reload did) and of our ports' tc filters: isolation is checked
+   * and restored at once.
    */
   private watchKernel(): void {
     const bridgeEvents = new EventMonitor('bridge monitor fdb', (lines) => {
@@ -171,7 +172,11 @@ export class DataplaneComponent implements DaemonComponent {
       if (removed.some((l) => l.includes(ISOLATION_TABLE))) this.isolated.checkNow();
       if (removed.some((l) => l.includes(NAT_TABLE) || l.includes(GUARD_TABLE))) this.schedule(0);
     });
-    for (const m of [bridgeEvents, nftEvents]) {
+    // A port's tc filter or its clsact qdisc removed by hand: put it back now, not at the next pass.
+    const tcEvents = new EventMonitor('tc monitor', (lines) => {
+      if (lines.some((l) => l.startsWith('deleted ') && this.isolated.has(/ dev (\S+)/.exec(l)?.[1] ?? ''))) this.schedule(0);
+    });
+    for (const m of [bridgeEvents, nftEvents, tcEvents]) {
       m.start();
       this.monitors.push(m);
     }

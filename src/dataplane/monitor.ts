@@ -1,5 +1,5 @@
 /**
- * A kernel event stream (`bridge monitor fdb`, `nft monitor`) read line by
+ * A kernel event stream (`bridge monitor fdb`, `nft monitor`, `tc monitor`) read line by
  * line for as long as the daemon runs, restarted if it ends. The shell holds
  * our pipe on its stdin: when the daemon exits (even by kill -9) the pipe
  * closes, `read` returns and the monitor is killed, so none outlives us.

@@ -139,8 +139,11 @@ describe('subnet isolation', () => {
     for (const v of veths) expect(await filtered(v.ifname)).toBe(true);
     await lab.exec(h, 'tc', ['qdisc', 'del', 'dev', veths[0]!.ifname, 'clsact']);
     expect(await waitFor(() => filtered(veths[0]!.ifname), 10_000, 200)).toBe(true);
+    await lab.exec(h, 'tc', ['filter', 'del', 'dev', veths[1]!.ifname, 'ingress', 'pref', '1', 'handle', '1', 'bpf']);
+    expect(await waitFor(() => filtered(veths[1]!.ifname), 10_000, 200)).toBe(true);
     const log = (await execa('cat', [`${d[0]!.dataDir}/overlay.log`])).stdout;
     expect(log).toContain(`restored the port filters of ${veths[0]!.ifname}`);
+    expect(log).toContain(`restored the port filters of ${veths[1]!.ifname}`);
   });
 
   it('an exposed host reaches the subnet it exposed, not the other', async () => {
