@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
-import { Router } from '../../../src/mesh/router.js';
+import { Router, type RouterTimings } from '../../../src/mesh/router.js';
 import { TcpTransport } from '../../../src/mesh/tcp-transport.js';
 import { encodeFrame, FrameDecoder } from '../../../src/mesh/frame.js';
 import { deriveSessionKeys, FrameSealer, newEphemeralKey, proofFor } from '../../../src/mesh/session-crypto.js';
@@ -17,6 +17,24 @@ async function freePort(): Promise<number> {
 }
 
 const routers: Router[] = [];
+
+/** An encrypted router on loopback, stopped after the file's tests. */
+function loopbackRouter(name: string, nickname: string, port: number, timings: Partial<RouterTimings> = {}): Router {
+  const r = new Router({
+    name,
+    nickname,
+    port,
+    password: 'pw',
+    transport: new TcpTransport({ host: '127.0.0.1', port }),
+    clock: new SystemClock(),
+    random: Math.random,
+    logger: silentLogger,
+    discovery: false,
+    timings: { deltaCoalesceMs: 5, ...timings },
+  });
+  routers.push(r);
+  return r;
+}
 afterAll(async () => {
   for (const r of routers) await r.stop();
 });
@@ -25,19 +43,7 @@ describe('routers over TCP on loopback', () => {
   it('mesh, exchange gossip on a custom channel, and route a unicast', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     for (let i = 0; i < 3; i++) {
-      const r = new Router({
-        name: `02:00:00:00:01:0${i}`,
-        nickname: `t${i}`,
-        port: ports[i]!,
-        password: 'pw',
-        transport: new TcpTransport({ host: '127.0.0.1', port: ports[i]! }),
-        clock: new SystemClock(),
-        random: Math.random,
-        logger: silentLogger,
-        discovery: false,
-        timings: { deltaCoalesceMs: 5 },
-      });
-      routers.push(r);
+      const r = loopbackRouter(`02:00:00:00:01:0${i}`, `t${i}`, ports[i]!);
       await r.start();
     }
     // A line: t1 - t0 - t2, so t1 reaches t2 only through t0.
@@ -66,22 +72,7 @@ describe('routers over TCP on loopback', () => {
 
   it('an encrypted router refuses no password, a wrong password, a truncated handshake, replayed and tampered frames, and keeps serving its good peer', async () => {
     const ports = [await freePort(), await freePort()];
-    const pair = ports.map((port, i) => {
-      const r = new Router({
-        name: `02:00:00:00:02:0${i}`,
-        nickname: `s${i}`,
-        port,
-        password: 'pw',
-        transport: new TcpTransport({ host: '127.0.0.1', port }),
-        clock: new SystemClock(),
-        random: Math.random,
-        logger: silentLogger,
-        discovery: false,
-        timings: { deltaCoalesceMs: 5, handshakeTimeoutMs: 500 },
-      });
-      routers.push(r);
-      return r;
-    });
+    const pair = ports.map((port, i) => loopbackRouter(`02:00:00:00:02:0${i}`, `s${i}`, port, { handshakeTimeoutMs: 500 }));
     for (const r of pair) await r.start();
     pair[1]!.connect([`127.0.0.1:${ports[0]}`]);
     const deadline = Date.now() + 10_000;
@@ -165,22 +156,7 @@ describe('routers over TCP on loopback', () => {
     // The daemon after a restart: it listens, then its components register their channels, while a
     // peer's redial arrives. That peer's full state for those channels must not be lost.
     const ports = [await freePort(), await freePort()];
-    const make = (i: number) => {
-      const r = new Router({
-        name: `02:00:00:00:03:0${i}`,
-        nickname: `q${i}`,
-        port: ports[i]!,
-        password: 'pw',
-        transport: new TcpTransport({ host: '127.0.0.1', port: ports[i]! }),
-        clock: new SystemClock(),
-        random: Math.random,
-        logger: silentLogger,
-        discovery: false,
-        timings: { deltaCoalesceMs: 5 },
-      });
-      routers.push(r);
-      return r;
-    };
+    const make = (i: number) => loopbackRouter(`02:00:00:00:03:0${i}`, `q${i}`, ports[i]!);
     const [peer, restarted] = [make(0), make(1)];
     peer.registerChannel({ name: 'kv', encodeFull: () => [['from-q0', 1]], encodeDelta: () => undefined, merge: () => undefined });
     await peer.start();
