@@ -37,7 +37,6 @@ import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
 import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac } from './names.js';
 import { ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
 import { IsolatedPorts } from './isolated-ports.js';
-import { ensurePortFilters, portFilterPrograms, type PortFilterContext } from './port-filter.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
 import { recordDeviceNames, removeDataplane, type DeviceNames } from './teardown.js';
 import { EventMonitor } from './monitor.js';
@@ -117,15 +116,12 @@ export class DataplaneComponent implements DaemonComponent {
     private readonly cniStateDir?: string,
   ) {
     this.bridgeMac = bridgeMacFor(router.name);
-    this.isolated = new IsolatedPorts(store, log, formatCidr(ipam.range), (what) => {
+    const repaired = (what: string) => {
       this.repairs++;
       this.log.warn('data plane repaired', { fixed: [what] });
-    });
-    if (cfg.wireguard)
-      this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, (what) => {
-        this.repairs++;
-        this.log.warn('data plane repaired', { fixed: [what] });
-      });
+    };
+    this.isolated = new IsolatedPorts(store, log, { bridgeMac: this.bridgeMac, range: formatCidr(ipam.range) }, repaired);
+    if (cfg.wireguard) this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, repaired);
     this.table = new EndpointTable(router.name, () => {
       this.schedule();
       this.probeSoon();
@@ -377,16 +373,6 @@ export class DataplaneComponent implements DaemonComponent {
     const listedAt = Date.now();
     const present = new Set((await links()).map((l) => l.ifname));
     await this.isolated.reconcile(present, listedAt, (v) => this.attachInFlight.has(v), initial);
-    const settled = this.isolated.list().filter((p) => present.has(p.hostVeth) && !this.attachInFlight.has(p.hostVeth));
-    const refiltered = await ensurePortFilters(settled, this.portFilterContext());
-    if (refiltered.length && !initial) {
-      this.repairs += refiltered.length;
-      this.log.warn('data plane repaired', { fixed: refiltered.map((v) => `restored the port filters of ${v}`) });
-    }
-  }
-
-  private portFilterContext(): PortFilterContext {
-    return { bridgeMac: this.bridgeMac, range: formatCidr(this.ipam.range) };
   }
 
   /** Put a container port under isolation (attachPort does, while it creates the veth). */
@@ -422,7 +408,7 @@ export class DataplaneComponent implements DaemonComponent {
     const rules = early ? this.registerPort(port) : Promise.resolve();
     rules.catch(() => undefined); // awaited below; attach may fail first
     try {
-      const filter = req.isolate ? portFilterPrograms(port, this.portFilterContext()) : undefined;
+      const filter = req.isolate ? this.isolated.filterFor(port) : undefined;
       const attached = await attach({ ...req, mac, bridge: this.cfg.bridge, mtu: req.mtu ?? this.mtu, beforeUp: rules, filter });
       await rules;
       if (req.isolate && !early) await this.registerPort({ ...port, mac: attached.mac });

@@ -1,13 +1,17 @@
 /**
- * The container ports under isolation, and the nftables table that enforces
- * it (isolation.ts writes the rules). Ports are kept in the store, so rules
- * come back after a restart. Changes run one at a time: a new port's rules
- * are appended in place, a removed port's rules are swept by one rebuild once
- * removals quiet down, and a table found changed is rebuilt whole.
+ * The container ports under isolation, and both layers that enforce it: the
+ * nftables table (isolation.ts writes the rules) and each port's tc filter
+ * (port-filter.ts). Ports are kept in the store, so rules come back after a
+ * restart. Rule changes run one at a time: a new port's rules are appended in
+ * place, a removed port's rules are swept by one rebuild once removals quiet
+ * down, and a table found changed is rebuilt whole. A port's filter goes on
+ * with its veth (attach.ts, from filterFor()); the periodic check puts back
+ * filters someone removed.
  */
 import type { Logger } from '../lib/logger.js';
 import type { Store } from '../store/store.js';
 import { appendPortRules, applyIsolation, isolationIntact, type IsolatedPort } from './isolation.js';
+import { ensurePortFilters, portFilterPrograms, type PortFilterContext, type PortFilterPrograms } from './port-filter.js';
 
 const KEY_PORT_PREFIX = 'dataplane/port/';
 /** How long after the last removal the rules of removed ports are swept. */
@@ -27,8 +31,8 @@ export class IsolatedPorts {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-    /** The whole overlay range (the host's own traffic from another overlay subnet is refused). */
-    private readonly range: string,
+    /** This host's bridge MAC and the whole overlay range (the host's own traffic from another overlay subnet is refused). */
+    private readonly ctx: PortFilterContext,
     /** Called with what was restored when the table had been changed behind our back. */
     private readonly onRepair: (what: string) => void,
   ) {}
@@ -49,6 +53,11 @@ export class IsolatedPorts {
     return [...this.ports.values()];
   }
 
+  /** The tc filter programs of a port, for attach to put on with its veth. */
+  filterFor(p: IsolatedPort): PortFilterPrograms {
+    return portFilterPrograms(p, this.ctx);
+  }
+
   /** A link list taken before now may not show this port's veth yet: do not prune it on that list. */
   touch(hostVeth: string): void {
     if (this.ports.has(hostVeth)) this.registeredAt.set(hostVeth, Date.now());
@@ -61,7 +70,7 @@ export class IsolatedPorts {
     this.registeredAt.set(p.hostVeth, Date.now());
     const rules = this.inTurn(async () => {
       if (!append || !this.applied) return this.rebuild();
-      await appendPortRules(p, this.range).catch(() => this.rebuild());
+      await appendPortRules(p, this.ctx.range).catch(() => this.rebuild());
     });
     await Promise.all([this.store.put(KEY_PORT_PREFIX + p.hostVeth, p), rules]);
   }
@@ -84,7 +93,8 @@ export class IsolatedPorts {
 
   /**
    * The periodic check: forget ports whose veth is gone (`present` is a link list taken at
-   * `listedAt`; ports still being attached are kept), and rebuild a table someone changed.
+   * `listedAt`; ports still being attached are kept), rebuild a table someone changed, and
+   * put back port filters someone removed.
    */
   async reconcile(present: Set<string>, listedAt: number, attaching: (hostVeth: string) => boolean, initial: boolean): Promise<void> {
     const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !attaching(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
@@ -96,10 +106,13 @@ export class IsolatedPorts {
       await this.store.batch(gone.map((v) => ({ type: 'del' as const, key: KEY_PORT_PREFIX + v })));
       this.applied = false;
     }
-    if (this.applied && (await this.intact())) return;
-    const wasApplied = this.applied;
-    await this.inTurn(() => this.rebuild());
-    if (wasApplied && !initial) this.onRepair('isolation rules were changed or flushed; restored');
+    if (!this.applied || !(await this.intact())) {
+      const wasApplied = this.applied;
+      await this.inTurn(() => this.rebuild());
+      if (wasApplied && !initial) this.onRepair('isolation rules were changed or flushed; restored');
+    }
+    const settled = [...this.ports.values()].filter((p) => present.has(p.hostVeth) && !attaching(p.hostVeth));
+    for (const v of await ensurePortFilters(settled, this.ctx)) if (!initial) this.onRepair(`restored the port filters of ${v}`);
   }
 
   /** After an nftables event: our own rebuilds show up too, so check first and rebuild only a real loss. */
@@ -118,13 +131,13 @@ export class IsolatedPorts {
   }
 
   private intact(): Promise<boolean> {
-    return isolationIntact([...this.ports.values(), ...this.stale.values()], this.range);
+    return isolationIntact([...this.ports.values(), ...this.stale.values()], this.ctx.range);
   }
 
   private async rebuild(): Promise<void> {
     this.applied = false;
     const swept = [...this.stale.keys()];
-    await applyIsolation([...this.ports.values()], this.range);
+    await applyIsolation([...this.ports.values()], this.ctx.range);
     for (const v of swept) this.stale.delete(v);
     this.applied = true;
   }

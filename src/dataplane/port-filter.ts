@@ -22,7 +22,7 @@
  * Frames too short to hold the fields checked are dropped.
  */
 import { assemble, bytecode, type Step } from '../lib/cbpf.js';
-import { ipToInt, parseCidr } from '../lib/ipv4.js';
+import { ipToInt, networkOf, parseNetwork, prefixMask } from '../lib/ipv4.js';
 import { tcBatchAll } from '../sys/tc.js';
 import type { IsolatedPort } from './isolation.js';
 
@@ -66,10 +66,8 @@ function macWords(mac: string): [number, number] {
 }
 
 function network(cidr: string): { net: number; mask: number } {
-  const c = parseCidr(cidr);
-  if (!c) throw new Error(`not an IPv4 CIDR: ${cidr}`);
-  const mask = c.prefix === 0 ? 0 : (~0 << (32 - c.prefix)) >>> 0;
-  return { net: (ipToInt(c.ip) & mask) >>> 0, mask };
+  const c = parseNetwork(networkOf(cidr));
+  return { net: c.start, mask: prefixMask(c.prefix) };
 }
 
 /** Fails over to `otherwise` unless the 6 bytes at `at` are `mac`. */

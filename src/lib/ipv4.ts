@@ -26,12 +26,16 @@ export function intToIp(n: number): string {
   return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 }
 
+/** The netmask of a prefix length as an unsigned 32-bit number: 24 → 0xffffff00. */
+export function prefixMask(prefix: number): number {
+  return prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+}
+
 /** The network address of a CIDR, in canonical "a.b.c.d/p" form. */
 export function networkOf(cidr: string): string {
   const c = parseCidr(cidr);
   if (!c) throw new Error(`not an IPv4 CIDR: ${cidr}`);
-  const mask = c.prefix === 0 ? 0 : (~0 << (32 - c.prefix)) >>> 0;
-  return `${intToIp((ipToInt(c.ip) & mask) >>> 0)}/${c.prefix}`;
+  return `${intToIp((ipToInt(c.ip) & prefixMask(c.prefix)) >>> 0)}/${c.prefix}`;
 }
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
