@@ -164,12 +164,12 @@ export function portFilterCommands(hostVeth: string, f: PortFilterPrograms): str
   ];
 }
 
-/** `tc -batch` lines that show what is installed, in the order portFilterCommands wrote it. */
+/** `tc -batch` lines that show a port's installed filters. */
 export function portFilterShowCommands(hostVeth: string): string[] {
   return [`filter show dev ${hostVeth} ingress`, `filter show dev ${hostVeth} egress`];
 }
 
-/** The bytecode of each filter in `tc filter show` output, in order. */
+/** The bytecode of each of our filters (handle 1) in `tc filter show` output. */
 export function installedBytecodes(showOutput: string): string[] {
   return [...showOutput.matchAll(/ bpf .*handle 0x1 direct-action.* bytecode '([^']*)'/g)].map((m) => m[1]!);
 }
@@ -183,11 +183,10 @@ export async function ensurePortFilters(ports: IsolatedPort[], ctx: PortFilterCo
   if (ports.length === 0) return [];
   const want = ports.map((p) => ({ p, f: portFilterPrograms(p, ctx) }));
   const shown = await tcBatchAll(want.flatMap(({ p }) => portFilterShowCommands(p.hostVeth)));
-  const installed = installedBytecodes(shown.stdout);
-  const expected = want.flatMap(({ f }) => [f.fromContainer, f.toContainer]);
-  if (installed.length === expected.length && installed.every((b, i) => b === expected[i])) return [];
-  const have = new Set(installed);
+  // Each port's programs are unique (its MAC and IP are in them), so one set tells who lacks what.
+  const have = new Set(installedBytecodes(shown.stdout));
   const broken = want.filter(({ f }) => !have.has(f.fromContainer) || !have.has(f.toContainer));
+  if (broken.length === 0) return [];
   const fixed = await tcBatchAll(broken.flatMap(({ p, f }) => portFilterCommands(p.hostVeth, f)));
   const unexpected = fixed.errors.split('\n').filter((l) => l.trim() && !/Cannot find device|Command failed/.test(l));
   if (unexpected.length) throw new Error(`cannot restore port filters: ${unexpected.join('; ')}`);
