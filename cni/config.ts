@@ -7,7 +7,8 @@ import { CniError, ErrorCode } from './spec/errors.js';
 import { parseResult, type CniResult } from './spec/result.js';
 import { COMMANDS, isSupportedVersion, type CniCommand, type CniVersion } from './spec/versions.js';
 import { DEFAULT_DAEMON_SOCKET, DEFAULT_STATE_DIR } from './defaults.js';
-import { isIPv4, isMac, parseCidr } from '../src/lib/ipv4.js';
+import { isIPv4, parseCidr } from '../src/lib/ipv4.js';
+import { isValidMac } from '../src/dataplane/names.js';
 
 export interface CniEnv {
   command: CniCommand;
@@ -127,7 +128,7 @@ export function parseCniArgs(s: string): CniArgs {
       if (!isIPv4(v)) throw envError(`CNI_ARGS: IP "${v}" is not an IPv4 address`);
       out.ip = v;
     } else if (k === 'MAC') {
-      if (!isMac(v)) throw envError(`CNI_ARGS: MAC "${v}" is not a MAC address`);
+      if (!isValidMac(v)) throw envError(`CNI_ARGS: MAC "${v}" is not a unicast MAC address`);
       out.mac = v.toLowerCase();
     } else {
       unknown.push(k);
@@ -221,8 +222,8 @@ function parseRuntimeConfig(rc: unknown): NetConf['runtimeConfig'] {
     }
   }
   if (r.mac !== undefined) {
-    if (typeof r.mac !== 'string' || !isMac(r.mac))
-      throw confError('runtimeConfig.mac', `${JSON.stringify(r.mac)} is not a MAC address`);
+    if (typeof r.mac !== 'string' || !isValidMac(r.mac))
+      throw confError('runtimeConfig.mac', `${JSON.stringify(r.mac)} is not a unicast MAC address`);
     out.mac = r.mac.toLowerCase();
   }
   return out;

@@ -1,34 +1,37 @@
 /**
- * IpamClient over the daemon's HTTP API (cni/transport.ts) on its unix
- * socket. The IPAM routes are this plugin's proposal, in the daemon router's
- * style (exact paths, errors as {"error": "..."}):
- *   POST /ipam/allocate {owner, subnet?, ip?} → Allocation  (idempotent per owner)
- *   POST /ipam/release  {owner}               → 200/204      (also for unknown owners)
+ * DaemonClient over the daemon's HTTP API (cni/transport.ts) on its unix
+ * socket (errors come as {"error": "..."}):
+ *   POST /ports/admit   {owner, netns, ifname, subnet?, ip?, mac?, isolate}
+ *                         → PortPlan (address, subnet, gateway?, mtu, bridge, hostVeth, mac, filter?)
+ *                           idempotent per owner; one round trip for ADD
+ *   POST /ports/release {owner, hostVeth?, retired?}
+ *                         → 200 (also for unknown owners); a retired port is destroyed after
  *   GET  /ipam/lookup?owner=<owner>           → Allocation | 404
  *   GET  /ipam/status                         → {ready, reason?}   (503 when not ready)
  * Unreachable daemon, timeouts and 503 become DaemonUnavailableError ("try
- * again later", 11); a 4xx on allocate becomes DaemonRejectedError (code 7).
+ * again later", 11); a 4xx on admit becomes DaemonRejectedError (code 7).
  */
 import { DaemonUnreachable } from '../src/api/errors.js';
 import { DAEMON_TIMEOUT_MS } from './defaults.js';
-import { DaemonRejectedError, DaemonUnavailableError, type Allocation, type IpamClient, type IpamStatus } from './ports.js';
-import { daemonRequest, type DaemonReply } from './transport.js';
+import { DaemonRejectedError, DaemonUnavailableError, type Allocation, type DaemonClient, type IpamStatus, type PortPlan, type PortRequest } from './ports.js';
+import type { DaemonReply, DaemonTransport } from './transport.js';
 
-export class HttpIpamClient implements IpamClient {
+export class HttpDaemonClient implements DaemonClient {
   constructor(
     private readonly socketPath: string,
+    private readonly transport: DaemonTransport,
     private readonly timeoutMs = DAEMON_TIMEOUT_MS,
   ) {}
 
-  async allocate(owner: string, req: { subnet?: string; ip?: string }): Promise<Allocation> {
-    const r = await this.call('POST', '/ipam/allocate', { owner, ...req });
+  async admit(owner: string, req: PortRequest): Promise<PortPlan> {
+    const r = await this.call('POST', '/ports/admit', { owner, ...req });
     if (r.status >= 400 && r.status < 500) throw new DaemonRejectedError(errorText(r));
     if (r.status !== 200) throw new Error(errorText(r));
-    return asAllocation(parseJson(r));
+    return asPortPlan(parseJson(r));
   }
 
-  async release(owner: string): Promise<void> {
-    const r = await this.call('POST', '/ipam/release', { owner });
+  async release(owner: string, port?: { hostVeth: string; retired?: string }): Promise<void> {
+    const r = await this.call('POST', '/ports/release', { owner, ...port });
     if (r.status !== 200 && r.status !== 204) throw new Error(errorText(r));
   }
 
@@ -48,15 +51,15 @@ export class HttpIpamClient implements IpamClient {
   }
 
   private call(method: string, path: string, body?: unknown, allow503 = false): Promise<DaemonReply> {
-    return daemonCall(this.socketPath, this.timeoutMs, method, path, body, allow503);
+    return daemonCall(() => this.transport(this.socketPath, method, path, body, this.timeoutMs), allow503);
   }
 }
 
 /** A daemon call; "unreachable" and 503 become DaemonUnavailableError ("try again later"). */
-export async function daemonCall(socketPath: string, timeoutMs: number, method: string, path: string, body?: unknown, allow503 = false): Promise<DaemonReply> {
+async function daemonCall(send: () => Promise<DaemonReply>, allow503: boolean): Promise<DaemonReply> {
   let r: DaemonReply;
   try {
-    r = await daemonRequest(socketPath, method, path, body, timeoutMs);
+    r = await send();
   } catch (e) {
     if (e instanceof DaemonUnreachable) throw new DaemonUnavailableError(e.message);
     throw e;
@@ -65,7 +68,7 @@ export async function daemonCall(socketPath: string, timeoutMs: number, method: 
   return r;
 }
 
-export function parseJson(r: DaemonReply): unknown {
+function parseJson(r: DaemonReply): unknown {
   try {
     return r.body ? JSON.parse(r.body) : undefined;
   } catch {
@@ -73,7 +76,7 @@ export function parseJson(r: DaemonReply): unknown {
   }
 }
 
-export function errorText(r: DaemonReply): string {
+function errorText(r: DaemonReply): string {
   const b = parseJson(r) as { error?: unknown; reason?: unknown } | undefined;
   const detail = typeof b?.error === 'string' ? b.error : typeof b?.reason === 'string' ? b.reason : r.body.slice(0, 200);
   return `daemon answered HTTP ${r.status}${detail ? `: ${detail}` : ''}`;
@@ -87,4 +90,14 @@ function asAllocation(b: unknown): Allocation {
   if (typeof o.gateway === 'string') out.gateway = o.gateway;
   if (typeof o.mtu === 'number') out.mtu = o.mtu;
   return out;
+}
+
+function asPortPlan(b: unknown): PortPlan {
+  const a = asAllocation(b);
+  const o = b as Partial<PortPlan>;
+  const f = o.filter;
+  const filterOk = f === undefined || (typeof f === 'object' && f !== null && typeof f.fromContainer === 'string' && typeof f.toContainer === 'string');
+  if (typeof o.bridge !== 'string' || typeof o.hostVeth !== 'string' || typeof o.mac !== 'string' || typeof o.mtu !== 'number' || !filterOk)
+    throw new Error('daemon returned a malformed port plan');
+  return { ...a, bridge: o.bridge, hostVeth: o.hostVeth, mac: o.mac, mtu: o.mtu, ...(f ? { filter: { fromContainer: f.fromContainer, toContainer: f.toContainer } } : {}) };
 }

@@ -8,9 +8,6 @@ export const DEFAULT_DAEMON_SOCKET = '/run/overlay/overlay.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/overlay/cni';
 /** Releases that could not reach the daemon wait here; the daemon drains them. */
 export const PENDING_RELEASE_SUBDIR = 'pending-release';
-export const BRIDGE_NAME = 'overlay';
-/** Used only when neither the config nor the daemon names an MTU (1500 less VXLAN's 50). */
-export const DEFAULT_MTU = 1450;
 /** Maximum bytes accepted on stdin; a network config is a few KiB at most. */
 export const MAX_STDIN_BYTES = 1 << 20;
 /** How long a call to the daemon may take before we answer "try again later". */

@@ -3,14 +3,15 @@
  * print, exit. Logs go to stderr only; stdout carries exactly one result.
  */
 import { createLogger, isLogLevel } from '../src/lib/logger.js';
-import { BRIDGE_NAME, MAX_STDIN_BYTES } from './defaults.js';
+import { MAX_STDIN_BYTES } from './defaults.js';
 import { CniError, ErrorCode } from './spec/errors.js';
 import { LATEST_VERSION } from './spec/versions.js';
 import { runPlugin, type RunOutput } from './run.js';
-import { HttpIpamClient } from './daemon-client.js';
-import { DaemonAttacher } from './daemon-attacher.js';
+import { HttpDaemonClient } from './daemon-client.js';
+import { NetlinkAttacher } from './netlink-attacher.js';
+import { exchange } from './daemon-socket.js';
 import { FileAttachmentStore, FileReleaseQueue } from './state.js';
-import { readStdin, stdinIsTerminal, writeStdout } from './process-io.js';
+import { readStdin, writeStdout } from './process-io.js';
 
 async function main(): Promise<number> {
   const level = process.env.OVERLAY_CNI_LOG_LEVEL ?? 'warn';
@@ -18,10 +19,10 @@ async function main(): Promise<number> {
   let out: RunOutput;
   try {
     // Without CNI_COMMAND (about / Nomad fingerprint) stdin may stay open: do not wait for it.
-    const stdin = process.env.CNI_COMMAND && !stdinIsTerminal() ? await readStdin(MAX_STDIN_BYTES) : '';
+    const stdin = process.env.CNI_COMMAND ? readStdin(MAX_STDIN_BYTES) : '';
     out = await runPlugin(process.env, stdin, (conf) => ({
-      ipam: new HttpIpamClient(conf.daemonSocket),
-      attacher: new DaemonAttacher(BRIDGE_NAME, conf.daemonSocket),
+      daemon: new HttpDaemonClient(conf.daemonSocket, exchange),
+      attacher: new NetlinkAttacher(),
       store: new FileAttachmentStore(conf.stateDir, log),
       releases: FileReleaseQueue.inStateDir(conf.stateDir),
       log,

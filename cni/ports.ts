@@ -22,16 +22,30 @@ export interface IpamStatus {
   reason?: string;
 }
 
+/** What ADD asks the daemon for: an address for the port, and the port put under the daemon's isolation. */
+export interface PortRequest {
+  netns: string;
+  ifname: string;
+  subnet?: string;
+  ip?: string;
+  /** The container's MAC; the daemon picks one when not given. */
+  mac?: string;
+  isolate: boolean;
+}
+
 /**
- * The daemon's IPAM as the plugin sees it. An owner is `${containerId}:${ifname}`.
+ * The daemon as the plugin sees it. An owner is `${containerId}:${ifname}`.
  * Implementations throw DaemonUnavailableError when the daemon cannot be reached
  * or times out, so commands can answer "try again later".
  */
-export interface IpamClient {
-  /** Idempotent per owner: a retry returns the same allocation. */
-  allocate(owner: string, req: { subnet?: string; ip?: string }): Promise<Allocation>;
-  /** Idempotent: releasing an unknown owner succeeds. */
-  release(owner: string): Promise<void>;
+export interface DaemonClient {
+  /** Idempotent per owner: a retry returns the same address (and a fresh MAC unless one is asked for). */
+  admit(owner: string, req: PortRequest): Promise<PortPlan>;
+  /**
+   * Idempotent: releasing an unknown owner succeeds. With the host veth, its isolation rules
+   * go too; with a retired port's name, the daemon destroys that port after answering.
+   */
+  release(owner: string, port?: { hostVeth: string; retired?: string }): Promise<void>;
   lookup(owner: string): Promise<Allocation | undefined>;
   status(): Promise<IpamStatus>;
 }
@@ -51,27 +65,45 @@ export class DaemonRejectedError extends Error {
   }
 }
 
+/** How the runtime's config shapes the port. */
 export interface AttachOptions {
-  address: string;
-  gateway?: string;
-  mtu?: number;
-  mac?: string;
   hairpin: boolean;
-  isolation: boolean;
+  /** The config's MTU, over the plan's (the overlay's). */
+  mtu?: number;
   /** Routes to install in the container besides the connected subnet. */
   routes: { dst: string; gw?: string }[];
 }
 
 /** The attached port, and what is actually present in a container netns (CHECK). */
-import type { AttachedPort, SandboxInterface } from '../src/dataplane/attach.js';
-export type { AttachedPort, SandboxInterface };
+import type { AttachedPort, PortPlan, SandboxInterface } from '../src/dataplane/attach.js';
+export type { AttachedPort, PortPlan, SandboxInterface };
 
-/** The data plane attach path (run by the daemon), behind a small interface. */
+/** The veth pair ADD creates while the daemon is still deciding the rest. */
+export interface VethPlan {
+  hostVeth: string;
+  mac: string;
+  /** The config's MTU, if it sets one (else the plan's is applied in attach). */
+  mtu?: number;
+}
+
+/** Plugging a container into the bridge, done by the plugin itself (netlink). */
 export interface Attacher {
-  /** The bridge container ports are plugged into. */
-  readonly bridge: string;
-  /** Throws NetnsNotFoundError, or InterfaceExistsError when `ifname` is already in the netns. */
-  attach(netnsPath: string, ifname: string, opts: AttachOptions): Promise<AttachedPort>;
+  /** Throws NetnsNotFoundError, or InterfaceExistsError when `ifname` is already in the netns; touches nothing. */
+  preflight(netnsPath: string, ifname: string): Promise<void>;
+  /** The veth pair, both ends down (a leftover of the same name is replaced). */
+  prepare(netnsPath: string, ifname: string, veth: VethPlan): Promise<void>;
+  /** Finish what prepare began; on failure the half-made port is removed. */
+  attach(netnsPath: string, ifname: string, plan: PortPlan, opts: AttachOptions): Promise<AttachedPort>;
+  /** Take a port out of service: its host end down, so nothing passes from now on. False when there is no such port. */
+  quiesce(hostVeth: string): Promise<boolean>;
+  /**
+   * Rename both ends of a quiesced port to `name` (unique: retiredName), so the interface name
+   * is free at once. What is left is for destroy(), which costs the kernel ~20 ms: the daemon
+   * does it in the background.
+   */
+  retire(netnsPath: string, ifname: string, hostVeth: string, name: string): Promise<void>;
+  /** Delete a retired port now (when the daemon cannot). Idempotent. */
+  destroy(retired: string): Promise<void>;
   /** Idempotent: a missing netns, interface or veth is not an error. */
   detach(netnsPath: string, ifname: string, hostVeth?: string): Promise<void>;
   /** undefined when the interface does not exist; throws NetnsNotFoundError when the netns is gone. */
@@ -113,7 +145,7 @@ export interface ReleaseQueue {
 }
 
 export interface Deps {
-  ipam: IpamClient;
+  daemon: DaemonClient;
   attacher: Attacher;
   store: AttachmentStore;
   releases: ReleaseQueue;

@@ -1,26 +1,32 @@
 /**
- * The plugin's stdin and stdout. In the installed (Bun) executable they go
- * through Bun's native handles: Node's process.stdin stream costs ~14 ms to
- * set up there, as much as the reference plugin's whole ADD. Under Node
- * (tests) the process streams are used.
+ * The plugin's stdin and stdout, in the installed (Bun) executable: stdin is
+ * read with plain read(2) calls (libc.ts) and stdout written through Bun's
+ * native handle. Node-style process streams cost the plugin ~14 ms to set up
+ * there, as much as the reference plugin's whole ADD.
  */
+import { address, EINTR, errno, errnoText, libc } from './libc.js';
 import { readBounded } from './stdin.js';
 
-declare const Bun: { stdin: { stream(): AsyncIterable<Uint8Array> }; stdout: unknown; write(dest: unknown, data: string): Promise<number> } | undefined;
+declare const Bun: { stdout: unknown; write(dest: unknown, data: string): Promise<number> };
 
-export function readStdin(limit: number): Promise<string> {
-  return readBounded(typeof Bun !== 'undefined' ? Bun.stdin.stream() : process.stdin, limit);
+function* stdinChunks(): Generator<Uint8Array> {
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = libc().read(0, address(buf), buf.length);
+    if (n === 0) return;
+    if (n < 0) {
+      const e = errno();
+      if (e === EINTR) continue;
+      throw new Error(errnoText(e));
+    }
+    yield buf.slice(0, n);
+  }
 }
 
-/** True when stdin is a terminal: then there is no config to wait for. */
-export function stdinIsTerminal(): boolean {
-  return typeof Bun === 'undefined' ? process.stdin.isTTY === true : false;
+export function readStdin(limit: number): string {
+  return readBounded(stdinChunks(), limit);
 }
 
 export async function writeStdout(text: string): Promise<void> {
-  if (typeof Bun !== 'undefined') {
-    await Bun.write(Bun.stdout, text);
-    return;
-  }
-  await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+  await Bun.write(Bun.stdout, text);
 }

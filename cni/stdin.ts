@@ -1,17 +1,16 @@
 import { CniError, ErrorCode } from './spec/errors.js';
 
 /**
- * Read all of a stream, refusing more than `limit` bytes, so a runaway
+ * Join what a reader yields, refusing more than `limit` bytes, so a runaway
  * writer cannot make the plugin buffer without bound.
  */
-export async function readBounded(stream: AsyncIterable<Uint8Array | string>, limit: number): Promise<string> {
-  const chunks: Uint8Array[] = [];
+export function readBounded(chunks: Iterable<Uint8Array>, limit: number): string {
+  const parts: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of stream) {
-    const buf: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buf.length;
+  for (const chunk of chunks) {
+    size += chunk.length;
     if (size > limit) throw new CniError(ErrorCode.Decode, `network config on stdin exceeds ${limit} bytes`);
-    chunks.push(buf);
+    parts.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(parts).toString('utf8');
 }

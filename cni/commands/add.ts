@@ -4,6 +4,9 @@
  * at any step undoes the earlier ones, because runtimes such as Nomad retry
  * ADD without a DEL in between.
  *
+ * The daemon decides (address, MAC, the port's filters) in one round trip;
+ * the plugin plugs the port in itself, over netlink.
+ *
  * Gateway decision: containers sit on one L2 overlay, so the subnet is
  * reachable directly (connected route) and no gateway is needed. The daemon
  * reports a gateway only when the host has an address on the bridge
@@ -14,9 +17,10 @@ import type { CniEnv, NetConf } from '../config.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { mergeResults, type CniResult } from '../spec/result.js';
 import { networkOf } from '../../src/lib/ipv4.js';
-import { DaemonRejectedError, DaemonUnavailableError, InterfaceExistsError, NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
+import { InterfaceExistsError, NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
 import { callDaemon, UndoStack } from './common.js';
 import { releaseOrQueue } from './del.js';
+import { hostVethName, randomMac } from '../../src/dataplane/names.js';
 
 export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<CniResult> {
   const owner = ownerOf(env.containerId, env.ifname);
@@ -25,68 +29,65 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
   // A release queued while the daemon was down must reach it before this owner
   // allocates again, or draining it later would free the new address.
   if (await deps.releases.has(owner)) {
-    await callDaemon('release of a queued address', () => deps.ipam.release(owner));
+    await callDaemon('release of a queued address', () => deps.daemon.release(owner));
     await deps.releases.remove(owner);
   }
 
+  // Before asking for anything: an interface of that name may be a live attachment, which a
+  // repeated ADD must leave alone (its address, MAC and rules included).
+  await sandboxErrors(env, () => deps.attacher.preflight(env.netns, env.ifname));
+
+  const hostVeth = hostVethName(env.netns, env.ifname);
+  const mac = env.args.mac ?? conf.runtimeConfig.mac ?? randomMac();
   const undo = new UndoStack();
   try {
-    const requestedIp = env.args.ip ?? conf.runtimeConfig.ips[0];
-    const alloc = await callDaemon('address allocation', () =>
-      deps.ipam.allocate(owner, { subnet: conf.subnet, ip: requestedIp }),
+    // Ask the daemon and create the veth pair at the same time: each takes a few milliseconds.
+    const admission = callDaemon('address allocation', () =>
+      deps.daemon.admit(owner, { netns: env.netns, ifname: env.ifname, subnet: conf.subnet, ip: env.args.ip ?? conf.runtimeConfig.ips[0], mac, isolate: conf.isolation }),
     );
+    admission.catch(() => undefined); // awaited below, after the veth
     // If the daemon vanished meanwhile, the release waits in the queue instead of leaking the address.
-    // A repeated ADD of a live attachment got the same address back: that one must not be released.
     undo.push('release address', async () => {
-      if (!(await deps.store.get(env.containerId, env.ifname))) await releaseOrQueue(deps, owner, log);
+      if (await admission.then(() => true, () => false)) await releaseOrQueue(deps, owner, log, { hostVeth });
     });
+    await sandboxErrors(env, () => deps.attacher.prepare(env.netns, env.ifname, { hostVeth, mac, mtu: conf.mtu }));
+    undo.push('detach', () => deps.attacher.detach(env.netns, env.ifname, hostVeth));
+    const plan = await admission;
+    if (plan.hostVeth !== hostVeth || plan.mac !== mac) throw new CniError(ErrorCode.Io, `the daemon planned port ${plan.hostVeth} (${plan.mac}), not ${hostVeth} (${mac})`);
 
-    const routes = routesFor(alloc);
-    const port: AttachedPort = await attach(env, conf, deps, alloc, routes);
-    undo.push('detach', () => deps.attacher.detach(env.netns, env.ifname, port.hostVeth));
+    const routes = routesFor(plan);
+    const port = await sandboxErrors(env, () =>
+      deps.attacher.attach(env.netns, env.ifname, plan, { hairpin: conf.hairpinMode, mtu: conf.mtu, routes: routes.filter((r) => r.gw !== undefined) }),
+    );
 
     await deps.store.put({
       containerId: env.containerId,
       ifname: env.ifname,
       netns: env.netns,
       network: conf.name,
-      address: alloc.address,
-      subnet: alloc.subnet,
-      gateway: alloc.gateway,
+      address: plan.address,
+      subnet: plan.subnet,
+      gateway: plan.gateway,
       hostVeth: port.hostVeth,
       mac: port.mac,
       createdAt: deps.now(),
     });
-    log.info('attached', { address: alloc.address, hostVeth: port.hostVeth });
-    return mergeResults(conf.prevResult, buildResult(env, deps.attacher.bridge, alloc, port, routes));
+    log.info('attached', { address: plan.address, hostVeth: port.hostVeth });
+    return mergeResults(conf.prevResult, buildResult(env, plan.bridge, plan, port, routes));
   } catch (e) {
     await undo.unwind((what, err) => log.error(`rollback step failed: ${what}`, { error: err.message }));
     throw e;
   }
 }
 
-async function attach(
-  env: CniEnv,
-  conf: NetConf,
-  deps: Deps,
-  alloc: Allocation,
-  routes: { dst: string; gw?: string }[],
-): Promise<AttachedPort> {
+/** The container's netns and interface, as CNI errors: gone (3), taken (100), or the kernel refused (5). */
+async function sandboxErrors<T>(env: CniEnv, fn: () => Promise<T>): Promise<T> {
   try {
-    return await deps.attacher.attach(env.netns, env.ifname, {
-      address: alloc.address,
-      gateway: alloc.gateway,
-      mtu: conf.mtu ?? alloc.mtu,
-      mac: env.args.mac ?? conf.runtimeConfig.mac,
-      hairpin: conf.hairpinMode,
-      isolation: conf.isolation,
-      routes: routes.filter((r) => r.gw !== undefined),
-    });
+    return await fn();
   } catch (e) {
     if (e instanceof NetnsNotFoundError) throw new CniError(ErrorCode.ContainerUnknown, e.message);
     if (e instanceof InterfaceExistsError) throw new CniError(ErrorCode.InterfaceExists, e.message);
     if (e instanceof CniError) throw e;
-    if (e instanceof DaemonUnavailableError || e instanceof DaemonRejectedError) return callDaemon('attaching the container', () => Promise.reject(e));
     throw new CniError(ErrorCode.Io, `attaching ${env.ifname} in ${env.netns} failed: ${(e as Error).message}`);
   }
 }

@@ -38,7 +38,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, deps: Deps): Promise<
   }
 
   const owner = ownerOf(env.containerId, env.ifname);
-  const alloc = await callDaemon('allocation lookup', () => deps.ipam.lookup(owner));
+  const alloc = await callDaemon('allocation lookup', () => deps.daemon.lookup(owner));
   if (!alloc) throw fail('the daemon holds no address for this attachment');
   if (!expectedIps.some((ip) => ip.address === alloc.address))
     throw fail(`the daemon allocated ${alloc.address}, prevResult says ${expectedIps.map((i) => i.address).join(', ')}`);

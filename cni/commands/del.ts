@@ -7,6 +7,7 @@ import type { CniEnv, NetConf } from '../config.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { DaemonUnavailableError, ownerOf, type AttachmentRecord, type Deps } from '../ports.js';
 import type { Logger } from '../../src/lib/logger.js';
+import { hostVethName, retiredName } from '../../src/dataplane/names.js';
 
 export async function cmdDel(env: CniEnv, _conf: NetConf, deps: Deps): Promise<void> {
   const record = await deps.store.get(env.containerId, env.ifname);
@@ -14,27 +15,51 @@ export async function cmdDel(env: CniEnv, _conf: NetConf, deps: Deps): Promise<v
   await removeAttachment(deps, { containerId: env.containerId, ifname: env.ifname, netns, hostVeth: record?.hostVeth });
 }
 
-/** Shared by DEL and GC: detach, release (or queue it), then forget the record. */
+/**
+ * Shared by DEL and GC: take the port out of service, release its address (or queue the
+ * release), then forget the record. Destroying a veth costs the kernel ~20 ms; the daemon
+ * does that after answering, unless it cannot be reached.
+ */
 export async function removeAttachment(
   deps: Deps,
   a: Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns'> & { hostVeth?: string },
 ): Promise<void> {
   const owner = ownerOf(a.containerId, a.ifname);
   const log = deps.log.child({ owner });
+  // Without a record the port's name is derived, as ADD derived it.
+  const hostVeth = a.hostVeth ?? (a.netns ? hostVethName(a.netns, a.ifname) : undefined);
+  const fail = (what: string, e: unknown) => new CniError(ErrorCode.Io, `${what} ${a.ifname} in ${a.netns || 'a deleted netns'} failed: ${(e as Error).message}`);
+  let present = false;
   try {
-    if (a.netns || a.hostVeth) await deps.attacher.detach(a.netns, a.ifname, a.hostVeth);
+    if (hostVeth) present = await deps.attacher.quiesce(hostVeth);
   } catch (e) {
-    throw new CniError(ErrorCode.Io, `detaching ${a.ifname} from ${a.netns} failed: ${(e as Error).message}`);
+    throw fail('taking down', e);
   }
-  await releaseOrQueue(deps, owner, log);
+  // The port passes nothing now, so its address may go; the daemon answers while the port is renamed.
+  const retired = present ? retiredName() : undefined;
+  const release = releaseOrQueue(deps, owner, log, hostVeth ? { hostVeth, retired } : undefined);
+  release.catch(() => undefined); // awaited below
+  try {
+    if (retired) await deps.attacher.retire(a.netns, a.ifname, hostVeth!, retired);
+  } catch (e) {
+    await release.catch(() => undefined);
+    throw fail('retiring', e);
+  }
+  const handedOver = await release;
+  try {
+    if (retired && !handedOver) await deps.attacher.destroy(retired);
+  } catch (e) {
+    throw fail(`removing (retired as ${retired})`, e);
+  }
   await deps.store.remove(a.containerId, a.ifname);
 }
 
-/** Release now, or queue it on disk for the daemon when it cannot be reached. */
-export async function releaseOrQueue(deps: Deps, owner: string, log: Logger): Promise<void> {
+/** Release now (true), or queue it on disk for the daemon when it cannot be reached (false). */
+export async function releaseOrQueue(deps: Deps, owner: string, log: Logger, port?: { hostVeth: string; retired?: string }): Promise<boolean> {
   try {
-    await deps.ipam.release(owner);
+    await deps.daemon.release(owner, port);
     await deps.releases.remove(owner);
+    return true;
   } catch (e) {
     if (!(e instanceof DaemonUnavailableError))
       throw new CniError(ErrorCode.Io, `releasing the address of ${owner} failed: ${(e as Error).message}`);
@@ -44,5 +69,6 @@ export async function releaseOrQueue(deps: Deps, owner: string, log: Logger): Pr
     } catch (qe) {
       throw new CniError(ErrorCode.Io, `daemon unavailable and queueing the release failed: ${(qe as Error).message}`);
     }
+    return false;
   }
 }

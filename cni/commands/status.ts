@@ -10,7 +10,7 @@ import { DaemonUnavailableError, type Deps } from '../ports.js';
 export async function cmdStatus(deps: Deps): Promise<void> {
   let status;
   try {
-    status = await deps.ipam.status();
+    status = await deps.daemon.status();
   } catch (e) {
     const reason = (e as Error).message;
     if (e instanceof DaemonUnavailableError)

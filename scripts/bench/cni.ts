@@ -3,6 +3,9 @@
  * `bridge` + `host-local`, in the same lab host and the same run, runs
  * interleaved so both see the same machine load. Each call is a fresh
  * process, as a runtime makes it; namespaces are created outside the timing.
+ * Each call starts on a settled host: work one call leaves behind (our DEL
+ * leaves the kernel's ~20 ms destruction of the veth to the daemon) must not
+ * land on the next call, ours or the reference's.
  */
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
@@ -12,6 +15,7 @@ import { Lab } from '../lab/lab.js';
 import { median, percentile, ratio } from './measure.js';
 
 const RUNS = Number(process.env['BENCH_CNI_RUNS'] ?? 40);
+const SETTLE_MS = 100;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const PLUGIN = resolve(here, here.includes('/dist/') ? '../../cni/overlay' : '../../dist/cni/overlay');
 
@@ -30,6 +34,7 @@ export async function benchCni(): Promise<Record<string, number>> {
       ipam: { type: 'host-local', subnet: '10.33.0.0/16', dataDir: join(d.dataDir, 'host-local') },
     });
     const call = async (bin: string, conf: string, command: string, id: string, ns: string) => {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const t = performance.now();
       const r = await execa('ip', ['netns', 'exec', d.host.ns, bin], {
         reject: false,

@@ -36,6 +36,25 @@ export interface AttachRequest {
   filter?: PortFilterPrograms;
 }
 
+/**
+ * What the daemon hands the CNI plugin for one port (POST /ports/admit): its
+ * address and how to plug it in. The plugin carries it out over netlink
+ * (cni/netlink-attacher.ts), in the same steps as attach() below.
+ */
+export interface PortPlan {
+  /** With prefix, e.g. 10.32.1.5/24. */
+  address: string;
+  subnet: string;
+  /** The host's address on the subnet, when it is exposed. */
+  gateway?: string;
+  mtu: number;
+  bridge: string;
+  hostVeth: string;
+  mac: string;
+  /** The port's filter programs, when it is isolated. */
+  filter?: PortFilterPrograms;
+}
+
 export interface AttachedPort {
   hostVeth: string;
   mac: string;

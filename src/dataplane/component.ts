@@ -16,7 +16,7 @@ import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
 import { IpamError } from '../ipam/ipam.js';
-import { formatCidr, intToIp, isIPv4, networkOf, type Cidr } from '../lib/ipv4.js';
+import { formatCidr, intToIp, networkOf, type Cidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
@@ -29,12 +29,13 @@ import { FileAttachmentStore } from '../../cni/state.js';
 import { addrs, ipBatch, links } from '../sys/ip.js';
 import { setSysctl } from '../sys/sysctl.js';
 import { listTable } from '../sys/nft.js';
-import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError, type AttachedPort, type AttachRequest } from './attach.js';
+import { attach, detach, inspect, InterfaceExistsError, NetnsNotFoundError, type AttachedPort, type AttachRequest, type PortPlan } from './attach.js';
 import type { DataplaneConfig } from './config.js';
 import { detectUnderlay, ensureDevices, linkLocal, overlayMtu, reattachPorts, type Underlay } from './devices.js';
 import { EndpointTable } from './endpoints.js';
 import { desiredFdb, planFdb, remoteEntries } from './fdb-plan.js';
-import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac } from './names.js';
+import { bridgeMacFor, HOST_VETH_RE, hostVethName, isValidMac, randomMac, RETIRED_RE } from './names.js';
+import { RetiredPorts } from './retired-ports.js';
 import { ISOLATION_FAMILY, ISOLATION_TABLE, type IsolatedPort } from './isolation.js';
 import { IsolatedPorts } from './isolated-ports.js';
 import { applyNat, NAT_FAMILY, NAT_TABLE } from './nat.js';
@@ -88,6 +89,8 @@ export class DataplaneComponent implements DaemonComponent {
   private ticker?: NodeJS.Timeout;
   private probeTimer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
+  private readonly partsDue = new Set<string>();
+  private parts: Promise<unknown> = Promise.resolve();
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
@@ -95,6 +98,7 @@ export class DataplaneComponent implements DaemonComponent {
   private mtu: number;
   private readonly exposed = new Map<string, Exposure>();
   private readonly isolated: IsolatedPorts;
+  private readonly retired: RetiredPorts;
   /** Attaches running now, by host veth: registered, but not in any link list yet, and what a racing detach waits for. */
   private readonly attachInFlight = new Map<string, Promise<unknown>>();
   private readonly probes = new Map<PeerName, ProbeResult>();
@@ -121,6 +125,7 @@ export class DataplaneComponent implements DaemonComponent {
       this.log.warn('data plane repaired', { fixed: [what] });
     };
     this.isolated = new IsolatedPorts(store, log, { bridgeMac: this.bridgeMac, range: formatCidr(ipam.range) }, repaired);
+    this.retired = new RetiredPorts(log);
     if (cfg.wireguard) this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, repaired);
     this.table = new EndpointTable(router.name, () => {
       this.schedule();
@@ -161,7 +166,7 @@ export class DataplaneComponent implements DaemonComponent {
   private watchKernel(): void {
     const bridgeEvents = new EventMonitor('bridge monitor fdb', (lines) => {
       // Our own FDB writes on the VXLAN device echo back here; only bridge-port changes matter.
-      if (lines.some((l) => l.includes(`master ${this.cfg.bridge}`) && !l.includes(`dev ${this.cfg.vxlanDev} `))) this.schedule();
+      if (lines.some((l) => l.includes(`master ${this.cfg.bridge}`) && !l.includes(`dev ${this.cfg.vxlanDev} `))) this.soon('publish');
     });
     const nftEvents = new EventMonitor('nft monitor', (lines) => {
       const removed = lines.filter((l) => l.startsWith('delete ') || l.startsWith('flush '));
@@ -170,12 +175,30 @@ export class DataplaneComponent implements DaemonComponent {
     });
     // A port's tc filter or its clsact qdisc removed by hand: put it back now, not at the next pass.
     const tcEvents = new EventMonitor('tc monitor', (lines) => {
-      if (lines.some((l) => l.startsWith('deleted ') && this.isolated.has(/ dev (\S+)/.exec(l)?.[1] ?? ''))) this.schedule(0);
+      if (lines.some((l) => l.startsWith('deleted ') && this.isolated.has(/ dev (\S+)/.exec(l)?.[1] ?? ''))) this.soon('isolation');
     });
     for (const m of [bridgeEvents, nftEvents, tcEvents]) {
       m.start();
       this.monitors.push(m);
     }
+  }
+
+  /**
+   * One part of a pass, soon, for an event that needs only that part: a container came or
+   * went (announce this host's MACs), a port's filter was removed (check isolation). Each
+   * costs a process or three, where a whole pass costs a dozen; under container churn that
+   * is what keeps the API (a CNI ADD's one call) answering in a millisecond or two. Parts
+   * run one at a time; triggers within the delay are served by one run.
+   */
+  private soon(part: 'publish' | 'isolation', delayMs = 50): void {
+    if (this.stopped || this.partsDue.has(part)) return;
+    this.partsDue.add(part);
+    setTimeout(() => {
+      this.partsDue.delete(part);
+      this.parts = this.parts
+        .then(() => (this.stopped ? undefined : part === 'publish' ? this.publishEndpoint() : this.ensureIsolation(false)))
+        .catch((e: unknown) => this.log.warn(`data plane ${part} failed; the next pass retries`, { error: String(e) }));
+    }, delayMs).unref();
   }
 
   /** Coalesce bursts of triggers into one reconcile. */
@@ -372,13 +395,8 @@ export class DataplaneComponent implements DaemonComponent {
     // A port registered while we list links is not in that list yet: only older ones may be pruned.
     const listedAt = Date.now();
     const present = new Set((await links()).map((l) => l.ifname));
+    this.retired.destroy(present);
     await this.isolated.reconcile(present, listedAt, (v) => this.attachInFlight.has(v), initial);
-  }
-
-  /** Put a container port under isolation (attachPort does, while it creates the veth). */
-  private async registerPort(p: IsolatedPort): Promise<void> {
-    await this.isolated.register(p);
-    this.schedule(); // announce the new MAC
   }
 
   // ---- attach / detach: the CNI plugin's ports, and `overlay attach <netns>` ------------
@@ -405,13 +423,13 @@ export class DataplaneComponent implements DaemonComponent {
     const port: IsolatedPort = { hostVeth, mac, ip: req.address.split('/')[0]!, subnet: networkOf(req.address) };
     // A port of that name already registered may be a live attachment: touch its rules only once attach proves it is not.
     const early = req.isolate && !this.isolated.has(hostVeth);
-    const rules = early ? this.registerPort(port) : Promise.resolve();
+    const rules = early ? this.isolated.register(port).then((r) => r.rules) : Promise.resolve();
     rules.catch(() => undefined); // awaited below; attach may fail first
     try {
       const filter = req.isolate ? this.isolated.filterFor(port) : undefined;
       const attached = await attach({ ...req, mac, bridge: this.cfg.bridge, mtu: req.mtu ?? this.mtu, beforeUp: rules, filter });
       await rules;
-      if (req.isolate && !early) await this.registerPort({ ...port, mac: attached.mac });
+      if (req.isolate && !early) await (await this.isolated.register({ ...port, mac: attached.mac })).rules;
       if (req.isolate) this.isolated.touch(hostVeth);
       return attached;
     } catch (e) {
@@ -420,6 +438,39 @@ export class DataplaneComponent implements DaemonComponent {
       if (e instanceof InterfaceExistsError) throw new ApiError(409, e.message);
       throw e;
     }
+  }
+
+  /**
+   * The daemon's half of a CNI ADD: the port's address (durable) and its isolation are
+   * decided here, in one call; the plugin plugs the port in itself over netlink, with the
+   * filter programs returned here on its host end before either end is up. The nftables
+   * rules follow within milliseconds (the filters enforce the same policy meanwhile).
+   */
+  async admitPort(owner: string, req: { netns: string; ifname: string; subnet?: string; ip?: string; mac?: string; isolate: boolean }): Promise<PortPlan> {
+    if (req.mac !== undefined && !isValidMac(req.mac.toLowerCase())) throw new ApiError(400, `bad MAC address "${req.mac}": it must be a unicast MAC like 02:42:0a:20:00:05`);
+    const a = await this.ipam.allocate(owner, req.subnet, req.ip);
+    const hostVeth = hostVethName(req.netns, req.ifname);
+    const mac = (req.mac ?? randomMac()).toLowerCase();
+    const plan: PortPlan = { ...this.ipam.allocationJson(owner, a.address, a.subnet), bridge: this.cfg.bridge, hostVeth, mac, mtu: this.mtu };
+    if (!req.isolate) {
+      await this.isolated.unregister(hostVeth); // a port of that name isolated before is not any more
+      return plan;
+    }
+    const port: IsolatedPort = { hostVeth, mac, ip: intToIp(a.address), subnet: formatCidr(a.subnet) };
+    const { rules } = await this.isolated.register(port);
+    rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
+    return { ...plan, filter: this.isolated.filterFor(port) };
+  }
+
+  /**
+   * The daemon's half of a CNI DEL (the plugin has taken the port down): the address goes,
+   * and the port's rules; a retired port is destroyed after the answer. Idempotent.
+   */
+  async releasePort(owner: string, hostVeth?: string, retired?: string): Promise<{ released?: string }> {
+    const addr = await this.ipam.release(owner);
+    if (hostVeth) await this.isolated.unregister(hostVeth);
+    if (retired) this.retired.destroy([retired]);
+    return addr === undefined ? {} : { released: intToIp(addr) };
   }
 
   /** Idempotent: true when a veth was removed. */
@@ -539,7 +590,7 @@ export class DataplaneComponent implements DaemonComponent {
     this.isolated.stop();
     for (const m of this.monitors) m.stop();
     this.prober.close();
-    await this.running;
+    await Promise.all([this.running, this.retired.settle()]);
   }
 
   /** `overlay reset`: containers detached, host addresses hidden, devices and NAT table removed. */
@@ -638,49 +689,26 @@ export class DataplaneComponent implements DaemonComponent {
       if (wantsJson) return { json: list };
       return { text: list.map((e) => `${e.id} ${e.ifname} ${e.mac} ${e.addresses.join(' ')}`).join('\n') + (list.length ? '\n' : '') };
     });
-    // The CNI plugin's ADD and DEL: the daemon plugs the container in and owns (and restores) its rules.
-    api.add('POST', '/ports/attach', async ({ body }) => {
-      const address = str(body, 'address');
-      const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(address ?? '');
-      if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) throw new ApiError(400, '"address" must be ip/prefix, e.g. 10.32.1.5/24');
-      const b = (body ?? {}) as Record<string, unknown>;
-      const mtu = b['mtu'];
-      if (mtu !== undefined && !(Number.isInteger(mtu) && (mtu as number) >= 576 && (mtu as number) <= 65535)) throw new ApiError(400, '"mtu" must be an integer from 576 to 65535');
-      for (const k of ['hairpin', 'isolate']) if (b[k] !== undefined && typeof b[k] !== 'boolean') throw new ApiError(400, `"${k}" must be true or false`);
-      const port = await this.attachPort({
-        netns: netnsPath(netnsOf(body)),
-        ifname: ifnameOf(body),
-        address: address!,
-        mtu: mtu as number | undefined,
-        mac: str(body, 'mac'),
-        hairpin: b['hairpin'] === true,
-        routes: routesOf(b['routes']),
-        isolate: b['isolate'] !== false,
-      });
-      return { json: port };
+    // The CNI plugin's ADD and DEL: the daemon decides and owns (and restores) the port's rules; the plugin plugs it in.
+    const ownerOf = (body: unknown) => {
+      const o = str(body, 'owner');
+      if (!o) throw new ApiError(400, '"owner" is required (<container id>:<interface>)');
+      return o;
+    };
+    api.add('POST', '/ports/admit', async ({ body }) => {
+      const isolate = (body as Record<string, unknown> | undefined)?.['isolate'];
+      if (isolate !== undefined && typeof isolate !== 'boolean') throw new ApiError(400, '"isolate" must be true or false');
+      const req = { netns: netnsPath(netnsOf(body)), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false };
+      return { json: await ipamErrors(() => this.admitPort(ownerOf(body), req)) };
     });
-    api.add('POST', '/ports/detach', async ({ body }) => {
+    api.add('POST', '/ports/release', async ({ body }) => {
       const hostVeth = str(body, 'hostVeth');
       if (hostVeth !== undefined && !HOST_VETH_RE.test(hostVeth)) throw new ApiError(400, '"hostVeth" must name a port this project created (ovl + 12 hex digits)');
-      return { json: { detached: await this.detachPort(netnsPath(netnsOf(body)), ifnameOf(body), hostVeth) } };
+      const retired = str(body, 'retired');
+      if (retired !== undefined && !RETIRED_RE.test(retired)) throw new ApiError(400, '"retired" must name a retired port (ovr + 12 hex digits)');
+      return { json: await ipamErrors(() => this.releasePort(ownerOf(body), hostVeth, retired)) };
     });
   }
-}
-
-/** Extra routes for a container: [{dst: "0.0.0.0/0" | "default" | CIDR, gw?: IPv4}]. */
-function routesOf(v: unknown): { dst: string; gw?: string }[] {
-  if (v === undefined) return [];
-  const bad = () => new ApiError(400, '"routes" must be a list of {"dst": CIDR or "default", "gw": IPv4 address}');
-  if (!Array.isArray(v) || v.length > 64) throw bad();
-  return v.map((r: unknown) => {
-    const o = r as Record<string, unknown> | null;
-    if (!o || typeof o !== 'object' || typeof o['dst'] !== 'string') throw bad();
-    const dst = o['dst'] === '0.0.0.0/0' ? 'default' : o['dst'];
-    const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(dst);
-    if (dst !== 'default' && !(cidr && isIPv4(cidr[1]!) && Number(cidr[2]) <= 32)) throw bad();
-    if (o['gw'] !== undefined && !(typeof o['gw'] === 'string' && isIPv4(o['gw']))) throw bad();
-    return { dst, ...(typeof o['gw'] === 'string' ? { gw: o['gw'] } : {}) };
-  });
 }
 
 /** A bare name means /run/netns/<name> (what `ip netns add` creates). */

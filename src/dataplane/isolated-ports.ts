@@ -16,6 +16,14 @@ import { ensurePortFilters, portFilterPrograms, type PortFilterContext, type Por
 const KEY_PORT_PREFIX = 'dataplane/port/';
 /** How long after the last removal the rules of removed ports are swept. */
 const STALE_RULES_SWEEP_MS = 2_000;
+/**
+ * The CNI plugin creates a port's veth and filters after the daemon registered
+ * it (a millisecond later, longer on a loaded host). Until then a missing veth
+ * is not a reason to forget the port, nor a missing filter one to install it
+ * (which would only be a duplicate of the plugin's work).
+ */
+const PLUG_IN_GRACE_MS = 10_000;
+const FILTER_GRACE_MS = 1_000;
 
 export class IsolatedPorts {
   private readonly ports = new Map<string, IsolatedPort>();
@@ -63,16 +71,27 @@ export class IsolatedPorts {
     if (this.ports.has(hostVeth)) this.registeredAt.set(hostVeth, Date.now());
   }
 
-  /** Put a port under isolation: a new one's rules are appended (~5 ms), a changed one's need a rebuild (~15 ms). */
-  async register(p: IsolatedPort): Promise<void> {
+  /**
+   * Put a port under isolation. It is recorded (in memory and in the store) when this
+   * returns; its rules follow in turn: a new port's are appended (~5 ms), a changed one's
+   * need a rebuild (~15 ms). `rules` settles when they are in; if they fail, the table is
+   * marked stale and the next check rebuilds it.
+   */
+  async register(p: IsolatedPort): Promise<{ rules: Promise<void> }> {
     const append = !this.ports.has(p.hostVeth) && !this.stale.has(p.hostVeth);
     this.ports.set(p.hostVeth, p);
     this.registeredAt.set(p.hostVeth, Date.now());
+    const recorded = this.store.put(KEY_PORT_PREFIX + p.hostVeth, p);
     const rules = this.inTurn(async () => {
+      // After the caller has answered: starting `nft` holds the event loop for milliseconds.
+      await recorded.catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
       if (!append || !this.applied) return this.rebuild();
       await appendPortRules(p, this.ctx.range).catch(() => this.rebuild());
     });
-    await Promise.all([this.store.put(KEY_PORT_PREFIX + p.hostVeth, p), rules]);
+    rules.catch(() => undefined); // the caller may not wait for them
+    await recorded;
+    return { rules };
   }
 
   /** Rules of a port whose veth is gone match nothing: they wait for one sweep instead of a rebuild per DEL. */
@@ -97,7 +116,8 @@ export class IsolatedPorts {
    * put back port filters someone removed.
    */
   async reconcile(present: Set<string>, listedAt: number, attaching: (hostVeth: string) => boolean, initial: boolean): Promise<void> {
-    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !attaching(v) && (this.registeredAt.get(v) ?? 0) < listedAt);
+    const youngerThan = (v: string, ms: number) => attaching(v) || (this.registeredAt.get(v) ?? 0) >= listedAt - ms;
+    const gone = [...this.ports.keys()].filter((v) => !present.has(v) && !youngerThan(v, PLUG_IN_GRACE_MS));
     if (gone.length) {
       for (const v of gone) {
         this.ports.delete(v);
@@ -111,7 +131,7 @@ export class IsolatedPorts {
       await this.inTurn(() => this.rebuild());
       if (wasApplied && !initial) this.onRepair('isolation rules were changed or flushed; restored');
     }
-    const settled = [...this.ports.values()].filter((p) => present.has(p.hostVeth) && !attaching(p.hostVeth));
+    const settled = [...this.ports.values()].filter((p) => present.has(p.hostVeth) && !youngerThan(p.hostVeth, FILTER_GRACE_MS));
     for (const v of await ensurePortFilters(settled, this.ctx)) if (!initial) this.onRepair(`restored the port filters of ${v}`);
   }
 

@@ -257,7 +257,8 @@ export class IpamComponent implements DaemonComponent {
     return this.run(() => this.core.release(owner));
   }
 
-  private allocationJson(owner: string, addr: number, subnet: Cidr) {
+  /** An allocation as the API shows it: address with prefix, subnet, gateway (when exposed), overlay MTU. */
+  allocationJson(owner: string, addr: number, subnet: Cidr) {
     const gw = this.decorator?.gatewayFor(subnet);
     const mtu = this.decorator?.mtu();
     return { owner, address: `${intToIp(addr)}/${subnet.prefix}`, subnet: formatCidr(subnet), ...(gw ? { gateway: gw } : {}), ...(mtu ? { mtu } : {}) };

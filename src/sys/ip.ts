@@ -1,5 +1,5 @@
 /** iproute2 `ip`: links, addresses, routes and batches. */
-import { parseJsonList, run, SysError, type RunOptions } from './exec.js';
+import { parseJsonList, run, runUnchecked, SysError, type RunOptions } from './exec.js';
 
 export interface Link {
   ifindex: number;
@@ -78,6 +78,14 @@ export async function routeGet(dst: string, opts: RunOptions = {}): Promise<Rout
 export async function ipBatch(lines: string[], opts: RunOptions = {}): Promise<void> {
   if (lines.length === 0) return;
   await run('ip', ['-batch', '-'], { ...opts, input: lines.join('\n') + '\n' });
+}
+
+/** Delete links in one process; missing ones are not an error. */
+export async function deleteLinks(names: string[], opts: RunOptions = {}): Promise<void> {
+  if (names.length === 0) return;
+  const r = await runUnchecked('ip', ['-force', '-batch', '-'], { ...opts, input: names.map((n) => `link del dev ${n}`).join('\n') + '\n' });
+  const unexpected = r.stderr.split('\n').filter((l) => l.trim() && !/Cannot find device|Command failed|does not exist/.test(l));
+  if (unexpected.length) throw new Error(`cannot delete links: ${unexpected.join('; ')}`);
 }
 
 /** Delete a link; a missing link is not an error. */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
 import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
-import { hostVethName } from '../../src/dataplane/names.js';
+import { hostVethName, peerTempName } from '../../src/dataplane/names.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
 
@@ -112,10 +112,11 @@ describe('CNI plugin binary on real daemons', () => {
     expect((await cni(d[0]!, 'ADD', 'ctr10', a)).exitCode).toBe(0);
     const vethA = hostVethName(`/run/netns/${a}`, 'eth0');
     const vethB = hostVethName(`/run/netns/${b}`, 'eth0');
-    expect(await rules()).toContain(vethA);
+    // A port's rules follow its ADD within milliseconds (its tc filters, on before the link came up, hold meanwhile).
+    expect(await waitFor(async () => (await rules()).includes(vethA), 2_000, 20)).toBe(true);
     expect((await cni(d[0]!, 'DEL', 'ctr10', a)).exitCode).toBe(0);
     expect((await cni(d[0]!, 'ADD', 'ctr11', b)).exitCode).toBe(0);
-    expect(await rules()).toContain(vethB);
+    expect(await waitFor(async () => (await rules()).includes(vethB), 2_000, 20)).toBe(true);
     expect(await waitFor(async () => !(await rules()).includes(vethA), 5_000, 200)).toBe(true);
     expect(await rules()).toContain(vethB);
     expect((await cni(d[0]!, 'DEL', 'ctr11', b)).exitCode).toBe(0);
@@ -126,14 +127,17 @@ describe('CNI plugin binary on real daemons', () => {
       const r = await apiRequest(d[0]!.apiSocket, 'POST', path, body);
       return { status: r.status, error: (JSON.parse(r.body) as { error?: string }).error ?? '' };
     };
-    const base = { netns: `/run/netns/${ns[0]}`, ifname: 'eth7', address: '10.32.9.9/12' };
-    expect(await post('/ports/attach', { ...base, address: '10.32.9.9' })).toMatchObject({ status: 400, error: expect.stringMatching(/"address" must be ip\/prefix/) });
-    expect(await post('/ports/attach', { ...base, ifname: 'a/b' })).toMatchObject({ status: 400, error: expect.stringMatching(/bad interface name/) });
-    expect(await post('/ports/attach', { ...base, mtu: 70000 })).toMatchObject({ status: 400, error: expect.stringMatching(/"mtu"/) });
-    expect(await post('/ports/attach', { ...base, mac: 'ff:ff:ff:ff:ff:ff' })).toMatchObject({ status: 400, error: expect.stringMatching(/bad MAC/) });
-    expect(await post('/ports/attach', { ...base, routes: [{ dst: 'everywhere' }] })).toMatchObject({ status: 400, error: expect.stringMatching(/"routes"/) });
-    expect(await post('/ports/attach', { ...base, netns: '/run/netns/no-such-ns' })).toMatchObject({ status: 404, error: expect.stringMatching(/does not exist/) });
-    expect(await post('/ports/detach', { ...base, hostVeth: 'eth0' })).toMatchObject({ status: 400, error: expect.stringMatching(/"hostVeth"/) });
+    const base = { owner: 'api-test:eth7', netns: `/run/netns/${ns[0]}`, ifname: 'eth7' };
+    expect(await post('/ports/admit', { ...base, owner: undefined })).toMatchObject({ status: 400, error: expect.stringMatching(/"owner" is required/) });
+    expect(await post('/ports/admit', { ...base, netns: undefined })).toMatchObject({ status: 400, error: expect.stringMatching(/"netns" is required/) });
+    expect(await post('/ports/admit', { ...base, ifname: 'a/b' })).toMatchObject({ status: 400, error: expect.stringMatching(/bad interface name/) });
+    expect(await post('/ports/admit', { ...base, mac: 'ff:ff:ff:ff:ff:ff' })).toMatchObject({ status: 400, error: expect.stringMatching(/bad MAC/) });
+    expect(await post('/ports/admit', { ...base, isolate: 'yes' })).toMatchObject({ status: 400, error: expect.stringMatching(/"isolate"/) });
+    expect(await post('/ports/admit', { ...base, subnet: '10.99.0.0/16' })).toMatchObject({ status: 400, error: expect.stringMatching(/not inside the allocation range/) });
+    expect(await post('/ports/release', { ...base, hostVeth: 'eth0' })).toMatchObject({ status: 400, error: expect.stringMatching(/"hostVeth"/) });
+    expect(await post('/ports/release', { ...base, retired: 'eth0' })).toMatchObject({ status: 400, error: expect.stringMatching(/"retired"/) });
+    // Nothing was allocated by the refused requests.
+    expect((await apiRequest(d[0]!.apiSocket, 'GET', '/ipam/lookup?owner=api-test%3Aeth7')).status).toBe(404);
     expect((await lab.exec(ns[0]!, 'ip', ['link', 'show', 'eth7'], { reject: false })).exitCode).not.toBe(0);
   });
 
@@ -147,14 +151,31 @@ describe('CNI plugin binary on real daemons', () => {
   });
 
   it('a failed ADD leaves no veth, no isolation rule and no address behind', async () => {
+    const rules = async () => (await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout;
+    const hostPorts = async () => (await lab.exec(d[0]!.host.ns, 'ip', ['-o', 'link', 'show'])).stdout.match(/ov[lr][0-9a-f]{12}/g) ?? [];
+    const before = await hostPorts();
+    // Failing after the daemon allocated: the container end's temporary name is taken in the netns.
     const n = await lab.addNamespace('k5');
-    const before = await hostVeths(d[0]!);
-    const add = await cni(d[0]!, 'ADD', 'ctr5', n, d[0]!.apiSocket, { runtimeConfig: { mac: '01:00:5e:00:00:01' } });
-    expect(add.exitCode).not.toBe(0);
-    expect(await hostVeths(d[0]!)).toEqual(before);
-    expect(await allocated(d[0]!, 'ctr5:eth0')).toBe(false);
-    const rules = (await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout;
-    expect(rules).not.toContain(hostVethName(`/run/netns/${n}`, 'eth0'));
+    await lab.exec(n, 'ip', ['link', 'add', peerTempName(`/run/netns/${n}`, 'eth0'), 'type', 'veth', 'peer', 'name', 'other5']);
+    const add = await cni(d[0]!, 'ADD', 'ctr5', n);
+    expect(add.exitCode, add.stdout).not.toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ code: 5, msg: expect.stringMatching(/creating veth/) });
+    // Failing after the veth was made: the daemon refuses the address asked for (another container holds it).
+    const n2 = await lab.addNamespace('k5b');
+    const holder = await lab.addNamespace('k5c');
+    const taken = (JSON.parse((await cni(d[0]!, 'ADD', 'holder5', holder)).stdout) as CniResult).ips[0]!.address;
+    const add2 = await cni(d[0]!, 'ADD', 'ctr5b', n2, d[0]!.apiSocket, { runtimeConfig: { ips: [taken] } });
+    expect(JSON.parse(add2.stdout)).toMatchObject({ code: 7, msg: expect.stringContaining(taken.split('/')[0]!) });
+    for (const [id, netns] of [['ctr5', n], ['ctr5b', n2]] as const) {
+      expect(await allocated(d[0]!, `${id}:eth0`)).toBe(false);
+      // Rules of released ports match nothing (no such veth) and are swept together shortly after.
+      const veth = hostVethName(`/run/netns/${netns}`, 'eth0');
+      expect(await waitFor(async () => !(await rules()).includes(veth), 10_000, 200)).toBe(true);
+      expect((await lab.exec(netns, 'ip', ['-o', 'link', 'show'])).stdout).not.toMatch(/eth0/);
+    }
+    expect((await lab.exec(n2, 'ip', ['-o', 'link', 'show'])).stdout).not.toMatch(/ovt/);
+    expect((await hostPorts()).filter((v) => !before.includes(v))).toEqual([hostVethName(`/run/netns/${holder}`, 'eth0')]);
+    expect((await cni(d[0]!, 'DEL', 'holder5', holder)).exitCode).toBe(0);
   });
 
   it('GC removes attachments the runtime no longer lists', async () => {
@@ -189,12 +210,31 @@ describe('CNI plugin binary on real daemons', () => {
     expect(String((report['dataplane']!['nftables'] as Record<string, unknown>)['bridge overlay-isolation'])).toMatch(/drop/);
   });
 
+  it('DEL frees the interface name at once, the daemon destroys the retired port after, and a retired port left behind is swept', async () => {
+    const n = await lab.addNamespace('k12');
+    const links = async (netns: string) => (await lab.exec(netns, 'ip', ['-o', 'link', 'show'])).stdout;
+    expect((await cni(d[0]!, 'ADD', 'ctr12', n)).exitCode).toBe(0);
+    expect((await cni(d[0]!, 'DEL', 'ctr12', n)).exitCode).toBe(0);
+    expect(await links(n)).not.toMatch(/eth0/);
+    // The same container can come back at once, while its old port may still be on its way out.
+    const again = await cni(d[0]!, 'ADD', 'ctr12', n);
+    expect(again.exitCode, again.stdout).toBe(0);
+    expect((await cni(d[0]!, 'DEL', 'ctr12', n)).exitCode).toBe(0);
+    expect(await waitFor(async () => !/ovr/.test((await links(d[0]!.host.ns)) + (await links(n))), 5_000, 50)).toBe(true);
+    // A retired port the daemon never got to (stopped first, say) goes with its next pass.
+    await lab.exec(d[0]!.host.ns, 'ip', ['link', 'add', 'ovr00000000beef', 'type', 'veth', 'peer', 'name', 'ovr00000000beef', 'netns', n]);
+    expect(await waitFor(async () => !/ovr/.test((await links(d[0]!.host.ns)) + (await links(n))), 15_000, 200)).toBe(true);
+  });
+
   it('DEL while the daemon is down is queued, and the daemon applies it when it is back', async () => {
     const n = await lab.addNamespace('k8');
     expect((await cni(d[1]!, 'ADD', 'ctr8', n)).exitCode).toBe(0);
     expect((await overlay(d[1]!, ['stop'])).exitCode).toBe(0);
     const del = await cni(d[1]!, 'DEL', 'ctr8', n);
     expect(del.exitCode, del.stdout).toBe(0);
+    // With no daemon to hand it to, the plugin destroyed the port itself.
+    expect((await lab.exec(d[1]!.host.ns, 'ip', ['-o', 'link', 'show'])).stdout).not.toMatch(/ov[lr][0-9a-f]{12}/);
+    expect((await lab.exec(n, 'ip', ['-o', 'link', 'show'])).stdout).not.toMatch(/eth0|ovr/);
     await launch(d[1]!, ['198.51.100.1']);
     expect(await waitFor(async () => !(await allocated(d[1]!, 'ctr8:eth0')), 15_000, 200)).toBe(true);
   });

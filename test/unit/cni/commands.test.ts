@@ -1,9 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runPlugin } from '../../../cni/run.js';
 import { SUPPORTED_VERSIONS, type CniVersion } from '../../../cni/spec/versions.js';
+import { hostVethName } from '../../../src/dataplane/names.js';
 import { fakeDeps } from './fakes.js';
 
 const NETNS = '/run/netns/c1';
+const HOST_VETH = hostVethName(NETNS, 'eth0');
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 let f: ReturnType<typeof fakeDeps>;
 
 beforeEach(() => {
@@ -78,19 +81,22 @@ describe('ADD', () => {
     expect(out.exitCode).toBe(0);
     expect(out.json).toEqual({
       cniVersion: '1.0.0',
-      interfaces: [{ name: 'overlay' }, { name: 'vethov1' }, { name: 'eth0', mac: '02:00:00:00:00:01', sandbox: NETNS }],
+      interfaces: [{ name: 'overlay' }, { name: HOST_VETH }, { name: 'eth0', mac: expect.stringMatching(MAC), sandbox: NETNS }],
       ips: [{ address: '10.32.0.2/12', interface: 2 }],
       routes: [{ dst: '10.32.0.0/12' }],
       dns: {},
     });
-    expect(f.store.records.get('c1:eth0')).toMatchObject({ address: '10.32.0.2/12', hostVeth: 'vethov1', netns: NETNS, network: 'net1' });
+    const mac = out.json.interfaces[2].mac;
+    expect(parseInt(mac.slice(0, 2), 16) & 3).toBe(2); // unicast, locally administered
+    expect(f.store.records.get('c1:eth0')).toMatchObject({ address: '10.32.0.2/12', hostVeth: HOST_VETH, mac, netns: NETNS, network: 'net1' });
+    expect(f.attacher.hostEnds.get(HOST_VETH)).toEqual({ netns: NETNS, name: 'eth0', up: true });
   });
   it('pre-1.0.0 results carry ips[].version', async () => {
     const out = await add('0.3.1');
     expect(out.json.ips).toEqual([{ version: '4', address: '10.32.0.2/12', interface: 2 }]);
   });
   it('adds the gateway and a default route only when the daemon reports one', async () => {
-    f.ipam.gateway = '10.32.0.1';
+    f.daemon.gateway = '10.32.0.1';
     const out = await add('1.1.0');
     expect(out.json.ips[0]).toEqual({ address: '10.32.0.2/12', gateway: '10.32.0.1', interface: 2 });
     expect(out.json.routes).toEqual([{ dst: '10.32.0.0/12' }, { dst: '0.0.0.0/0', gw: '10.32.0.1' }]);
@@ -111,7 +117,7 @@ describe('ADD', () => {
       dns: { nameservers: ['10.0.0.53'] },
     };
     const out = await add('0.4.0', { prevResult });
-    expect(out.json.interfaces.map((i: { name: string }) => i.name)).toEqual(['lo', 'overlay', 'vethov1', 'eth0']);
+    expect(out.json.interfaces.map((i: { name: string }) => i.name)).toEqual(['lo', 'overlay', HOST_VETH, 'eth0']);
     expect(out.json.ips).toEqual([
       { version: '4', address: '127.0.0.1/8', interface: 0 },
       { version: '4', address: '10.32.0.2/12', interface: 3 },
@@ -123,24 +129,27 @@ describe('ADD', () => {
     const out = await add();
     expect(out.json.code).toBe(100);
     expect(out.json.msg).toContain('eth0');
-    expect(f.ipam.allocs.size).toBe(1);
+    expect(f.daemon.calls).toEqual(['admit c1:eth0']);
+    expect(f.daemon.allocs.size).toBe(1);
     expect(f.store.records.size).toBe(1);
+    expect(f.attacher.hostEnds.get(HOST_VETH)?.up).toBe(true);
   });
   it('fails with code 3 when the netns does not exist', async () => {
     const out = await run('ADD', conf(), { CNI_NETNS: '/run/netns/gone' });
     expect(out.json.code).toBe(3);
   });
   it('daemon down → code 11 with the reason, nothing left behind', async () => {
-    f.ipam.down = true;
+    f.daemon.down = true;
     const out = await add();
     expect(out.exitCode).toBe(1);
     expect(out.json.code).toBe(11);
     expect(out.json.msg).toContain('ECONNREFUSED');
     expect(f.attacher.sandboxes.get(NETNS)!.size).toBe(0);
+    expect(f.attacher.hostEnds.size).toBe(0); // the veth made while the daemon was asked is gone
   });
   it('a request the daemon refuses → code 7 with its reason', async () => {
     const { DaemonRejectedError } = await import('../../../cni/ports.js');
-    f.ipam.allocate = async () => {
+    f.daemon.admit = async () => {
       throw new DaemonRejectedError('subnet 10.99.0.0/16 is outside the range 10.32.0.0/12');
     };
     const out = await add('1.0.0', { subnet: '10.99.0.0/16' });
@@ -148,7 +157,7 @@ describe('ADD', () => {
     expect(out.json.msg).toContain('outside the range');
   });
   it('IPAM not ready → code 11', async () => {
-    f.ipam.ready = false;
+    f.daemon.ready = false;
     const out = await add();
     expect(out.json.code).toBe(11);
     expect(out.json.msg).toContain('not ready');
@@ -158,7 +167,8 @@ describe('ADD', () => {
     const out = await add();
     expect(out.json).toMatchObject({ code: 5 });
     expect(out.json.msg).toContain('veth create failed');
-    expect(f.ipam.allocs.size).toBe(0);
+    expect(f.daemon.allocs.size).toBe(0);
+    expect(f.attacher.hostEnds.size).toBe(0);
     f.attacher.failAttach = undefined;
     expect((await add()).exitCode).toBe(0);
   });
@@ -166,7 +176,7 @@ describe('ADD', () => {
     f.attacher.failAttach = new Error('veth create failed');
     const realAttach = f.attacher.attach.bind(f.attacher);
     f.attacher.attach = async (...a) => {
-      f.ipam.down = true;
+      f.daemon.down = true;
       return realAttach(...a);
     };
     const out = await add();
@@ -178,22 +188,30 @@ describe('ADD', () => {
     const out = await add();
     expect(out.exitCode).toBe(1);
     expect(out.json.msg).toContain('disk full');
-    expect(f.ipam.allocs.size).toBe(0);
+    expect(f.daemon.allocs.size).toBe(0);
     expect(f.attacher.sandboxes.get(NETNS)!.size).toBe(0);
+    expect(f.attacher.hostEnds.size).toBe(0);
     expect(f.store.records.size).toBe(0);
   });
   it('applies a queued release for the same owner before allocating again', async () => {
     f.releases.owners.add('c1:eth0');
-    f.ipam.allocs.set('c1:eth0', { address: '10.32.0.99/12', subnet: '10.32.0.0/12' });
+    f.daemon.allocs.set('c1:eth0', { address: '10.32.0.99/12', subnet: '10.32.0.0/12' });
     const out = await add();
     expect(out.json.ips[0].address).toBe('10.32.0.2/12');
     expect(f.releases.owners.size).toBe(0);
+  });
+  it('a multicast MAC is refused as config (code 7), before anything is made', async () => {
+    const out = await add('1.0.0', { runtimeConfig: { mac: '01:00:5e:00:00:01' } });
+    expect(out.json).toMatchObject({ code: 7 });
+    expect(out.json.msg).toContain('runtimeConfig.mac');
+    expect(f.daemon.calls).toEqual([]);
+    expect(f.attacher.hostEnds.size).toBe(0);
   });
   it('bad config → code 7 naming the key, nothing allocated', async () => {
     const out = await add('1.0.0', { mtu: 'big' });
     expect(out.json).toMatchObject({ cniVersion: '1.0.0', code: 7 });
     expect(out.json.msg).toContain('mtu');
-    expect(f.ipam.calls).toEqual([]);
+    expect(f.daemon.calls).toEqual([]);
   });
   it('garbage stdin → code 6; bad env → code 4', async () => {
     expect((await run('ADD', '{"cniVersion": "1.0.0", "na')).json.code).toBe(6);
@@ -208,23 +226,49 @@ describe('DEL', () => {
       const out = await run('DEL', conf());
       expect(out).toMatchObject({ exitCode: 0, stdout: '' });
     }
-    expect(f.ipam.allocs.size).toBe(0);
+    expect(f.daemon.allocs.size).toBe(0);
     expect(f.store.records.size).toBe(0);
     expect(f.attacher.sandboxes.get(NETNS)!.size).toBe(0);
+  });
+  it('retires the port (down, renamed) and leaves destroying it to the daemon', async () => {
+    await add();
+    expect((await run('DEL', conf())).exitCode).toBe(0);
+    expect(f.daemon.retired).toHaveLength(1);
+    const [retired] = f.daemon.retired;
+    expect(retired).toMatch(/^ovr[0-9a-f]{12}$/);
+    expect(f.attacher.hostEnds.get(retired!)).toMatchObject({ up: false, name: retired });
+    expect(f.attacher.hostEnds.has(HOST_VETH)).toBe(false);
+    expect(f.attacher.destroyed).toEqual([]);
+    // The interface name is free at once: the same container can be added again right away.
+    expect((await add()).exitCode).toBe(0);
+  });
+  it('destroys the retired port itself when the daemon is down', async () => {
+    await add();
+    f.daemon.down = true;
+    expect((await run('DEL', conf())).exitCode).toBe(0);
+    expect(f.attacher.destroyed).toHaveLength(1);
+    expect(f.attacher.hostEnds.size).toBe(0);
+  });
+  it('without a record, finds the port by its derived name', async () => {
+    await add();
+    f.store.records.clear();
+    expect((await run('DEL', conf())).exitCode).toBe(0);
+    expect(f.attacher.sandboxes.get(NETNS)!.size).toBe(0);
+    expect(f.daemon.allocs.size).toBe(0);
   });
   it('works when the netns is gone or was never given', async () => {
     await add();
     f.attacher.sandboxes.delete(NETNS);
     expect((await run('DEL', conf())).exitCode).toBe(0);
     expect((await runPlugin({ ...env('DEL'), CNI_NETNS: '' }, conf(), () => f.deps)).exitCode).toBe(0);
-    expect(f.ipam.allocs.size).toBe(0);
+    expect(f.daemon.allocs.size).toBe(0);
   });
   it('works for an attachment that never existed', async () => {
     expect((await run('DEL', conf())).exitCode).toBe(0);
   });
   it('queues the release while the daemon is down', async () => {
     await add();
-    f.ipam.down = true;
+    f.daemon.down = true;
     const out = await run('DEL', conf());
     expect(out.exitCode).toBe(0);
     expect([...f.releases.owners]).toEqual(['c1:eth0']);
@@ -251,8 +295,8 @@ describe('CHECK', () => {
     ['MAC changed', () => (f.attacher.sandboxes.get(NETNS)!.get('eth0')!.mac = '02:ff:ff:ff:ff:ff'), 'MAC'],
     ['address gone', () => (f.attacher.sandboxes.get(NETNS)!.get('eth0')!.addresses = []), 'address'],
     ['route gone', () => (f.attacher.sandboxes.get(NETNS)!.get('eth0')!.routes = []), 'route'],
-    ['daemon lost the allocation', () => f.ipam.allocs.clear(), 'daemon'],
-    ['daemon allocation differs', () => f.ipam.allocs.set('c1:eth0', { address: '10.32.0.77/12', subnet: '10.32.0.0/12' }), '10.32.0.77'],
+    ['daemon lost the allocation', () => f.daemon.allocs.clear(), 'daemon'],
+    ['daemon allocation differs', () => f.daemon.allocs.set('c1:eth0', { address: '10.32.0.77/12', subnet: '10.32.0.0/12' }), '10.32.0.77'],
   ])('%s → code 101', async (_n, breakIt, word) => {
     const c = await addThenCheckConf();
     breakIt();
@@ -262,7 +306,7 @@ describe('CHECK', () => {
   });
   it('netns gone → code 3; daemon down → code 11', async () => {
     const c = await addThenCheckConf();
-    f.ipam.down = true;
+    f.daemon.down = true;
     expect((await run('CHECK', c)).json.code).toBe(11);
     f.attacher.sandboxes.delete(NETNS);
     expect((await run('CHECK', c)).json.code).toBe(3);
@@ -279,12 +323,14 @@ describe('GC', () => {
     const out = await run('GC', conf('1.1.0', { 'cni.dev/valid-attachments': [{ containerID: 'c1', ifname: 'eth0' }] }));
     expect(out.exitCode).toBe(0);
     expect([...f.store.records.keys()].sort()).toEqual(['c1:eth0', 'other:eth0']);
-    expect([...f.ipam.allocs.keys()]).toEqual(['c1:eth0']);
-    expect(f.attacher.detachCalls.sort()).toEqual([`${NETNS}/eth1`, '/run/netns/c2/eth0']);
+    expect([...f.daemon.allocs.keys()]).toEqual(['c1:eth0']);
+    expect([...f.attacher.sandboxes.get(NETNS)!.keys()]).toEqual(['eth0']);
+    expect(f.attacher.sandboxes.get('/run/netns/c2')!.size).toBe(0);
+    expect(f.daemon.retired).toHaveLength(2);
   });
   it('accepts cni.dev/attachments and queues releases while the daemon is down', async () => {
     await add('1.1.0');
-    f.ipam.down = true;
+    f.daemon.down = true;
     const out = await run('GC', conf('1.1.0', { 'cni.dev/attachments': [] }));
     expect(out.exitCode).toBe(0);
     expect(f.store.records.size).toBe(0);
@@ -298,9 +344,9 @@ describe('GC', () => {
 describe('STATUS', () => {
   it('0 when ready, 50 when IPAM is not ready, 51 when the daemon is down', async () => {
     expect((await run('STATUS', conf('1.1.0'))).exitCode).toBe(0);
-    f.ipam.ready = false;
+    f.daemon.ready = false;
     expect((await run('STATUS', conf('1.1.0'))).json).toMatchObject({ code: 50, cniVersion: '1.1.0' });
-    f.ipam.down = true;
+    f.daemon.down = true;
     const out = await run('STATUS', conf('1.1.0'));
     expect(out.json.code).toBe(51);
     expect(out.json.msg).toContain('ECONNREFUSED');

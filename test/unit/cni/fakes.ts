@@ -1,4 +1,5 @@
 import { silentLogger } from '../../../src/lib/logger.js';
+import { hostVethName } from '../../../src/dataplane/names.js';
 import {
   DaemonUnavailableError,
   InterfaceExistsError,
@@ -9,39 +10,53 @@ import {
   type Attacher,
   type AttachmentRecord,
   type AttachmentStore,
+  type DaemonClient,
   type Deps,
-  type IpamClient,
   type IpamStatus,
+  type PortPlan,
+  type PortRequest,
   type ReleaseQueue,
   type SandboxInterface,
+  type VethPlan,
 } from '../../../cni/ports.js';
 
-export class FakeIpam implements IpamClient {
+export class FakeDaemon implements DaemonClient {
   readonly allocs = new Map<string, Allocation>();
   down = false;
   ready = true;
   gateway: string | undefined = undefined;
   calls: string[] = [];
+  /** Retired ports handed over by DEL, for the daemon to destroy. */
+  readonly retired: string[] = [];
   private next = 2;
 
-  async allocate(owner: string, req: { subnet?: string; ip?: string }): Promise<Allocation> {
-    this.calls.push(`allocate ${owner}`);
+  async admit(owner: string, req: PortRequest): Promise<PortPlan> {
+    this.calls.push(`admit ${owner}`);
     this.check();
     if (!this.ready) throw new DaemonUnavailableError('IPAM not ready: waiting for consensus');
-    const existing = this.allocs.get(owner);
-    if (existing) return existing;
-    const subnet = req.subnet ?? '10.32.0.0/12';
-    const prefix = subnet.split('/')[1];
-    const ip = req.ip ?? `10.32.0.${this.next++}`;
-    const a: Allocation = { address: `${ip}/${prefix}`, subnet, mtu: 1450 };
-    if (this.gateway) a.gateway = this.gateway;
-    this.allocs.set(owner, a);
-    return a;
+    let a = this.allocs.get(owner);
+    if (!a) {
+      const subnet = req.subnet ?? '10.32.0.0/12';
+      const prefix = subnet.split('/')[1];
+      const ip = req.ip ?? `10.32.0.${this.next++}`;
+      a = { address: `${ip}/${prefix}`, subnet };
+      this.allocs.set(owner, a);
+    }
+    return {
+      ...a,
+      ...(this.gateway ? { gateway: this.gateway } : {}),
+      mtu: 1450,
+      bridge: 'overlay',
+      hostVeth: hostVethName(req.netns, req.ifname),
+      mac: req.mac ?? '02:00:00:00:00:99',
+      ...(req.isolate ? { filter: { fromContainer: '1,6 0 0 0', toContainer: '1,6 0 0 0' } } : {}),
+    };
   }
-  async release(owner: string): Promise<void> {
+  async release(owner: string, port?: { hostVeth: string; retired?: string }): Promise<void> {
     this.calls.push(`release ${owner}`);
     this.check();
     this.allocs.delete(owner);
+    if (port?.retired) this.retired.push(port.retired);
   }
   async lookup(owner: string): Promise<Allocation | undefined> {
     this.check();
@@ -56,31 +71,57 @@ export class FakeIpam implements IpamClient {
   }
 }
 
+/** Namespaces and veths in memory: the container ends by netns and name, the host ends by name. */
 export class FakeAttacher implements Attacher {
-  readonly bridge = 'overlay';
   /** netns → ifname → interface */
   readonly sandboxes = new Map<string, Map<string, SandboxInterface & { hostVeth: string }>>();
+  /** host end → where its container end is (and under which name), and whether it is up */
+  readonly hostEnds = new Map<string, { netns: string; name: string; up: boolean }>();
+  readonly destroyed: string[] = [];
   failAttach: Error | undefined;
-  detachCalls: string[] = [];
-  private n = 0;
 
   addNetns(path: string): void {
     this.sandboxes.set(path, new Map());
   }
-  async attach(netns: string, ifname: string, opts: AttachOptions): Promise<AttachedPort> {
+  async preflight(netns: string, ifname: string): Promise<void> {
     const ns = this.sandboxes.get(netns);
     if (!ns) throw new NetnsNotFoundError(netns);
-    if (this.failAttach) throw this.failAttach;
     if (ns.has(ifname)) throw new InterfaceExistsError(netns, ifname);
-    const mac = opts.mac ?? `02:00:00:00:00:${(++this.n).toString(16).padStart(2, '0')}`;
-    const hostVeth = `vethov${this.n}`;
-    const routes = [{ dst: networkOfAddr(opts.address) }, ...opts.routes];
-    ns.set(ifname, { mac, addresses: [opts.address], routes, hostVeth });
-    return { hostVeth, mac };
   }
-  async detach(netns: string, ifname: string): Promise<void> {
-    this.detachCalls.push(`${netns}/${ifname}`);
-    this.sandboxes.get(netns)?.delete(ifname);
+  async prepare(netns: string, _ifname: string, veth: VethPlan): Promise<void> {
+    if (!this.sandboxes.has(netns)) throw new NetnsNotFoundError(netns);
+    this.hostEnds.set(veth.hostVeth, { netns, name: `tmp-${veth.hostVeth}`, up: false });
+  }
+  async attach(netns: string, ifname: string, plan: PortPlan, opts: AttachOptions): Promise<AttachedPort> {
+    if (this.failAttach) throw this.failAttach;
+    const end = this.hostEnds.get(plan.hostVeth);
+    if (!end) throw new Error(`no veth ${plan.hostVeth}`);
+    Object.assign(end, { name: ifname, up: true });
+    const routes = [{ dst: networkOfAddr(plan.address) }, ...opts.routes];
+    this.sandboxes.get(netns)!.set(ifname, { mac: plan.mac, addresses: [plan.address], routes, hostVeth: plan.hostVeth });
+    return { hostVeth: plan.hostVeth, mac: plan.mac };
+  }
+  async quiesce(hostVeth: string): Promise<boolean> {
+    const end = this.hostEnds.get(hostVeth);
+    if (end) end.up = false;
+    return end !== undefined;
+  }
+  async retire(_netns: string, _ifname: string, hostVeth: string, name: string): Promise<void> {
+    const end = this.hostEnds.get(hostVeth);
+    if (!end) return;
+    this.hostEnds.delete(hostVeth);
+    this.sandboxes.get(end.netns)?.delete(end.name);
+    this.hostEnds.set(name, { ...end, name });
+  }
+  async destroy(name: string): Promise<void> {
+    this.hostEnds.delete(name);
+    this.destroyed.push(name);
+  }
+  async detach(_netns: string, _ifname: string, hostVeth?: string): Promise<void> {
+    const end = hostVeth ? this.hostEnds.get(hostVeth) : undefined;
+    if (!end) return;
+    this.hostEnds.delete(hostVeth!);
+    this.sandboxes.get(end.netns)?.delete(end.name);
   }
   async inspect(netns: string, ifname: string): Promise<SandboxInterface | undefined> {
     const ns = this.sandboxes.get(netns);
@@ -132,10 +173,10 @@ export class MemQueue implements ReleaseQueue {
 }
 
 export function fakeDeps() {
-  const ipam = new FakeIpam();
+  const daemon = new FakeDaemon();
   const attacher = new FakeAttacher();
   const store = new MemStore();
   const releases = new MemQueue();
-  const deps: Deps = { ipam, attacher, store, releases, log: silentLogger, now: () => '2026-01-01T00:00:00.000Z' };
-  return { ipam, attacher, store, releases, deps };
+  const deps: Deps = { daemon, attacher, store, releases, log: silentLogger, now: () => '2026-01-01T00:00:00.000Z' };
+  return { daemon, attacher, store, releases, deps };
 }

@@ -57,7 +57,7 @@ describe('fuzzed input', () => {
         expect(parsed.code).not.toBe(999);
         // A failed ADD leaves no allocation, interface or record behind.
         if (cmd === 'ADD') {
-          expect(f.ipam.allocs.size).toBe(0);
+          expect(f.daemon.allocs.size).toBe(0);
           expect(f.store.records.size).toBe(0);
         }
       }

@@ -1,0 +1,66 @@
+/**
+ * The few libc calls the plugin makes itself, through bun:ffi (the plugin is
+ * a Bun executable): netlink sockets (netlink-socket.ts) and the daemon's
+ * unix socket (daemon-socket.ts). Loaded on first use (~0.3 ms).
+ */
+import { dlopen, FFIType, ptr, read, type Pointer } from 'bun:ffi';
+
+const { i32, ptr: p, u64 } = FFIType;
+
+function load() {
+  return dlopen('libc.so.6', {
+    socket: { args: [i32, i32, i32], returns: i32 },
+    connect: { args: [i32, p, i32], returns: i32 },
+    setsockopt: { args: [i32, i32, i32, p, i32], returns: i32 },
+    open: { args: [p, i32], returns: i32 },
+    close: { args: [i32], returns: i32 },
+    setns: { args: [i32, i32], returns: i32 },
+    send: { args: [i32, p, u64, i32], returns: i32 },
+    recv: { args: [i32, p, u64, i32], returns: i32 },
+    read: { args: [i32, p, u64], returns: i32 },
+    __errno_location: { args: [], returns: p },
+  }).symbols;
+}
+
+let symbols: ReturnType<typeof load> | undefined;
+export function libc(): ReturnType<typeof load> {
+  return (symbols ??= load());
+}
+
+/** errno of the last failed call on this thread. */
+export function errno(): number {
+  return read.i32(libc().__errno_location(), 0);
+}
+
+export function cString(s: string): Uint8Array {
+  return new TextEncoder().encode(s + '\0');
+}
+
+export function address(view: ArrayBufferView): Pointer {
+  return ptr(view);
+}
+
+export const ENOENT = 2;
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ECONNREFUSED = 111;
+
+const ERRNO_TEXT: Record<number, string> = {
+  1: 'operation not permitted (EPERM)',
+  2: 'no such file or directory (ENOENT)',
+  11: 'timed out (EAGAIN)',
+  13: 'permission denied (EACCES)',
+  16: 'device or resource busy (EBUSY)',
+  17: 'file exists (EEXIST)',
+  19: 'no such device (ENODEV)',
+  22: 'invalid argument (EINVAL)',
+  34: 'numerical result out of range (ERANGE)',
+  95: 'operation not supported (EOPNOTSUPP)',
+  111: 'connection refused (ECONNREFUSED)',
+};
+export function errnoText(n: number): string {
+  return ERRNO_TEXT[n] ?? `errno ${n}`;
+}
