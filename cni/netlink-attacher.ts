@@ -96,24 +96,31 @@ export class NetlinkAttacher implements Attacher {
   }
 
   async quiesce(hostVeth: string): Promise<boolean> {
-    const port = findLink(this.host(), hostVeth);
-    if (!port) return false; // never attached, already removed, or gone with its netns
-    this.host().request(rtnl.setLink(port.index, { up: false }), `taking ${hostVeth} down`);
-    return true;
+    let found = false;
+    ignoreGone(() => {
+      const port = findLink(this.host(), hostVeth);
+      if (!port) return; // never attached, already removed, or gone with its netns
+      this.host().request(rtnl.setLink(port.index, { up: false }), `taking ${hostVeth} down`);
+      found = true;
+    });
+    return found;
   }
 
   async retire(netnsPath: string, ifname: string, hostVeth: string, name: string): Promise<void> {
-    const host = this.host();
-    const port = findLink(host, hostVeth);
-    if (!port) return;
-    host.request(rtnl.setLink(port.index, { name }), `retiring ${hostVeth}`);
-    // The container end frees its name too (it may still have its temporary one).
-    const ctr = netnsPath ? this.sandboxIfPresent(netnsPath) : undefined;
-    const peer = ctr && port.peerIndex !== undefined ? findLinkByIndex(ctr.sock, port.peerIndex) : undefined;
-    if (ctr && peer && (peer.name === ifname || peer.name === peerTempNameFor(hostVeth))) {
-      ctr.sock.request(rtnl.setLink(peer.index, { up: false }), `taking ${peer.name} down`);
-      ctr.sock.request(rtnl.setLink(peer.index, { name }), `retiring ${peer.name}`);
-    }
+    // The daemon may destroy the pair while we rename it (it has the new name already): gone is fine.
+    ignoreGone(() => {
+      const host = this.host();
+      const port = findLink(host, hostVeth);
+      if (!port) return;
+      host.request(rtnl.setLink(port.index, { name }), `retiring ${hostVeth}`);
+      // The container end frees its name too (it may still have its temporary one).
+      const ctr = netnsPath ? this.sandboxIfPresent(netnsPath) : undefined;
+      const peer = ctr && port.peerIndex !== undefined ? findLinkByIndex(ctr.sock, port.peerIndex) : undefined;
+      if (ctr && peer && (peer.name === ifname || peer.name === peerTempNameFor(hostVeth))) {
+        ctr.sock.request(rtnl.setLink(peer.index, { up: false }), `taking ${peer.name} down`);
+        ctr.sock.request(rtnl.setLink(peer.index, { name }), `retiring ${peer.name}`);
+      }
+    });
   }
 
   async destroy(name: string): Promise<void> {
@@ -199,8 +206,13 @@ function lookUp(sock: NetlinkSocket, request: Uint8Array, what: string): rtnl.Li
 
 /** Idempotent: a link that is not there is fine. */
 function deleteLink(sock: NetlinkSocket, name: string): void {
+  ignoreGone(() => sock.request(rtnl.delLinkByName(name), `deleting ${name}`));
+}
+
+/** Run steps on a link; its vanishing half-way (ENODEV) ends them without an error. */
+function ignoreGone(steps: () => unknown): void {
   try {
-    sock.request(rtnl.delLinkByName(name), `deleting ${name}`);
+    steps();
   } catch (e) {
     if (!(e instanceof NetlinkError && e.errno === ENODEV)) throw e;
   }

@@ -1,11 +1,9 @@
 /**
- * ADD: allocate an address from the daemon, plug the container into the
- * bridge, remember the attachment, and report it. All-or-nothing: a failure
+ * ADD: get the port's address and isolation from the daemon (one round trip),
+ * plug the container into the bridge (the plugin does that itself, over
+ * netlink), remember the attachment, and report it. All-or-nothing: a failure
  * at any step undoes the earlier ones, because runtimes such as Nomad retry
  * ADD without a DEL in between.
- *
- * The daemon decides (address, MAC, the port's filters) in one round trip;
- * the plugin plugs the port in itself, over netlink.
  *
  * Gateway decision: containers sit on one L2 overlay, so the subnet is
  * reachable directly (connected route) and no gateway is needed. The daemon
@@ -42,6 +40,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
   const undo = new UndoStack();
   try {
     // Ask the daemon and create the veth pair at the same time: each takes a few milliseconds.
+    // (The installed plugin's request leaves at once and its reply is read at the next await,
+    // after prepare's netlink calls, which are synchronous.)
     const admission = callDaemon('address allocation', () =>
       deps.daemon.admit(owner, { netns: env.netns, ifname: env.ifname, subnet: conf.subnet, ip: env.args.ip ?? conf.runtimeConfig.ips[0], mac, isolate: conf.isolation }),
     );

@@ -258,7 +258,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
     const leftovers = async () => {
       const left: string[] = [];
       for (const d of daemons) {
-        const links = (await execa('ip', ['-n', d.host.ns, '-o', 'link', 'show'])).stdout.match(/ovl[0-9a-f]{12}/g) ?? [];
+        const links = (await execa('ip', ['-n', d.host.ns, '-o', 'link', 'show'])).stdout.match(/ov[lr][0-9a-f]{12}/g) ?? [];
         if (links.length) left.push(`h${d.host.index}: veths ${links.join(' ')}`);
         const rules = (await execa('ip', ['netns', 'exec', d.host.ns, 'nft', 'list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ovl[0-9a-f]{12}/g) ?? [];
         if (rules.length) left.push(`h${d.host.index}: isolation rules for ${[...new Set(rules)].join(' ')}`);

@@ -1,6 +1,10 @@
 /**
- * The one code path that plugs a network namespace into the overlay bridge
- * and takes it out again. The CNI plugin and `overlay attach` both use it.
+ * How the daemon plugs a network namespace into the overlay bridge and takes
+ * it out again (`overlay attach`), through `ip`/`tc`/`bridge` processes.
+ * The CNI plugin takes the same steps in the same order over netlink itself
+ * (cni/netlink-attacher.ts): a runtime waits for every ADD, and a process per
+ * step costs more than the reference plugin's whole ADD, while the daemon,
+ * on Node, has no netlink socket (see the README).
  *
  * attach: a veth pair with a deterministic host-side name; the container end
  * is created directly inside the target netns (so nothing with its name ever

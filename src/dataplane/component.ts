@@ -399,7 +399,7 @@ export class DataplaneComponent implements DaemonComponent {
     await this.isolated.reconcile(present, listedAt, (v) => this.attachInFlight.has(v), initial);
   }
 
-  // ---- attach / detach: the CNI plugin's ports, and `overlay attach <netns>` ------------
+  // ---- ports: `overlay attach <netns>` (plugged in here) and the CNI plugin's (admitted here, plugged in by the plugin)
 
   /**
    * Plug a netns into the bridge with an address the caller already holds. With
