@@ -18,6 +18,7 @@ function load() {
     send: { args: [i32, p, u64, i32], returns: i32 },
     recv: { args: [i32, p, u64, i32], returns: i32 },
     read: { args: [i32, p, u64], returns: i32 },
+    getrandom: { args: [p, u64, i32], returns: i32 },
     __errno_location: { args: [], returns: p },
   }).symbols;
 }
@@ -32,8 +33,16 @@ export function errno(): number {
   return read.i32(libc().__errno_location(), 0);
 }
 
+/** n bytes from the kernel's random source (getrandom(2); never short for n <= 256). */
+export function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  if (libc().getrandom(address(b), n, 0) !== n) throw new Error(`getrandom failed: ${errnoText(errno())}`);
+  return b;
+}
+
+const encoder = new TextEncoder();
 export function cString(s: string): Uint8Array {
-  return new TextEncoder().encode(s + '\0');
+  return encoder.encode(s + '\0');
 }
 
 export function address(view: ArrayBufferView): Pointer {

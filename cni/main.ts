@@ -10,6 +10,7 @@ import { runPlugin, type RunOutput } from './run.js';
 import { HttpDaemonClient } from './daemon-client.js';
 import { NetlinkAttacher } from './netlink-attacher.js';
 import { exchange } from './daemon-socket.js';
+import { randomBytes } from './libc.js';
 import { FileAttachmentStore, FileReleaseQueue } from './state.js';
 import { readStdin, writeStdout } from './process-io.js';
 
@@ -27,6 +28,7 @@ async function main(): Promise<number> {
       releases: FileReleaseQueue.inStateDir(conf.stateDir),
       log,
       now: () => new Date().toISOString(),
+      random: randomBytes,
     }));
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(ErrorCode.Io, `reading stdin failed: ${(e as Error).message}`);

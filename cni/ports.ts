@@ -4,6 +4,7 @@
  * daemon client, the dataplane attach path and the on-disk stores.
  */
 import type { Logger } from '../src/lib/logger.js';
+import type { RandomBytes } from '../src/dataplane/names.js';
 
 export interface Allocation {
   /** The container's address with the subnet prefix, e.g. 10.32.0.5/12. */
@@ -152,6 +153,8 @@ export interface Deps {
   log: Logger;
   /** Wall-clock time as ISO text, injected for deterministic records. */
   now: () => string;
+  /** Random bytes (new MACs, retired port names). */
+  random: RandomBytes;
 }
 
 export function ownerOf(containerId: string, ifname: string): string {

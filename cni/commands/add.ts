@@ -36,7 +36,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
   await sandboxErrors(env, () => deps.attacher.preflight(env.netns, env.ifname));
 
   const hostVeth = hostVethName(env.netns, env.ifname);
-  const mac = env.args.mac ?? conf.runtimeConfig.mac ?? randomMac();
+  const mac = env.args.mac ?? conf.runtimeConfig.mac ?? randomMac(deps.random);
   const undo = new UndoStack();
   try {
     // Ask the daemon and create the veth pair at the same time: each takes a few milliseconds.

@@ -36,7 +36,7 @@ export async function removeAttachment(
     throw fail('taking down', e);
   }
   // The port passes nothing now, so its address may go; the daemon answers while the port is renamed.
-  const retired = present ? retiredName() : undefined;
+  const retired = present ? retiredName(deps.random) : undefined;
   const release = releaseOrQueue(deps, owner, log, hostVeth ? { hostVeth, retired } : undefined);
   release.catch(() => undefined); // awaited below
   try {

@@ -40,13 +40,17 @@ export function peerTempNameFor(hostVeth: string): string {
   return `ovt${hostVeth.slice(3)}`;
 }
 
+/** n random bytes. The plugin passes libc's getrandom(2): Web Crypto's first use costs it ~0.5 ms. */
+export type RandomBytes = (n: number) => Uint8Array;
+const webRandom: RandomBytes = (n) => crypto.getRandomValues(new Uint8Array(n));
+
 /**
  * A port taken out of service by a CNI DEL: both ends renamed to this (unique)
  * name, so the interface name is free at once, while the daemon destroys the
  * pair (the kernel takes ~20 ms to).
  */
-export function retiredName(): string {
-  return `ovr${[...crypto.getRandomValues(new Uint8Array(6))].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+export function retiredName(random: RandomBytes = webRandom): string {
+  return `ovr${[...random(6)].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 export const RETIRED_RE = /^ovr[0-9a-f]{12}$/;
@@ -63,8 +67,8 @@ export function bridgeMacFor(peerName: string): string {
   return localMac(sha256(`bridge|${peerName}`));
 }
 
-export function randomMac(): string {
-  return localMac(crypto.getRandomValues(new Uint8Array(6)));
+export function randomMac(random: RandomBytes = webRandom): string {
+  return localMac(random(6));
 }
 
 export function isValidMac(mac: string): boolean {

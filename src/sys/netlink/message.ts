@@ -23,6 +23,8 @@ export const NLMSG_DONE = 3;
 export const NLMSG_HDRLEN = 16;
 
 const align4 = (n: number) => (n + 3) & ~3;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Appends little-endian (host order on the machines we run on) fields and attributes. */
 export class NlWriter {
@@ -97,7 +99,7 @@ export class NlWriter {
 
   /** A NUL-terminated string, as the kernel expects names and kinds. */
   attrStr(type: number, s: string): this {
-    return this.attr(type, new TextEncoder().encode(s + '\0'));
+    return this.attr(type, encoder.encode(s + '\0'));
   }
 
   /** An attribute whose payload is written by `fill`; its length is patched in afterwards. */
@@ -187,5 +189,5 @@ export function readU32(b: Uint8Array, off = 0): number {
 
 export function readStr(b: Uint8Array): string {
   const end = b.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
+  return decoder.decode(end < 0 ? b : b.subarray(0, end));
 }

@@ -177,6 +177,6 @@ export function fakeDeps() {
   const attacher = new FakeAttacher();
   const store = new MemStore();
   const releases = new MemQueue();
-  const deps: Deps = { daemon, attacher, store, releases, log: silentLogger, now: () => '2026-01-01T00:00:00.000Z' };
+  const deps: Deps = { daemon, attacher, store, releases, log: silentLogger, now: () => '2026-01-01T00:00:00.000Z', random: (n) => crypto.getRandomValues(new Uint8Array(n)) };
   return { daemon, attacher, store, releases, deps };
 }
