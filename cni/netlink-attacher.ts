@@ -15,7 +15,6 @@
  * Both ends are down until the filters are in place, so an isolated port never
  * passes a frame unfiltered. Any failure removes the half-made veth.
  */
-import { parseBytecode } from '../src/lib/cbpf.js';
 import { parseCidr } from '../src/lib/ipv4.js';
 import { hostVethName, peerTempNameFor } from '../src/dataplane/names.js';
 import * as rtnl from '../src/sys/netlink/rtnl.js';
@@ -34,6 +33,8 @@ interface Sandbox {
 export class NetlinkAttacher implements Attacher {
   private hostSock?: NetlinkSocket;
   private readonly sandboxes = new Map<string, Sandbox>();
+  /** The veth prepare made (its index and its peer's, from the kernel's echo), so attach need not look them up. */
+  private made?: { hostVeth: string; index: number; peerIndex?: number };
 
   async preflight(netnsPath: string, ifname: string): Promise<void> {
     if (findLink(this.sandbox(netnsPath).sock, ifname)) throw new InterfaceExistsError(netnsPath, ifname);
@@ -46,7 +47,9 @@ export class NetlinkAttacher implements Attacher {
     // leftover of an attempt that died half-way (runtimes retry ADD without DEL): remove it.
     deleteLink(host, veth.hostVeth);
     const mtu = veth.mtu ?? KERNEL_DEFAULT_MTU;
-    host.request(rtnl.newVeth({ name: veth.hostVeth, mtu, peer: { name: peerTempNameFor(veth.hostVeth), mac: veth.mac, mtu, netnsFd: ctr.fd } }), `creating veth ${veth.hostVeth}`);
+    const [echo] = host.request(rtnl.newVeth({ name: veth.hostVeth, mtu, peer: { name: peerTempNameFor(veth.hostVeth), mac: veth.mac, mtu, netnsFd: ctr.fd } }), `creating veth ${veth.hostVeth}`);
+    const link = echo && rtnl.parseLink(echo);
+    this.made = link?.name === veth.hostVeth ? { hostVeth: veth.hostVeth, index: link.index, peerIndex: link.peerIndex } : undefined;
   }
 
   async attach(netnsPath: string, ifname: string, plan: PortPlan, opts: AttachOptions): Promise<AttachedPort> {
@@ -57,11 +60,11 @@ export class NetlinkAttacher implements Attacher {
     const mtu = opts.mtu ?? plan.mtu;
     const address = parseCidr(plan.address);
     if (!address) throw new Error(`the daemon planned a malformed address "${plan.address}"`);
-    const filter = plan.filter && { ingress: parseBytecode(plan.filter.fromContainer), egress: parseBytecode(plan.filter.toContainer) };
+    const filter = plan.filter && { ingress: Buffer.from(plan.filter.fromContainer, 'base64'), egress: Buffer.from(plan.filter.toContainer, 'base64') };
     try {
       const bridge = findLink(host, plan.bridge);
       if (!bridge) throw new Error(`bridge ${plan.bridge} does not exist: is the overlay daemon's data plane up?`);
-      const port = findLink(host, hostVeth);
+      const port = this.made?.hostVeth === hostVeth ? this.made : findLink(host, hostVeth);
       if (!port) throw new Error(`the host end ${hostVeth} vanished`);
       host.request(rtnl.setLink(port.index, { master: bridge.index, mtu }), `putting ${hostVeth} on ${plan.bridge}`);
       if (opts.hairpin) host.request(rtnl.setHairpin(port.index), `hairpin on ${hostVeth}`);
@@ -73,7 +76,7 @@ export class NetlinkAttacher implements Attacher {
       }
       host.request(rtnl.setLink(port.index, { up: true }), `bringing ${hostVeth} up`);
 
-      const peer = findLink(ctr.sock, tmp);
+      const peer = port.peerIndex !== undefined ? { index: port.peerIndex } : findLink(ctr.sock, tmp);
       if (!peer) throw new Error(`the container end ${tmp} vanished from ${netnsPath}`);
       try {
         ctr.sock.request(rtnl.renameWithArpNotify(peer.index, ifname, mtu), `naming the container interface ${ifname}`);

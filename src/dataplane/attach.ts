@@ -55,7 +55,7 @@ export interface PortPlan {
   bridge: string;
   hostVeth: string;
   mac: string;
-  /** The port's filter programs, when it is isolated. */
+  /** The port's filter programs (base64 struct sock_filter[]), when it is isolated. */
   filter?: PortFilterPrograms;
 }
 

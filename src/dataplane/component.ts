@@ -459,7 +459,7 @@ export class DataplaneComponent implements DaemonComponent {
     const port: IsolatedPort = { hostVeth, mac, ip: intToIp(a.address), subnet: formatCidr(a.subnet) };
     const { rules } = await this.isolated.register(port);
     rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
-    return { ...plan, filter: this.isolated.filterFor(port) };
+    return { ...plan, filter: this.isolated.filterFor(port, 'netlink') };
   }
 
   /**

@@ -61,9 +61,9 @@ export class IsolatedPorts {
     return [...this.ports.values()];
   }
 
-  /** The tc filter programs of a port, for attach to put on with its veth. */
-  filterFor(p: IsolatedPort): PortFilterPrograms {
-    return portFilterPrograms(p, this.ctx);
+  /** The filter programs of a port: as `tc` text for attach.ts, or for netlink (the CNI plugin's port plan). */
+  filterFor(p: IsolatedPort, form: 'tc' | 'netlink' = 'tc'): PortFilterPrograms {
+    return portFilterPrograms(p, this.ctx, form);
   }
 
   /** A link list taken before now may not show this port's veth yet: do not prune it on that list. */

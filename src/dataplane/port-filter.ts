@@ -21,7 +21,7 @@
  *    host's masqueraded or routed traffic). Never from another overlay subnet.
  * Frames too short to hold the fields checked are dropped.
  */
-import { assemble, bytecode, type Step } from '../lib/cbpf.js';
+import { assemble, bytecode, sockFilter, type Insn, type Step } from '../lib/cbpf.js';
 import { ipToInt, networkOf, parseNetwork, prefixMask } from '../lib/ipv4.js';
 import { tcBatchAll } from '../sys/tc.js';
 import type { IsolatedPort } from './isolation.js';
@@ -53,6 +53,7 @@ export interface PortFilterContext {
   range: string;
 }
 
+/** A port's two programs, as text (`tc … bpf bytecode`) or as base64 struct sock_filter[] (netlink: the CNI plugin). */
 export interface PortFilterPrograms {
   /** Frames from the container (tc ingress on the host veth). */
   fromContainer: string;
@@ -145,10 +146,11 @@ export function toContainerSteps(p: IsolatedPort, ctx: PortFilterContext): Step[
   ];
 }
 
-export function portFilterPrograms(p: IsolatedPort, ctx: PortFilterContext): PortFilterPrograms {
+export function portFilterPrograms(p: IsolatedPort, ctx: PortFilterContext, form: 'tc' | 'netlink' = 'tc'): PortFilterPrograms {
+  const encode = form === 'tc' ? bytecode : (insns: Insn[]) => Buffer.from(sockFilter(insns)).toString('base64');
   return {
-    fromContainer: bytecode(assemble(fromContainerSteps(p, ctx))),
-    toContainer: bytecode(assemble(toContainerSteps(p, ctx))),
+    fromContainer: encode(assemble(fromContainerSteps(p, ctx))),
+    toContainer: encode(assemble(toContainerSteps(p, ctx))),
   };
 }
 

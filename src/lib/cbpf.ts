@@ -79,15 +79,15 @@ export function bytecode(insns: Insn[]): string {
   return [String(insns.length), ...insns.map((i) => `${i.code} ${i.jt} ${i.jf} ${i.k}`)].join(',');
 }
 
-/** The inverse of bytecode(): the instructions of a "<count>,<code> <jt> <jf> <k>,…" text; throws on anything malformed. */
-export function parseBytecode(text: string): Insn[] {
-  const [count, ...rest] = text.split(',');
-  const insns = rest.map((s) => {
-    const f = s.trim().split(/\s+/).map(Number);
-    if (f.length !== 4 || f.some((x) => !Number.isInteger(x) || x < 0) || f[0]! > 0xffff || f[1]! > 255 || f[2]! > 255 || f[3]! > 0xffffffff)
-      throw new Error(`bad classic BPF instruction "${s}"`);
-    return { code: f[0]!, jt: f[1]!, jf: f[2]!, k: f[3]! };
+/** The instructions as the kernel takes them over netlink: struct sock_filter[] (8 bytes each, host byte order). */
+export function sockFilter(insns: Insn[]): Uint8Array {
+  const out = new Uint8Array(insns.length * 8);
+  const view = new DataView(out.buffer);
+  insns.forEach((i, n) => {
+    view.setUint16(n * 8, i.code, true);
+    view.setUint8(n * 8 + 2, i.jt);
+    view.setUint8(n * 8 + 3, i.jf);
+    view.setUint32(n * 8 + 4, i.k >>> 0, true);
   });
-  if (Number(count) !== insns.length || insns.length === 0 || insns.length > 4096) throw new Error(`bad classic BPF program: ${count} instructions announced, ${insns.length} given`);
-  return insns;
+  return out;
 }

@@ -8,6 +8,7 @@
 export const NLM_F = {
   REQUEST: 0x1,
   ACK: 0x4,
+  ECHO: 0x8,
   ROOT: 0x100,
   MATCH: 0x200,
   REPLACE: 0x100,

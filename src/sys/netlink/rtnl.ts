@@ -4,7 +4,6 @@
  * replies read back. Each builder says which `ip`/`bridge`/`tc` command it
  * stands for.
  */
-import type { Insn } from '../../lib/cbpf.js';
 import { isIPv4, isMac } from '../../lib/ipv4.js';
 import { nlRequest, NLM_F, NLM_F_DUMP, parseAttrs, readStr, readU32, type NlMessage, type NlWriter } from './message.js';
 
@@ -50,6 +49,8 @@ const NUD_STATIC = 0x40 | 0x02;
 const TCA = { KIND: 1, OPTIONS: 2 } as const;
 const TCA_BPF = { OPS_LEN: 4, OPS: 5, FLAGS: 8 } as const;
 const TCA_BPF_FLAG_ACT_DIRECT = 1;
+/** The kernel's limit on a classic BPF program. */
+const BPF_MAXINSNS = 4096;
 const TC_H_CLSACT = 0xfffffff1;
 const CLSACT_HANDLE = 0xffff0000;
 /** Parents of the clsact hooks: ingress (frames the device receives) and egress (frames it sends). */
@@ -82,9 +83,12 @@ export interface VethSpec {
   peer: { name: string; mac: string; mtu: number; netnsFd: number };
 }
 
-/** `ip link add NAME mtu M type veth peer name P address MAC mtu M netns NS` (both ends down). */
+/**
+ * `ip link add NAME mtu M type veth peer name P address MAC mtu M netns NS` (both ends down).
+ * Echoed: the answer carries the new link (see parseLink: its index and its peer's).
+ */
 export function newVeth(v: VethSpec): Uint8Array {
-  return nlRequest(RTM.NEWLINK, CREATE_NEW, (w) => {
+  return nlRequest(RTM.NEWLINK, CREATE_NEW | NLM_F.ECHO, (w) => {
     ifinfo(w);
     w.attrStr(IFLA.IFNAME, v.name).attrU32(IFLA.MTU, v.mtu);
     w.nest(IFLA.LINKINFO, (li) => {
@@ -239,19 +243,12 @@ export function replaceClsact(index: number): Uint8Array {
   });
 }
 
-/** `tc filter replace dev INDEX ingress|egress pref 1 handle 1 bpf da bytecode …` (protocol all). */
-export function replaceBpfFilter(index: number, parent: number, program: Insn[]): Uint8Array {
-  const ops = new Uint8Array(program.length * 8);
-  const view = new DataView(ops.buffer);
-  program.forEach((i, n) => {
-    view.setUint16(n * 8, i.code, true);
-    view.setUint8(n * 8 + 2, i.jt);
-    view.setUint8(n * 8 + 3, i.jf);
-    view.setUint32(n * 8 + 4, i.k >>> 0, true);
-  });
+/** `tc filter replace dev INDEX ingress|egress pref 1 handle 1 bpf da bytecode …` (protocol all); `ops` is a struct sock_filter[]. */
+export function replaceBpfFilter(index: number, parent: number, ops: Uint8Array): Uint8Array {
+  if (ops.length === 0 || ops.length % 8 !== 0 || ops.length > BPF_MAXINSNS * 8) throw new Error(`bad classic BPF program (${ops.length} bytes)`);
   return nlRequest(RTM.NEWTFILTER, CREATE_OR_REPLACE, (w) => {
     tcmsg(w, index, 1, parent, (1 << 16) | ETH_P_ALL_BE);
     w.attrStr(TCA.KIND, 'bpf');
-    w.nest(TCA.OPTIONS, (o) => o.attrU16(TCA_BPF.OPS_LEN, program.length).attr(TCA_BPF.OPS, ops).attrU32(TCA_BPF.FLAGS, TCA_BPF_FLAG_ACT_DIRECT));
+    w.nest(TCA.OPTIONS, (o) => o.attrU16(TCA_BPF.OPS_LEN, ops.length / 8).attr(TCA_BPF.OPS, ops).attrU32(TCA_BPF.FLAGS, TCA_BPF_FLAG_ACT_DIRECT));
   });
 }

@@ -58,7 +58,7 @@ const transports: Record<string, (timeoutMs: number, calls: Call[]) => Promise<O
   },
 };
 
-const PLAN = { address: '10.32.0.2/12', subnet: '10.32.0.0/12', mtu: 1450, bridge: 'overlay', hostVeth: 'ovl0123456789ab', mac: '02:00:00:00:00:01', filter: { fromContainer: '1,6 0 0 0', toContainer: '1,6 0 0 0' } };
+const PLAN = { address: '10.32.0.2/12', subnet: '10.32.0.0/12', mtu: 1450, bridge: 'overlay', hostVeth: 'ovl0123456789ab', mac: '02:00:00:00:00:01', filter: { fromContainer: 'BgAAAAAAAAA=', toContainer: 'BgAAAAAAAAA=' } };
 const REQ = { netns: '/run/netns/c1', ifname: 'eth0', mac: '02:00:00:00:00:01', isolate: true };
 
 describe.each(Object.keys(transports))('daemon client over %s', (name) => {

@@ -49,7 +49,7 @@ export class FakeDaemon implements DaemonClient {
       bridge: 'overlay',
       hostVeth: hostVethName(req.netns, req.ifname),
       mac: req.mac ?? '02:00:00:00:00:99',
-      ...(req.isolate ? { filter: { fromContainer: '1,6 0 0 0', toContainer: '1,6 0 0 0' } } : {}),
+      ...(req.isolate ? { filter: { fromContainer: 'BgAAAAAAAAA=', toContainer: 'BgAAAAAAAAA=' } } : {}),
     };
   }
   async release(owner: string, port?: { hostVeth: string; retired?: string }): Promise<void> {

@@ -5,7 +5,7 @@
  * tests.
  */
 import { describe, expect, it } from 'vitest';
-import { assemble, bytecode, parseBytecode } from '../../../src/lib/cbpf.js';
+import { assemble, sockFilter } from '../../../src/lib/cbpf.js';
 import { errnoOf, NLA_F_NESTED, NlWriter, nlRequest, parseAttrs, parseMessages, readStr, readU32, setSequence } from '../../../src/sys/netlink/message.js';
 import * as rtnl from '../../../src/sys/netlink/rtnl.js';
 
@@ -64,7 +64,7 @@ describe('rtnetlink requests', () => {
   it('creates a veth with its peer named, addressed and placed in another netns, both ends down', () => {
     const msg = rtnl.newVeth({ name: 'ovl0123456789ab', mtu: 1450, peer: { name: 'ovt0123456789ab', mac: '02:42:0a:20:00:05', mtu: 1450, netnsFd: 7 } });
     expect(view(msg).getUint16(4, true)).toBe(rtnl.RTM.NEWLINK);
-    expect(view(msg).getUint16(6, true) & 0x600).toBe(0x600); // CREATE | EXCL
+    expect(view(msg).getUint16(6, true) & 0x608).toBe(0x608); // CREATE | EXCL, and ECHO: the answer names the new link's index
     expect(view(msg).getUint32(16 + 8, true)).toBe(0); // no IFF_UP
     const a = attrsOf(msg, 16);
     expect(readStr(a.get(3)!)).toBe('ovl0123456789ab');
@@ -115,8 +115,7 @@ describe('rtnetlink requests', () => {
   });
 
   it('puts a classic BPF program on a clsact hook in direct-action mode', () => {
-    const program = assemble([{ ret: 0 }]);
-    const msg = rtnl.replaceBpfFilter(4, rtnl.CLSACT_INGRESS, program);
+    const msg = rtnl.replaceBpfFilter(4, rtnl.CLSACT_INGRESS, sockFilter(assemble([{ ret: 0 }])));
     expect(view(msg).getUint32(16 + 8, true)).toBe(1); // handle 1
     expect(view(msg).getUint32(16 + 12, true)).toBe(0xfffffff2);
     expect(view(msg).getUint32(16 + 16, true)).toBe((1 << 16) | 0x0300); // pref 1, all protocols
@@ -142,12 +141,15 @@ describe('rtnetlink requests', () => {
   });
 });
 
-describe('classic BPF programs as text', () => {
-  it('parses what bytecode() writes', () => {
-    const program = assemble([{ loadHalf: 12 }, { ifEqual: 0x800, then: 'ok', else: 'next' }, { ret: 2 }, { label: 'ok' }, { ret: 0xffffffff }]);
-    expect(parseBytecode(bytecode(program))).toEqual(program);
+describe('classic BPF programs for netlink', () => {
+  it('are struct sock_filter arrays: code, jt, jf, k', () => {
+    const bytes = sockFilter(assemble([{ loadHalf: 12 }, { ifEqual: 0x800, then: 'ok', else: 'next' }, { ret: 2 }, { label: 'ok' }, { ret: 0xffffffff }]));
+    expect(bytes.length).toBe(4 * 8);
+    expect([...bytes.subarray(0, 8)]).toEqual([0x28, 0, 0, 0, 12, 0, 0, 0]);
+    expect([...bytes.subarray(8, 16)]).toEqual([0x15, 0, 1, 0, 0x00, 0x08, 0, 0]); // code (u16), jt 1, jf 0, k
+    expect([...bytes.subarray(24, 32)]).toEqual([0x06, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
   });
-  it.each(['', '2,6 0 0 0', '1,6 0 0', '1,6 0 0 x', '1,6 300 0 0', '1,70000 0 0 0'])('refuses %j', (text) => {
-    expect(() => parseBytecode(text)).toThrow(/bad classic BPF/);
+  it.each([0, 12, 4097 * 8])('a program of %i bytes is refused before it is sent', (n) => {
+    expect(() => rtnl.replaceBpfFilter(4, rtnl.CLSACT_EGRESS, new Uint8Array(n))).toThrow(/bad classic BPF program/);
   });
 });
