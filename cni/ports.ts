@@ -1,7 +1,7 @@
 /**
  * The seams between the command logic and the outside world. Commands take
  * these as arguments, so unit tests pass fakes and main.ts passes the real
- * daemon client, the dataplane attach path and the on-disk stores.
+ * daemon client, the netlink attacher and the on-disk stores.
  */
 import type { Logger } from '../src/lib/logger.js';
 import type { RandomBytes } from '../src/dataplane/names.js';
