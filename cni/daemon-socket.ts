@@ -108,7 +108,7 @@ function readAll(fd: number, deadline: number, socketPath: string, timeoutMs: nu
 }
 
 /** Status and body of an HTTP/1.x response; anything else is "the daemon answered garbage". */
-export function parseReply(raw: Uint8Array): DaemonReply {
+function parseReply(raw: Uint8Array): DaemonReply {
   const text = new TextDecoder().decode(raw);
   const end = text.indexOf('\r\n\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);

@@ -13,7 +13,8 @@
  *              gratuitous ARP goes out), routes.
  *
  * Both ends are down until the filters are in place, so an isolated port never
- * passes a frame unfiltered. Any failure removes the half-made veth.
+ * passes a frame unfiltered. A failed attach leaves the half-made veth to the
+ * caller's undo (ADD detaches it, as it does for any later failure).
  */
 import { parseCidr } from '../src/lib/ipv4.js';
 import { hostVethName, peerTempNameFor } from '../src/dataplane/names.js';
@@ -61,39 +62,34 @@ export class NetlinkAttacher implements Attacher {
     const address = parseCidr(plan.address);
     if (!address) throw new Error(`the daemon planned a malformed address "${plan.address}"`);
     const filter = plan.filter && { ingress: Buffer.from(plan.filter.fromContainer, 'base64'), egress: Buffer.from(plan.filter.toContainer, 'base64') };
-    try {
-      const bridge = findLink(host, plan.bridge);
-      if (!bridge) throw new Error(`bridge ${plan.bridge} does not exist: is the overlay daemon's data plane up?`);
-      const port = this.made?.hostVeth === hostVeth ? this.made : findLink(host, hostVeth);
-      if (!port) throw new Error(`the host end ${hostVeth} vanished`);
-      host.request(rtnl.setLink(port.index, { master: bridge.index, mtu }), `putting ${hostVeth} on ${plan.bridge}`);
-      if (opts.hairpin) host.request(rtnl.setHairpin(port.index), `hairpin on ${hostVeth}`);
-      host.request(rtnl.replaceStaticFdb(port.index, mac), `FDB entry for ${mac}`);
-      if (filter) {
-        host.request(rtnl.replaceClsact(port.index), `clsact on ${hostVeth}`);
-        host.request(rtnl.replaceBpfFilter(port.index, rtnl.CLSACT_INGRESS, filter.ingress), `port filter (from the container) on ${hostVeth}`);
-        host.request(rtnl.replaceBpfFilter(port.index, rtnl.CLSACT_EGRESS, filter.egress), `port filter (to the container) on ${hostVeth}`);
-      }
-      host.request(rtnl.setLink(port.index, { up: true }), `bringing ${hostVeth} up`);
+    const bridge = findLink(host, plan.bridge);
+    if (!bridge) throw new Error(`bridge ${plan.bridge} does not exist: is the overlay daemon's data plane up?`);
+    const port = this.made?.hostVeth === hostVeth ? this.made : findLink(host, hostVeth);
+    if (!port) throw new Error(`the host end ${hostVeth} vanished`);
+    host.request(rtnl.setLink(port.index, { master: bridge.index, mtu }), `putting ${hostVeth} on ${plan.bridge}`);
+    if (opts.hairpin) host.request(rtnl.setHairpin(port.index), `hairpin on ${hostVeth}`);
+    host.request(rtnl.replaceStaticFdb(port.index, mac), `FDB entry for ${mac}`);
+    if (filter) {
+      host.request(rtnl.replaceClsact(port.index), `clsact on ${hostVeth}`);
+      host.request(rtnl.replaceBpfFilter(port.index, rtnl.CLSACT_INGRESS, filter.ingress), `port filter (from the container) on ${hostVeth}`);
+      host.request(rtnl.replaceBpfFilter(port.index, rtnl.CLSACT_EGRESS, filter.egress), `port filter (to the container) on ${hostVeth}`);
+    }
+    host.request(rtnl.setLink(port.index, { up: true }), `bringing ${hostVeth} up`);
 
-      const peer = port.peerIndex !== undefined ? { index: port.peerIndex } : findLink(ctr.sock, tmp);
-      if (!peer) throw new Error(`the container end ${tmp} vanished from ${netnsPath}`);
-      try {
-        ctr.sock.request(rtnl.renameWithArpNotify(peer.index, ifname, mtu), `naming the container interface ${ifname}`);
-      } catch (e) {
-        if (e instanceof NetlinkError && e.errno === EEXIST) throw new InterfaceExistsError(netnsPath, ifname);
-        throw e;
-      }
-      ctr.sock.request(rtnl.addAddress(peer.index, address.ip, address.prefix), `adding ${plan.address} to ${ifname}`);
-      ctr.sock.request(rtnl.setLink(peer.index, { up: true }), `bringing ${ifname} up`);
-      for (const r of opts.routes) {
-        const dst = parseCidr(r.dst === 'default' ? '0.0.0.0/0' : r.dst);
-        if (!dst) throw new Error(`bad route destination "${r.dst}"`);
-        ctr.sock.request(rtnl.replaceRoute(peer.index, dst.ip, dst.prefix, r.gw), `route ${r.dst}${r.gw ? ` via ${r.gw}` : ''}`);
-      }
+    const peer = port.peerIndex !== undefined ? { index: port.peerIndex } : findLink(ctr.sock, tmp);
+    if (!peer) throw new Error(`the container end ${tmp} vanished from ${netnsPath}`);
+    try {
+      ctr.sock.request(rtnl.renameWithArpNotify(peer.index, ifname, mtu), `naming the container interface ${ifname}`);
     } catch (e) {
-      deleteLink(host, hostVeth);
+      if (e instanceof NetlinkError && e.errno === EEXIST) throw new InterfaceExistsError(netnsPath, ifname);
       throw e;
+    }
+    ctr.sock.request(rtnl.addAddress(peer.index, address.ip, address.prefix), `adding ${plan.address} to ${ifname}`);
+    ctr.sock.request(rtnl.setLink(peer.index, { up: true }), `bringing ${ifname} up`);
+    for (const r of opts.routes) {
+      const dst = parseCidr(r.dst === 'default' ? '0.0.0.0/0' : r.dst);
+      if (!dst) throw new Error(`bad route destination "${r.dst}"`);
+      ctr.sock.request(rtnl.replaceRoute(peer.index, dst.ip, dst.prefix, r.gw), `route ${r.dst}${r.gw ? ` via ${r.gw}` : ''}`);
     }
     return { hostVeth, mac };
   }

@@ -46,7 +46,7 @@ export class NetlinkSocket {
   private seq = 0;
   private readonly rx = new Uint8Array(1 << 16);
 
-  private constructor(private fd: number) {}
+  private constructor(private readonly fd: number) {}
 
   /** A socket in this process's netns. */
   static here(): NetlinkSocket {
@@ -100,10 +100,5 @@ export class NetlinkSocket {
         if (!(m.flags & NLM_F_MULTI) && !(flags & NLM_F.ACK)) return out;
       }
     }
-  }
-
-  close(): void {
-    closeFd(this.fd);
-    this.fd = -1;
   }
 }

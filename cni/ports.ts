@@ -93,7 +93,7 @@ export interface Attacher {
   preflight(netnsPath: string, ifname: string): Promise<void>;
   /** The veth pair, both ends down (a leftover of the same name is replaced). */
   prepare(netnsPath: string, ifname: string, veth: VethPlan): Promise<void>;
-  /** Finish what prepare began; on failure the half-made port is removed. */
+  /** Finish what prepare began; on failure the caller removes the half-made port (detach). */
   attach(netnsPath: string, ifname: string, plan: PortPlan, opts: AttachOptions): Promise<AttachedPort>;
   /** Take a port out of service: its host end down, so nothing passes from now on. False when there is no such port. */
   quiesce(hostVeth: string): Promise<boolean>;
