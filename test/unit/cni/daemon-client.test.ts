@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { apiRequest } from '../../../src/api/client.js';
 import { HttpDaemonClient } from '../../../cni/daemon-client.js';
-import { nodeTransport } from '../../../cni/transport.js';
+import type { DaemonTransport } from '../../../cni/transport.js';
 
 let dir: string;
 let sock: string;
@@ -39,6 +40,7 @@ type Outcome = { value?: unknown; error?: string; message?: string };
 type Call = [method: 'admit' | 'release' | 'lookup' | 'status', ...args: unknown[]];
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+const nodeTransport: DaemonTransport = (socketPath, method, path, body, timeoutMs) => apiRequest(socketPath, method, path, body, { timeoutMs });
 const transports: Record<string, (timeoutMs: number, calls: Call[]) => Promise<Outcome[]>> = {
   node: async (timeoutMs, calls) => {
     const c = new HttpDaemonClient(sock, nodeTransport, timeoutMs) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
