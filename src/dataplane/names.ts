@@ -8,14 +8,14 @@ import type * as NodeCrypto from 'node:crypto';
 /** Interface names are at most 15 bytes. */
 const IFNAMSIZ = 15;
 
-declare const Bun: { CryptoHasher: new (alg: string) => { update(s: string): { digest(enc: 'hex'): string } } } | undefined;
+declare const Bun: { CryptoHasher: new (alg: string) => { update(s: string): { digest(): Buffer } } } | undefined;
 
 function nodeCrypto(): typeof NodeCrypto {
   return process.getBuiltinModule('node:crypto');
 }
 
 function sha256(text: string): Buffer {
-  if (typeof Bun !== 'undefined') return Buffer.from(new Bun.CryptoHasher('sha256').update(text).digest('hex'), 'hex');
+  if (typeof Bun !== 'undefined') return new Bun.CryptoHasher('sha256').update(text).digest();
   return nodeCrypto().createHash('sha256').update(text).digest();
 }
 

@@ -33,8 +33,11 @@ export interface Route {
   scope?: string;
 }
 
+/** What `ip` says of a link that is not there. */
+const MISSING_RE = /does not exist|Cannot find device|No such device/i;
+
 function missing(e: unknown): boolean {
-  return e instanceof SysError && /does not exist|Cannot find device|No such device/i.test(e.stderr);
+  return e instanceof SysError && MISSING_RE.test(e.stderr);
 }
 
 /** Every link with details (-d: kind and driver data). */
@@ -84,7 +87,8 @@ export async function ipBatch(lines: string[], opts: RunOptions = {}): Promise<v
 export async function deleteLinks(names: string[], opts: RunOptions = {}): Promise<void> {
   if (names.length === 0) return;
   const r = await runUnchecked('ip', ['-force', '-batch', '-'], { ...opts, input: names.map((n) => `link del dev ${n}`).join('\n') + '\n' });
-  const unexpected = r.stderr.split('\n').filter((l) => l.trim() && !/Cannot find device|Command failed|does not exist/.test(l));
+  // -force goes on past a missing link; "Command failed" is the line it adds to each such message.
+  const unexpected = r.stderr.split('\n').filter((l) => l.trim() && !MISSING_RE.test(l) && !/^Command failed/.test(l));
   if (unexpected.length) throw new Error(`cannot delete links: ${unexpected.join('; ')}`);
 }
 
