@@ -1,9 +1,9 @@
 #!/bin/sh
 # Build the CNI plugin as ONE self-contained executable (bun embeds its own
 # runtime), so an installed plugin needs neither this checkout nor node_modules.
-# Start-up is most of what a plugin call costs, so:
-#  --splitting keeps modules loaded only by dynamic import() (the Node-only
-#    daemon client used in unit tests) out of start-up;
+# Start-up is most of what a plugin call costs, so (and the plugin's code
+# imports nothing beyond node:fs and node:path; its kernel and daemon I/O go
+# through libc, cni/libc.ts):
 #  --bytecode ships precompiled bytecode (~4 ms less per call than parsing);
 #  --no-compile-autoload-* stop the runtime from reading a .env or bunfig.toml
 #    from whatever directory the runtime calls us in (slower, and not ours to read).
