@@ -5,8 +5,8 @@
  * restart. Rule changes run one at a time: a new port's rules are appended in
  * place, a removed port's rules are swept by one rebuild once removals quiet
  * down, and a table found changed is rebuilt whole. A port's filter goes on
- * with its veth (attach.ts, from filterFor()); the periodic check puts back
- * filters someone removed.
+ * with its veth (filterFor(): attach.ts for `overlay attach`, the CNI plugin
+ * from its port plan); the periodic check puts back filters someone removed.
  */
 import type { Logger } from '../lib/logger.js';
 import type { Store } from '../store/store.js';
