@@ -15,6 +15,7 @@ export interface MeshSimOptions extends SimNetworkOptions {
   /** How many earlier peers each new peer is given as targets (1 = a chain-like tree). */
   targetsPerPeer?: number;
   discovery?: boolean;
+  connLimit?: number;
 }
 
 export function simName(i: number): PeerName {
@@ -60,6 +61,7 @@ export class MeshSim {
       random: this.random,
       logger: silentLogger,
       discovery: this.opts.discovery ?? true,
+      connLimit: this.opts.connLimit,
       epoch: 1_000_000 + this.clock.now(),
       timings: this.opts.timings,
     });
@@ -100,21 +102,17 @@ export class MeshSim {
     return this.converged() ? this.clock.now() - start : -1;
   }
 
+  /**
+   * Every live router holds the same record versions (compared by digest, so
+   * the check is linear in N) and one of them, hence all, exactly the live set.
+   */
   converged(): boolean {
     const live = this.alive();
+    if (live.length === 0) return true;
+    const hash = live[0]!.topologyHash();
+    for (const r of live) if (r.topologyHash() !== hash) return false;
     const want = live.map((r) => r.name).sort().join(',');
-    let reference: string | undefined;
-    for (const r of live) {
-      const topo = r.topology();
-      if (topo.map((p) => p.name).sort().join(',') !== want) return false;
-      const sig = topo
-        .map((p) => `${p.name}@${p.version}`)
-        .sort()
-        .join(',');
-      reference ??= sig;
-      if (sig !== reference) return false;
-    }
-    return true;
+    return live[0]!.peers().map((p) => p.name).sort().join(',') === want;
   }
 
   totals(): { messages: number; bytes: number } {
@@ -125,6 +123,11 @@ export class MeshSim {
       bytes += r.counters.gossipBytesSent;
     }
     return { messages, bytes };
+  }
+
+  /** The largest gossip message any peer sent (bytes on the wire). */
+  largestMessage(): number {
+    return Math.max(0, ...this.routers.map((r) => r?.counters.largestGossipMessageBytes ?? 0));
   }
 
   async stopAll(): Promise<void> {

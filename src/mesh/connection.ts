@@ -52,6 +52,8 @@ export interface ConnectionEvents {
   /** `permanent` marks refusals that a quick retry cannot fix (self, wrong password, version). */
   onClose(conn: Connection, reason: string, permanent: boolean): void;
   onProtocolError?(conn: Connection, reason: string): void;
+  /** The stream had filled up (`congested`) and has emptied: send what was held back. */
+  onDrain?(conn: Connection): void;
 }
 
 type State = 'hello' | 'proof' | 'established' | 'closed';
@@ -63,6 +65,12 @@ export class Connection {
   readonly startedAt: number;
   establishedAt = 0;
   info: string[] = [];
+  /**
+   * The stream's buffer is full: the peer is not reading. Until it drains,
+   * nothing but a 'bye' is written, so what we hold for a slow peer is bounded
+   * by its buffer plus one message; the router keeps what it could not send.
+   */
+  congested = false;
   private lastReceived: number;
   private readonly decoder = new FrameDecoder();
   private ownHelloBody!: Buffer;
@@ -123,23 +131,31 @@ export class Connection {
     } else Object.assign(hello, this.identity());
     this.ownHelloBody = Buffer.from(JSON.stringify(hello));
     this.writeRaw(this.ownHelloBody);
-    // Attach readers only now: bytes already buffered may be delivered at once.
-    this.stream.onData((d) => this.receive(d));
-    this.stream.onClose((err) => this.finish(err ? `connection lost: ${err.message}` : 'connection closed by peer', false));
+    // Armed before the readers: bytes already buffered may complete the handshake
+    // at once, and a timer armed after that would close an established connection.
     this.handshakeTimer = this.clock.setTimeout(
       () => this.close(`handshake not completed within ${this.timings.handshakeTimeoutMs} ms`),
       this.timings.handshakeTimeoutMs,
     );
+    // Attach readers only now: bytes already buffered may be delivered at once.
+    this.stream.onData((d) => this.receive(d));
+    this.stream.onDrain(() => {
+      if (!this.congested || this.state === 'closed') return;
+      this.congested = false;
+      this.events.onDrain?.(this);
+    });
+    this.stream.onClose((err) => this.finish(err ? `connection lost: ${err.message}` : 'connection closed by peer', false));
   }
 
-  /** Send a message; returns the bytes put on the wire (0 if the connection is not established). */
+  /** Send a message; returns the bytes put on the wire (0 if not established, or congested). */
   send(msg: Message): number {
+    if (msg.t === 'bye' && this.state === 'established') return this.writeBody(Buffer.from(JSON.stringify(msg)));
     return this.sendEncoded(Buffer.from(JSON.stringify(msg)));
   }
 
   /** Send a message already encoded as JSON (gossip encodes once for all its recipients). */
   sendEncoded(body: Buffer): number {
-    if (this.state !== 'established') return 0;
+    if (this.state !== 'established' || this.congested) return 0;
     return this.writeBody(body);
   }
 
@@ -155,7 +171,7 @@ export class Connection {
 
   private writeRaw(body: Buffer): number {
     const frame = encodeFrame(body);
-    this.stream.write(frame);
+    if (!this.stream.write(frame)) this.congested = true;
     return frame.length;
   }
 
@@ -268,7 +284,8 @@ export class Connection {
         this.close(`no traffic from peer for ${this.timings.heartbeatTimeoutMs} ms (heartbeat timeout)`);
         return;
       }
-      this.writeBody(Buffer.from('{"t":"hb"}'));
+      // A congested peer is not reading: a heartbeat would only queue behind the backlog.
+      if (!this.congested) this.writeBody(Buffer.from('{"t":"hb"}'));
       this.scheduleHeartbeat();
     }, this.timings.heartbeatMs);
   }

@@ -17,6 +17,30 @@ export interface GossipChannel {
   merge(from: PeerName, payload: unknown): unknown | undefined;
   /** A message addressed to this peer on this channel (request/response style). */
   onUnicast?(from: PeerName, payload: unknown): void;
+  /**
+   * Anti-entropy by digest. With it, periodic rounds and new connections
+   * exchange a hash, then (only if it differs) versions, then only the
+   * records the other side lacks. Without it the mesh sends encodeFull()
+   * each round: fine for a channel whose state is small. (Peers speaking a
+   * protocol older than v3 always get full state.)
+   */
+  readonly digest?: ChannelDigest;
+  /** The wire form of a payload for a connection at this protocol version; the payload itself by default. */
+  wireFor?(payload: unknown, protocolVersion: number): unknown;
+}
+
+/** See record-versions.ts for an implementation that fits versioned per-key records. */
+export interface ChannelDigest {
+  /** Equal hashes mean equal state; cheap (kept up to date as the state changes). */
+  hash(): string;
+  /** What we hold, as the other side needs it to know what we lack. */
+  versions(): unknown;
+  /**
+   * A peer's versions(): `send` is a merge() payload of what it lacks or holds
+   * older (undefined when nothing); `weLack` whether it holds something we do
+   * not. Throws ProtocolError when malformed.
+   */
+  compare(theirs: unknown): { send?: unknown; weLack: boolean };
 }
 
 /** What a channel gets back when it registers with the mesh. */

@@ -9,7 +9,14 @@ import { isPeerName, type PeerName } from '../lib/peer-name.js';
 export const PROTOCOL_NAME = 'overlay';
 /** Versions this build speaks. Bump MAX for a new wire feature; raise MIN to drop an old one. */
 export const PROTOCOL_MIN_VERSION = 1;
-export const PROTOCOL_MAX_VERSION = 1;
+export const PROTOCOL_MAX_VERSION = 3;
+/**
+ * From v3: topology records in the compact encoding (topology-wire.ts), and
+ * anti-entropy by digest (the 'ah' and 'av' messages below). A v1 peer gets
+ * the v1 JSON records and full-state anti-entropy. (v2 is the scrypt password
+ * key of the security work; nothing here depends on it.)
+ */
+export const DIGEST_GOSSIP_VERSION = 3;
 
 export class ProtocolError extends Error {
   /** A permanent refusal (talking to ourselves, wrong password) should not be retried quickly. */
@@ -47,7 +54,11 @@ export type Message =
   | ({ t: 'proof'; mac: string } & PeerIdentity)
   | { t: 'g'; c: string; d: unknown }
   | { t: 'u'; c: string; s: PeerName; r: PeerName; ttl: number; d: unknown }
-  | { t: 'bye'; reason: string };
+  | { t: 'bye'; reason: string }
+  /** v3+: anti-entropy round, the state hash of every digest channel. */
+  | { t: 'ah'; h: Record<string, string> }
+  /** v3+: a channel's record versions; `r` = a reply, answer with records only. */
+  | { t: 'av'; c: string; v: unknown; r: boolean };
 
 function obj(x: unknown, what: string): Record<string, unknown> {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new ProtocolError(`${what} is not an object`);
@@ -128,6 +139,16 @@ export function decodeMessage(body: Buffer): Message {
       return { t: 'u', c: str(o, 'c', 64), s: peer(o, 's'), r: peer(o, 'r'), ttl: int(o, 'ttl', 0, 255), d: o['d'] };
     case 'bye':
       return { t: 'bye', reason: str(o, 'reason', 512) };
+    case 'ah': {
+      const h = obj(o['h'], 'field "h"');
+      const hashes: Record<string, string> = {};
+      const keys = Object.keys(h);
+      if (keys.length > 64) throw new ProtocolError('too many channels in an anti-entropy hash');
+      for (const k of keys) hashes[k.slice(0, 64)] = str(h, k, 64);
+      return { t: 'ah', h: hashes };
+    }
+    case 'av':
+      return { t: 'av', c: str(o, 'c', 64), v: o['v'], r: o['r'] === true };
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(o['t'])?.slice(0, 32)}`);
   }

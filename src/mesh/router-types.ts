@@ -45,6 +45,8 @@ export interface MeshCounters {
   gossipMessagesReceived: number;
   gossipBytesSent: number;
   gossipBytesReceived: number;
+  /** The largest single gossip message sent, in bytes on the wire. */
+  largestGossipMessageBytes: number;
   handshakesRejected: number;
   framesRejected: number;
 }

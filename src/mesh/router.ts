@@ -13,9 +13,10 @@ import { backoffDelay } from './backoff.js';
 import { Connection, hostOf, type LocalIdentity } from './connection.js';
 import type { GossipChannel, GossipSender, PeerInfo } from './gossip-channel.js';
 import { MAX_FRAME_BYTES } from './frame.js';
-import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, ProtocolError, type Message } from './protocol.js';
+import { DIGEST_GOSSIP_VERSION, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, ProtocolError, type Message } from './protocol.js';
 import type { ConnectionStatus, MeshCounters, TargetStatus, TopologyPeerStatus } from './router-types.js';
-import { decodeRecords, Topology, type PeerRecord } from './topology.js';
+import type { Topology } from './topology.js';
+import { TOPOLOGY_CHANNEL, TopologyChannel } from './topology-channel.js';
 import type { Transport } from './transport.js';
 
 export interface RouterTimings {
@@ -30,6 +31,10 @@ export interface RouterTimings {
   backoffMaxMs: number;
   /** A connection that lived this long is redialled at once when it drops. */
   longLivedMs: number;
+  /** Reachability, discovery and peer listeners are recomputed at most once per this window of topology changes. */
+  topologySettleMs: number;
+  /** An unreachable peer is forgotten after this long (it may only look unreachable while the mesh forms). */
+  unreachableGraceMs: number;
 }
 
 export const DEFAULT_TIMINGS: RouterTimings = {
@@ -41,6 +46,8 @@ export const DEFAULT_TIMINGS: RouterTimings = {
   backoffBaseMs: 2_000,
   backoffMaxMs: 180_000,
   longLivedMs: 60_000,
+  topologySettleMs: 100,
+  unreachableGraceMs: 1_000,
 };
 
 export interface RouterConfig {
@@ -79,7 +86,7 @@ interface ChannelSlot {
   flushTimer?: TimerHandle;
 }
 
-const TOPOLOGY = 'topology';
+const TOPOLOGY = TOPOLOGY_CHANNEL;
 /** Half the frame limit, leaving room for the envelope and encryption. */
 const MAX_GOSSIP_BYTES = MAX_FRAME_BYTES / 2;
 const UNICAST_TTL = 32;
@@ -93,6 +100,7 @@ export class Router {
     gossipMessagesReceived: 0,
     gossipBytesSent: 0,
     gossipBytesReceived: 0,
+    largestGossipMessageBytes: 0,
     handshakesRejected: 0,
     framesRejected: 0,
   };
@@ -102,6 +110,7 @@ export class Router {
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly identity: LocalIdentity;
+  private readonly topoCh: TopologyChannel;
   private readonly topo: Topology;
   private readonly conns = new Set<Connection>();
   private readonly byPeer = new Map<PeerName, Connection>();
@@ -110,10 +119,13 @@ export class Router {
   private readonly connInfo = new Map<PeerName, string[]>();
   private readonly peersListeners = new Set<() => void>();
   private readonly targetsListeners = new Set<() => void>();
-  private pendingTopology = new Map<PeerName, PeerRecord>();
+  /** Per congested connection, the channels whose gossip it missed: sent (as a digest round or full state) when it drains. */
+  private readonly missed = new Map<Connection, Set<string>>();
   private routeCache?: Map<PeerName, PeerName>;
   private antiEntropyTimer?: TimerHandle;
   private topologyTimer?: TimerHandle;
+  private graceTimer?: TimerHandle;
+  private readonly unreachableSince = new Map<PeerName, number>();
   private lastPeersSignature = '';
   private stopped = false;
   /**
@@ -143,8 +155,12 @@ export class Router {
       minVersion: Math.max(PROTOCOL_MIN_VERSION, cfg.minProtocolVersion ?? PROTOCOL_MIN_VERSION),
       maxVersion: PROTOCOL_MAX_VERSION,
     };
-    this.topo = new Topology({ name: cfg.name, nickname: cfg.nickname, uid: this.uid, version: cfg.epoch ?? Date.now(), conns: [] });
-    this.registerChannel(this.topologyChannel());
+    this.topoCh = new TopologyChannel(
+      { name: cfg.name, nickname: cfg.nickname, uid: this.uid, version: cfg.epoch ?? Date.now(), conns: [] },
+      { gossip: () => this.channelSender(TOPOLOGY).gossip(), changed: () => this.afterTopologyChange() },
+    );
+    this.topo = this.topoCh.topo;
+    this.registerChannel(this.topoCh);
     this.lastPeersSignature = this.peersSignature();
   }
 
@@ -175,6 +191,7 @@ export class Router {
     this.stopped = true;
     this.clock.clearTimeout(this.antiEntropyTimer);
     this.clock.clearTimeout(this.topologyTimer);
+    this.clock.clearTimeout(this.graceTimer);
     for (const slot of this.channels.values()) this.clock.clearTimeout(slot.flushTimer);
     for (const t of this.targetMap.values()) this.clock.clearTimeout(t.timer);
     for (const c of this.held.splice(0)) {
@@ -258,6 +275,11 @@ export class Router {
     t.nextAttemptAt = undefined;
     if (this.stopped || this.targetMap.get(t.address) !== t || t.dialing) return;
     if (t.peer && this.byPeer.has(t.peer)) return; // already connected to that peer another way
+    if (t.origin === 'discovered' && this.byPeer.size >= this.connLimit) {
+      // At the limit we dial no more peers we merely learnt of; routed gossip reaches them.
+      this.targetMap.delete(t.address);
+      return;
+    }
     t.dialing = true;
     t.attempts++;
     this.cfg.transport.dial(t.address).then(
@@ -325,6 +347,7 @@ export class Router {
     onReady: (c: Connection) => this.connectionReady(c),
     onMessage: (c: Connection, m: Message, bytes: number) => this.receive(c, m, bytes),
     onClose: (c: Connection, reason: string, permanent: boolean) => this.connectionClosed(c, reason, permanent),
+    onDrain: (c: Connection) => this.drained(c),
     onProtocolError: (c: Connection, reason: string) => {
       if (c.state === 'established') this.counters.framesRejected++;
       else this.counters.handshakesRejected++;
@@ -351,9 +374,9 @@ export class Router {
         t.failedPermanently = false;
       }
     }
-    const limit = this.cfg.connLimit ?? 100;
+    const limit = this.connLimit;
     const existing = this.byPeer.get(remote.name);
-    if (!existing && this.byPeer.size >= limit) {
+    if (!existing && this.byPeer.size >= limit && !this.mustKeep(c)) {
       this.refuse(c, `connection limit of ${limit} reached`);
       return;
     }
@@ -382,9 +405,25 @@ export class Router {
       protocolVersion: c.version,
     });
     this.updateOwnRecord();
-    // Bring the new neighbour up to date at once rather than at the next anti-entropy round.
-    for (const slot of this.channels.values()) this.sendGossip(c, slot.ch.name, slot.ch.encodeFull());
+    // Bring the new neighbour up to date at once rather than at the next
+    // anti-entropy round: by digest where both sides can (only what it lacks
+    // crosses), else full state.
+    this.antiEntropyWith(c, [...this.channels.keys()]);
     this.afterTopologyChange();
+  }
+
+  /**
+   * Over the limit we still keep a connection to a target the user named, and
+   * one from a peer we cannot reach any other way: refusing it would leave a
+   * late joiner outside a mesh whose peers are all at their limit.
+   */
+  private mustKeep(c: Connection): boolean {
+    if (c.outbound && c.target && this.targetMap.get(c.target)?.origin === 'user') return true;
+    return !this.routes().has(c.remote!.name);
+  }
+
+  private get connLimit(): number {
+    return this.cfg.connLimit ?? 100;
   }
 
   private preferred(a: Connection, b: Connection): boolean {
@@ -404,6 +443,7 @@ export class Router {
 
   private connectionClosed(c: Connection, reason: string, permanent: boolean): void {
     this.conns.delete(c);
+    this.missed.delete(c);
     const name = c.remote?.name;
     const wasCurrent = name !== undefined && this.byPeer.get(name) === c;
     if (wasCurrent) {
@@ -448,37 +488,9 @@ export class Router {
 
   // ----------------------------------------------------------------- topology
 
-  private topologyChannel(): GossipChannel {
-    return {
-      name: TOPOLOGY,
-      encodeFull: () => this.topo.all(),
-      encodeDelta: () => {
-        if (this.pendingTopology.size === 0) return undefined;
-        // Only what is still known after garbage collection.
-        const d = [...this.pendingTopology.values()].filter((r) => this.topo.get(r.name) === r);
-        this.pendingTopology = new Map();
-        return d;
-      },
-      merge: (_from, payload) => {
-        const changed = this.topo.merge(decodeRecords(payload));
-        if (changed.length === 0) return undefined;
-        // Forward as part of the next coalesced delta rather than one message
-        // per incoming change: during a join, many changes arrive together.
-        for (const r of changed) this.pendingTopology.set(r.name, r);
-        this.channelSender(TOPOLOGY).gossip();
-        this.afterTopologyChange();
-        return undefined;
-      },
-    };
-  }
-
   private updateOwnRecord(): void {
     const conns = [...this.byPeer.values()].map((c) => ({ peer: c.remote!.name, address: c.remoteListenAddress, outbound: c.outbound }));
-    const rec = this.topo.setOwnConnections(conns);
-    if (rec) {
-      this.pendingTopology.set(rec.name, rec);
-      this.channelSender(TOPOLOGY).gossip();
-    }
+    this.topoCh.setOwnConnections(conns);
   }
 
   /** Recompute reachability, discovery and listeners once per burst of changes. */
@@ -488,18 +500,33 @@ export class Router {
     this.topologyTimer = this.clock.setTimeout(() => {
       this.topologyTimer = undefined;
       this.recomputeTopology();
-    }, 0);
+    }, this.t.topologySettleMs);
   }
 
   private recomputeTopology(): void {
     this.routeCache = undefined;
-    const gone = this.topo.removeUnreachable();
+    // A peer is removed once it has been unreachable for a grace period, not
+    // at once: while a mesh forms, a record often arrives before the other end
+    // of its edge does, and removing it then would make the next copy look new
+    // and be forwarded all over again.
+    const now = this.clock.now();
+    const routes = this.routes();
+    for (const name of this.unreachableSince.keys()) if (routes.has(name) || !this.topo.get(name)) this.unreachableSince.delete(name);
+    for (const r of this.topo.all()) if (r.name !== this.name && !routes.has(r.name) && !this.unreachableSince.has(r.name)) this.unreachableSince.set(r.name, now);
+    const gone = this.topo.removeUnreachable((n) => now - (this.unreachableSince.get(n) ?? now) < this.t.unreachableGraceMs, routes);
     if (gone.length) {
       this.routeCache = undefined;
       for (const n of gone) {
+        this.unreachableSince.delete(n);
         this.connInfo.delete(n);
         this.log.info('peer removed: unreachable', { removedPeer: n });
       }
+    }
+    if (this.unreachableSince.size && !this.graceTimer && !this.stopped) {
+      this.graceTimer = this.clock.setTimeout(() => {
+        this.graceTimer = undefined;
+        this.afterTopologyChange();
+      }, this.t.unreachableGraceMs);
     }
     if (this.cfg.discovery !== false) this.discover();
     const sig = this.peersSignature();
@@ -519,10 +546,21 @@ export class Router {
       }
     }
     const targeted = new Set([...this.targetMap.values()].map((t) => t.peer).filter(Boolean));
-    for (const rec of this.topo.all()) {
+    // Dial only up to the conn-limit, counting dials under way; in random order,
+    // so that not every peer picks the same first few.
+    let room = this.connLimit - this.byPeer.size;
+    for (const t of this.targetMap.values()) if (t.origin === 'discovered' && !(t.peer && this.byPeer.has(t.peer))) room--;
+    if (room <= 0) return;
+    for (const rec of shuffle(this.random, this.topo.all())) {
+      if (room <= 0) break;
       for (const c of rec.conns) {
+        if (room <= 0) break;
         if (c.peer === this.name || this.byPeer.has(c.peer) || targeted.has(c.peer) || !known.has(c.peer)) continue;
         if (this.targetMap.has(c.address)) continue;
+        // A peer with as many connections as our limit is probably at its own
+        // (the limit is usually the same mesh-wide): it would refuse us.
+        if ((this.topo.get(c.peer)?.conns.length ?? 0) >= this.connLimit) continue;
+        room--;
         const t: Target = { address: c.address, origin: 'discovered', attempts: 0, dialing: false, failedPermanently: false, peer: c.peer };
         this.targetMap.set(c.address, t);
         targeted.add(c.peer);
@@ -551,6 +589,11 @@ export class Router {
       reachable: r.name === this.name || routes.has(r.name),
       connections: r.conns.map((c) => ({ peer: c.peer, address: c.address, outbound: c.outbound })),
     }));
+  }
+
+  /** The digest of our whole topology (record versions): equal on two peers means they agree. */
+  topologyHash(): string {
+    return this.topo.versions.hash();
   }
 
   peers(): PeerInfo[] {
@@ -616,59 +659,123 @@ export class Router {
     return Math.max(3, Math.ceil(2 * Math.log2(n)));
   }
 
-  private fanOut(channel: string, payload: unknown, except?: Connection): void {
+  private pickNeighbours(except?: Connection): Connection[] {
     const candidates = [...this.byPeer.values()].filter((c) => c !== except);
     const k = this.fanOutSize();
-    const chosen = candidates.length <= k ? candidates : shuffle(this.random, candidates).slice(0, k);
-    if (chosen.length === 0) return;
-    const parts = this.encodeGossip(channel, payload);
-    for (const c of chosen) this.sendParts(c, parts);
+    return candidates.length <= k ? candidates : shuffle(this.random, candidates).slice(0, k);
   }
 
-  private sendGossip(c: Connection, channel: string, payload: unknown): void {
-    this.sendParts(c, this.encodeGossip(channel, payload));
-  }
-
-  private sendParts(c: Connection, parts: Buffer[]): void {
-    for (const part of parts) {
-      const bytes = c.sendEncoded(part);
-      if (bytes > 0) {
-        this.counters.gossipMessagesSent++;
-        this.counters.gossipBytesSent += bytes;
-      }
+  private fanOut(channel: string, payload: unknown, except?: Connection): void {
+    // Encoded once per protocol version among the recipients, not once per recipient.
+    const encoded = new Map<number, Buffer[]>();
+    for (const c of this.pickNeighbours(except)) {
+      let parts = encoded.get(c.version);
+      if (!parts) encoded.set(c.version, (parts = this.encodeGossip(channel, payload, c.version)));
+      this.sendParts(c, channel, parts);
     }
   }
 
+  private sendGossip(c: Connection, channel: string, payload: unknown): void {
+    this.sendParts(c, channel, this.encodeGossip(channel, payload, c.version));
+  }
+
+  private sendParts(c: Connection, channel: string, parts: Buffer[]): void {
+    for (const part of parts) {
+      if (c.congested) {
+        // The peer is not reading: remember that it missed this channel's
+        // gossip (one flag, however much is missed) and catch it up on drain.
+        this.noteMissed(c, channel);
+        return;
+      }
+      this.countSent(c.sendEncoded(part));
+    }
+  }
+
+  private countSent(bytes: number): void {
+    if (bytes <= 0) return;
+    this.counters.gossipMessagesSent++;
+    this.counters.gossipBytesSent += bytes;
+    if (bytes > this.counters.largestGossipMessageBytes) this.counters.largestGossipMessageBytes = bytes;
+  }
+
+  private noteMissed(c: Connection, channel: string): void {
+    let set = this.missed.get(c);
+    if (!set) this.missed.set(c, (set = new Set()));
+    set.add(channel);
+  }
+
+  /** A congested connection drained: what it missed, merged, is "whatever it lacks now". */
+  private drained(c: Connection): void {
+    const missed = this.missed.get(c);
+    if (!missed) return;
+    this.missed.delete(c);
+    this.antiEntropyWith(c, [...missed]);
+  }
+
   /**
-   * Encode a gossip message once, for every recipient. Each message stays well
-   * under the frame limit: list payloads (topology records, and any channel
-   * whose state is a list of independent entries) are split in halves until
-   * each part fits.
+   * Encode a gossip message once, for every recipient at one protocol version.
+   * Each message stays well under the frame limit: list payloads (topology
+   * records, and any channel whose state is a list of independent entries)
+   * are split in halves until each part fits.
    */
-  private encodeGossip(channel: string, payload: unknown): Buffer[] {
-    const body = Buffer.from(JSON.stringify({ t: 'g', c: channel, d: payload }));
+  private encodeGossip(channel: string, payload: unknown, version: number): Buffer[] {
+    const ch = this.channels.get(channel)?.ch;
+    const wire = ch?.wireFor ? ch.wireFor(payload, version) : payload;
+    const body = Buffer.from(JSON.stringify({ t: 'g', c: channel, d: wire }));
     if (body.length <= MAX_GOSSIP_BYTES) return [body];
     if (!Array.isArray(payload) || payload.length < 2) {
       this.log.error('gossip payload too large to send; dropped', { channel, bytes: body.length });
       return [];
     }
     const mid = Math.ceil(payload.length / 2);
-    return [...this.encodeGossip(channel, payload.slice(0, mid)), ...this.encodeGossip(channel, payload.slice(mid))];
+    return [...this.encodeGossip(channel, payload.slice(0, mid), version), ...this.encodeGossip(channel, payload.slice(mid), version)];
   }
 
   private scheduleAntiEntropy(): void {
     const jittered = this.t.gossipIntervalMs * (0.8 + 0.4 * this.random());
     this.antiEntropyTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
-      for (const slot of this.channels.values()) this.fanOut(slot.ch.name, slot.ch.encodeFull());
+      const all = [...this.channels.keys()];
+      for (const c of this.pickNeighbours()) this.antiEntropyWith(c, all);
       this.scheduleAntiEntropy();
     }, jittered);
   }
 
+  /**
+   * One anti-entropy exchange with a neighbour. Channels with a digest, on a
+   * v3+ connection, send only a hash ('ah'); the other side answers with its
+   * versions ('av') only where the hash differs, and each side then sends
+   * just the records the other lacks. Other channels send their full state.
+   */
+  private antiEntropyWith(c: Connection, channels: string[]): void {
+    const hashes: Record<string, string> = {};
+    let any = false;
+    for (const name of channels) {
+      const ch = this.channels.get(name)?.ch;
+      if (!ch) continue;
+      if (ch.digest && c.version >= DIGEST_GOSSIP_VERSION) {
+        hashes[name] = ch.digest.hash();
+        any = true;
+      } else this.sendGossip(c, name, ch.encodeFull());
+    }
+    if (any) this.sendControl(c, { t: 'ah', h: hashes }, Object.keys(hashes));
+  }
+
+  /** A digest-protocol message; on a congested connection it is remembered for the drain like gossip. */
+  private sendControl(c: Connection, m: Message, channels: string[]): void {
+    if (c.congested) {
+      for (const name of channels) this.noteMissed(c, name);
+      return;
+    }
+    this.countSent(c.send(m));
+  }
+
   private receive(c: Connection, m: Message, bytes: number): void {
-    if (m.t === 'g') {
+    if (m.t === 'g' || m.t === 'u' || m.t === 'ah' || m.t === 'av') {
       this.counters.gossipMessagesReceived++;
       this.counters.gossipBytesReceived += bytes;
+    }
+    if (m.t === 'g') {
       const slot = this.channels.get(m.c);
       if (!slot) {
         this.log.debug('gossip on unknown channel ignored', { channel: m.c, remotePeer: c.remote?.name });
@@ -678,9 +785,23 @@ export class Router {
       if (changed !== undefined) this.fanOut(m.c, changed, c);
       return;
     }
+    if (m.t === 'ah') {
+      for (const [name, hash] of Object.entries(m.h)) {
+        const d = this.channels.get(name)?.ch.digest;
+        if (d && d.hash() !== hash) this.sendControl(c, { t: 'av', c: name, v: d.versions(), r: false }, [name]);
+      }
+      return;
+    }
+    if (m.t === 'av') {
+      const d = this.channels.get(m.c)?.ch.digest;
+      if (!d) return;
+      const cmp = this.safely(c, () => d.compare(m.v));
+      if (!cmp) return;
+      if (cmp.send !== undefined) this.sendGossip(c, m.c, cmp.send);
+      if (cmp.weLack && !m.r) this.sendControl(c, { t: 'av', c: m.c, v: d.versions(), r: true }, [m.c]);
+      return;
+    }
     if (m.t === 'u') {
-      this.counters.gossipMessagesReceived++;
-      this.counters.gossipBytesReceived += bytes;
       if (m.r === this.name) {
         const slot = this.channels.get(m.c);
         this.safely(c, () => slot?.ch.onUnicast?.(m.s, m.d));
@@ -715,8 +836,7 @@ export class Router {
     const c = hop ? this.byPeer.get(hop) : undefined;
     if (!c) return false;
     const bytes = c.send(m);
-    this.counters.gossipMessagesSent++;
-    this.counters.gossipBytesSent += bytes;
+    this.countSent(bytes);
     return bytes > 0;
   }
 

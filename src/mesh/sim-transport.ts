@@ -2,8 +2,9 @@
  * An in-memory network for simulations: every node is a "host" string, links
  * deliver bytes after a random delay on a SimClock, and the test can cut
  * links (partition: data stops flowing, so heartbeats time out), refuse new
- * connections, reset connections at random (a lossy link as TCP sees it), and
- * kill a node outright.
+ * connections, reset connections at random (a lossy link as TCP sees it),
+ * kill a node outright, or make it stop reading (a stopped process: what is
+ * sent to it piles up in its peers' send buffers, up to a window, as with TCP).
  */
 import type { SimClock } from '../lib/clock.js';
 import type { Random } from '../lib/random.js';
@@ -14,6 +15,8 @@ export interface SimNetworkOptions {
   maxDelayMs?: number;
   /** Probability that a delivery resets the connection instead (per message). */
   resetProbability?: number;
+  /** Bytes a stream may have unread at the far end before write() reports a full buffer. */
+  windowBytes?: number;
 }
 
 class SimStream implements ByteStream {
@@ -25,6 +28,12 @@ class SimStream implements ByteStream {
   private closeCb: (e?: Error) => void = () => undefined;
   /** Deliveries are ordered per stream, like TCP. */
   private lastDeliveryAt = 0;
+  /** Written by us and not yet read by the far end: what a real sender would hold in its buffers. */
+  unread = 0;
+  private wantDrain = false;
+  private drainCb: () => void = () => undefined;
+  /** Delivered while our host was not reading. */
+  private held: Uint8Array[] = [];
 
   constructor(
     private readonly net: SimNetwork,
@@ -33,15 +42,18 @@ class SimStream implements ByteStream {
     readonly remoteAddress: string,
   ) {}
 
-  write(data: Uint8Array): void {
-    if (this.closed) return;
+  write(data: Uint8Array): boolean {
+    if (this.closed) return true;
     const copy = Uint8Array.from(data);
     this.net.bytes += copy.length;
-    if (this.net.isCut(this.localHost, this.remoteHost)) return; // silently lost: the partition
+    this.unread += copy.length;
+    const ok = this.unread < this.net.opts.windowBytes;
+    if (!ok) this.wantDrain = true;
+    if (this.net.isCut(this.localHost, this.remoteHost)) return ok; // silently lost: the partition
     if (this.net.random() < this.net.opts.resetProbability) {
       this.net.resets++;
       this.net.clock.setTimeout(() => this.abort(new Error('connection reset')), 1);
-      return;
+      return ok;
     }
     const now = this.net.clock.now();
     const at = Math.max(now + this.net.delay(), this.lastDeliveryAt);
@@ -49,11 +61,34 @@ class SimStream implements ByteStream {
     this.net.clock.setTimeout(() => {
       if (!this.other.closed && !this.net.isCut(this.localHost, this.remoteHost)) this.other.deliver(copy);
     }, at - now);
+    return ok;
   }
 
   private deliver(d: Uint8Array): void {
+    if (this.net.isPaused(this.localHost)) this.held.push(d);
+    else this.consume(d);
+  }
+
+  private consume(d: Uint8Array): void {
+    const sender = this.other;
+    sender.unread -= d.length;
+    if (sender.wantDrain && sender.unread === 0 && !sender.closed) {
+      sender.wantDrain = false;
+      sender.drainCb();
+    }
     if (this.dataCb) this.dataCb(d);
     else this.early.push(d);
+  }
+
+  /** Our host reads again: hand over what arrived meanwhile. */
+  resume(): void {
+    const held = this.held;
+    this.held = [];
+    for (const d of held) if (!this.closed) this.consume(d);
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainCb = cb;
   }
 
   onData(cb: (d: Uint8Array) => void): void {
@@ -107,7 +142,30 @@ export class SimNetwork {
     readonly random: Random,
     opts: SimNetworkOptions = {},
   ) {
-    this.opts = { minDelayMs: 1, maxDelayMs: 20, resetProbability: 0, ...opts };
+    this.opts = { minDelayMs: 1, maxDelayMs: 20, resetProbability: 0, windowBytes: 256 * 1024, ...opts };
+  }
+
+  private readonly paused = new Set<string>();
+
+  isPaused(host: string): boolean {
+    return this.paused.has(host);
+  }
+
+  /** The host's process stops reading its connections (it still runs and writes). */
+  stopReading(host: string): void {
+    this.paused.add(host);
+  }
+
+  resumeReading(host: string): void {
+    this.paused.delete(host);
+    for (const s of [...(this.streams.get(host) ?? [])]) s.resume();
+  }
+
+  /** Bytes the other hosts hold, written to `host` and not yet read by it. */
+  heldFor(host: string): number {
+    let n = 0;
+    for (const s of this.streams.get(host) ?? []) n += s.other.unread;
+    return n;
   }
 
   delay(): number {

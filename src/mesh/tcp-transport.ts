@@ -22,8 +22,18 @@ class TcpStream implements ByteStream {
     });
   }
 
-  write(data: Uint8Array): void {
-    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  write(data: Uint8Array): boolean {
+    if (this.closed || this.socket.destroyed) return true; // nothing will drain; the close is on its way
+    return this.socket.write(data);
+  }
+
+  onDrain(cb: () => void): void {
+    this.socket.on('drain', cb);
+  }
+
+  /** Bytes Node holds for this socket, not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
   }
 
   onData(cb: (data: Uint8Array) => void): void {

@@ -7,6 +7,8 @@
  */
 import { isPeerName, type PeerName } from '../lib/peer-name.js';
 import { ProtocolError } from './protocol.js';
+import { RecordVersions } from './record-versions.js';
+import { decodeCompact, isCompactTopology } from './topology-wire.js';
 
 export interface ConnRecord {
   peer: PeerName;
@@ -31,9 +33,16 @@ export function supersedes(a: PeerRecord, b: PeerRecord): boolean {
 
 export class Topology {
   private readonly records = new Map<PeerName, PeerRecord>();
+  /** Kept in step with `records`, for anti-entropy by digest. */
+  readonly versions = new RecordVersions();
 
   constructor(private own: PeerRecord) {
-    this.records.set(own.name, own);
+    this.put(own);
+  }
+
+  private put(r: PeerRecord): void {
+    this.records.set(r.name, r);
+    this.versions.set(r.name, r.version, r.uid);
   }
 
   get self(): PeerRecord {
@@ -61,7 +70,7 @@ export class Topology {
 
   private bumpOwn(conns: ConnRecord[], atLeast = 0): PeerRecord {
     this.own = { ...this.own, conns, version: Math.max(this.own.version + 1, atLeast + 1) };
-    this.records.set(this.own.name, this.own);
+    this.put(this.own);
     return this.own;
   }
 
@@ -81,7 +90,7 @@ export class Topology {
       }
       const cur = this.records.get(r.name);
       if (cur && !supersedes(r, cur)) continue;
-      this.records.set(r.name, r);
+      this.put(r);
       changed.push(r);
     }
     return changed;
@@ -89,13 +98,13 @@ export class Topology {
 
   /** Undirected adjacency, counting an edge only when both ends report it. */
   private adjacency(): Map<PeerName, PeerName[]> {
+    // Linear in edges (a set per record), not edges × degree: this runs after every burst of changes.
+    const declared = new Map<PeerName, Set<PeerName>>();
+    for (const r of this.records.values()) declared.set(r.name, new Set(r.conns.map((c) => c.peer)));
     const adj = new Map<PeerName, PeerName[]>();
     for (const r of this.records.values()) {
       const list: PeerName[] = [];
-      for (const c of r.conns) {
-        const other = this.records.get(c.peer);
-        if (other && other.conns.some((x) => x.peer === r.name)) list.push(c.peer);
-      }
+      for (const c of r.conns) if (declared.get(c.peer)?.has(r.name)) list.push(c.peer);
       adj.set(r.name, list);
     }
     return adj;
@@ -112,8 +121,8 @@ export class Topology {
         queue.push(n);
       }
     }
-    while (queue.length) {
-      const cur = queue.shift()!;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const cur = queue[qi]!;
       for (const n of adj.get(cur) ?? []) {
         if (n === this.own.name || hop.has(n)) continue;
         hop.set(n, hop.get(cur)!);
@@ -123,27 +132,33 @@ export class Topology {
     return hop;
   }
 
-  /** Remove records of peers we cannot reach; returns their names. */
-  removeUnreachable(): PeerName[] {
-    const reachable = this.routes();
+  /** Remove records of peers we cannot reach (except those `spare` keeps for now); returns their names. */
+  removeUnreachable(spare: (name: PeerName) => boolean = () => false, reachable = this.routes()): PeerName[] {
     const gone: PeerName[] = [];
     for (const name of this.records.keys()) {
-      if (name !== this.own.name && !reachable.has(name)) gone.push(name);
+      if (name !== this.own.name && !reachable.has(name) && !spare(name)) gone.push(name);
     }
-    for (const n of gone) this.records.delete(n);
+    for (const n of gone) {
+      this.records.delete(n);
+      this.versions.delete(n);
+    }
     return gone;
   }
 }
 
-/** Validate a gossiped record list from the wire. */
+const MAX_RECORDS = 100_000;
+const MAX_CONNS = 10_000;
+
+/** Validate gossiped records from the wire: the v1 JSON list, or the compact form of v3 (topology-wire.ts). */
 export function decodeRecords(payload: unknown): PeerRecord[] {
-  if (!Array.isArray(payload) || payload.length > 10_000) throw new ProtocolError('topology payload must be an array');
+  if (isCompactTopology(payload)) return decodeCompact(payload, MAX_RECORDS, MAX_CONNS);
+  if (!Array.isArray(payload) || payload.length > MAX_RECORDS) throw new ProtocolError('topology payload must be an array');
   return payload.map((x): PeerRecord => {
     const o = x as Partial<PeerRecord> | null;
     if (
       !o || typeof o !== 'object' || typeof o.name !== 'string' || !isPeerName(o.name) ||
       typeof o.nickname !== 'string' || o.nickname.length > 64 || typeof o.uid !== 'string' || o.uid.length > 64 ||
-      typeof o.version !== 'number' || !Number.isFinite(o.version) || !Array.isArray(o.conns) || o.conns.length > 10_000
+      typeof o.version !== 'number' || !Number.isFinite(o.version) || !Array.isArray(o.conns) || o.conns.length > MAX_CONNS
     ) {
       throw new ProtocolError('malformed topology record');
     }

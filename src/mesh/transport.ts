@@ -8,7 +8,13 @@ export interface ByteStream {
   readonly remoteAddress: string;
   /** Host part of our own end; what the peer would dial to reach us (for discovery). */
   readonly localHost: string;
-  write(data: Uint8Array): void;
+  /**
+   * Queue bytes. Returns false once the stream's buffer is full (the peer is
+   * not reading fast enough): the caller should hold further data until onDrain.
+   */
+  write(data: Uint8Array): boolean;
+  /** Called each time a full buffer has emptied after write() returned false. */
+  onDrain(cb: () => void): void;
   onData(cb: (data: Uint8Array) => void): void;
   /** Called once, when the stream is closed by either side or fails. */
   onClose(cb: (reason?: Error) => void): void;

@@ -1,0 +1,98 @@
+/**
+ * The simulated half of `npm run bench scale`: N real Routers in one process
+ * on a simulated network and clock. Each peer names 3 earlier peers, discovery
+ * is on, and the control mesh is capped by a conn-limit (10 by default: a full
+ * mesh of 5,000 does not fit in memory), or is a full mesh (limit ≥ N).
+ * Measured per N: convergence (sim time) after the initial joins, one join,
+ * one death and one partition heal; gossip bytes per peer per change and per
+ * minute at rest; the largest gossip message; the simulator's own wall time.
+ */
+import { MeshSim } from '../lab/mesh-sim.js';
+
+export interface ScaleSimCase {
+  peers: number;
+  connLimit: number;
+  /** Skip the partition/heal step (it dominates the wall time of the largest runs). */
+  partition?: boolean;
+}
+
+export const DEFAULT_SCALE_SIM_CASES: ScaleSimCase[] = [
+  { peers: 100, connLimit: 100 },
+  { peers: 300, connLimit: 300 },
+  { peers: 100, connLimit: 10 },
+  { peers: 1000, connLimit: 10 },
+  { peers: 5000, connLimit: 10, partition: false },
+];
+
+const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
+
+export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = console.log): Promise<Record<string, number>[]> {
+  const rows: Record<string, number>[] = [];
+  for (const c of cases) {
+    const n = c.peers;
+    const wall = performance.now();
+    const sim = new MeshSim(4242 + n, { targetsPerPeer: 3, discovery: true, connLimit: c.connLimit });
+    for (let i = 0; i < n; i++) await sim.addPeer(i);
+    const formMs = await sim.runUntilConverged(600_000, 100);
+    const formWall = (performance.now() - wall) / 1000;
+    // At rest: a settled mesh, one minute of simulated time.
+    await sim.run(10_000, 100);
+    const rest0 = sim.totals();
+    await sim.run(60_000, 100);
+    const rest1 = sim.totals();
+    let peers = sim.alive().length;
+    const restBytesPerPeerPerMin = (rest1.bytes - rest0.bytes) / peers;
+    // One join.
+    await sim.addPeer(n);
+    const joinMs = await sim.runUntilConverged(120_000, 10);
+    const join1 = sim.totals();
+    peers = sim.alive().length;
+    const joinBytesPerPeer = (join1.bytes - rest1.bytes) / peers;
+    // One death: removed everywhere after the heartbeat timeout.
+    await sim.kill(Math.floor(n / 2));
+    const deathMs = await sim.runUntilConverged(120_000, 50);
+    const death1 = sim.totals();
+    peers = sim.alive().length;
+    const deathBytesPerPeer = (death1.bytes - join1.bytes) / peers;
+    // A partition into halves, then a heal.
+    let healMs = -1;
+    let healBytesPerPeer = -1;
+    if (c.partition !== false) {
+      const hosts = sim.routers.map((r, i) => (r ? sim.host(i) : undefined)).filter((h): h is string => h !== undefined);
+      sim.net.partition(hosts.slice(0, hosts.length / 2), hosts.slice(hosts.length / 2));
+      await sim.run(60_000, 100);
+      const cut = sim.totals();
+      sim.net.healAll();
+      healMs = await sim.runUntilConverged(300_000, 100);
+      healBytesPerPeer = (sim.totals().bytes - cut.bytes) / sim.alive().length;
+    }
+    const row = {
+      peers: n,
+      connLimit: c.connLimit,
+      formConvergedSimMs: formMs,
+      formWallS: round(formWall, 1),
+      restBytesPerPeerPerMin: Math.round(restBytesPerPeerPerMin),
+      joinConvergedSimMs: joinMs,
+      joinBytesPerPeer: Math.round(joinBytesPerPeer),
+      deathConvergedSimMs: deathMs,
+      deathBytesPerPeer: Math.round(deathBytesPerPeer),
+      healConvergedSimMs: healMs,
+      healBytesPerPeer: Math.round(healBytesPerPeer),
+      largestMessageBytes: sim.largestMessage(),
+      wallS: round((performance.now() - wall) / 1000, 1),
+    };
+    rows.push(row);
+    log(JSON.stringify(row)); // progress: the large runs take minutes
+    await sim.stopAll();
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  // node dist/scripts/bench/mesh-scale-sim.js 100:10 1000:10 ...
+  const cases = process.argv.slice(2).map((a) => {
+    const [p, l, part] = a.split(':');
+    return { peers: Number(p), connLimit: Number(l ?? 10), partition: part !== 'nopart' };
+  });
+  benchMeshScaleSim(cases.length ? cases : undefined).then((r) => console.table(r));
+}

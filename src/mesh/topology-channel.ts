@@ -1,0 +1,97 @@
+/**
+ * The `topology` gossip channel: carries the topology CRDT (topology.ts)
+ * between routers. Deltas are the records changed since the last flush (ours
+ * and those learnt from others, so a burst of changes is forwarded once);
+ * anti-entropy is by digest (record-versions.ts); v3 connections get the
+ * compact encoding (topology-wire.ts).
+ */
+import type { PeerName } from '../lib/peer-name.js';
+import type { ChannelDigest, GossipChannel } from './gossip-channel.js';
+import { DIGEST_GOSSIP_VERSION, ProtocolError } from './protocol.js';
+import { parseVersions } from './record-versions.js';
+import { decodeRecords, Topology, type ConnRecord, type PeerRecord } from './topology.js';
+import { encodeCompact } from './topology-wire.js';
+
+export const TOPOLOGY_CHANNEL = 'topology';
+
+export interface TopologyChannelEvents {
+  /** There is a delta to gossip. */
+  gossip(): void;
+  /** The topology changed (recompute reachability, discovery). */
+  changed(): void;
+}
+
+export class TopologyChannel implements GossipChannel {
+  readonly name = TOPOLOGY_CHANNEL;
+  readonly topo: Topology;
+  private pending = new Map<PeerName, PeerRecord>();
+
+  constructor(
+    own: PeerRecord,
+    private readonly events: TopologyChannelEvents,
+  ) {
+    this.topo = new Topology(own);
+  }
+
+  private ownConns?: ConnRecord[];
+
+  /**
+   * Our established connections changed. Applied when the next delta is
+   * flushed, so a connection that comes and goes within the coalescing window
+   * (one refused at a conn-limit) costs no new version, and no gossip.
+   */
+  setOwnConnections(conns: ConnRecord[]): void {
+    this.ownConns = conns;
+    this.events.gossip();
+  }
+
+  private applyOwnConnections(): void {
+    if (!this.ownConns) return;
+    const rec = this.topo.setOwnConnections(this.ownConns);
+    this.ownConns = undefined;
+    if (rec) {
+      this.pending.set(rec.name, rec);
+      this.events.changed();
+    }
+  }
+
+  encodeFull(): PeerRecord[] {
+    return this.topo.all();
+  }
+
+  encodeDelta(): PeerRecord[] | undefined {
+    this.applyOwnConnections();
+    if (this.pending.size === 0) return undefined;
+    // Only what is still known after garbage collection.
+    const d = [...this.pending.values()].filter((r) => this.topo.get(r.name) === r);
+    this.pending = new Map();
+    return d.length ? d : undefined;
+  }
+
+  merge(_from: PeerName, payload: unknown): undefined {
+    const changed = this.topo.merge(decodeRecords(payload));
+    if (changed.length === 0) return undefined;
+    // Forward as part of the next coalesced delta rather than one message
+    // per incoming change: during a join, many changes arrive together.
+    for (const r of changed) this.pending.set(r.name, r);
+    this.events.gossip();
+    this.events.changed();
+    return undefined;
+  }
+
+  wireFor(payload: unknown, protocolVersion: number): unknown {
+    return protocolVersion >= DIGEST_GOSSIP_VERSION ? encodeCompact(payload as PeerRecord[]) : payload;
+  }
+
+  readonly digest: ChannelDigest = {
+    hash: () => this.topo.versions.hash(),
+    versions: () => this.topo.versions.versions(),
+    compare: (theirs) => {
+      const v = parseVersions(theirs);
+      if (!v) throw new ProtocolError('malformed topology versions');
+      const { theyLack, weLack } = this.topo.versions.compare(v);
+      const send = theyLack.map((k) => this.topo.get(k)!).filter(Boolean);
+      return { send: send.length ? send : undefined, weLack };
+    },
+  };
+}
