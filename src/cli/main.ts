@@ -5,7 +5,7 @@
  * CLI starts fast.
  */
 import { apiRequest, DaemonUnreachable } from '../api/client.js';
-import { LAUNCH_FLAGS, LOCATION_FLAGS, resolveDaemonConfig, resolveLocation, VERSION, checkTargets, type Location } from '../daemon/config.js';
+import { LAUNCH_FLAGS, LOCATION_FLAGS, resolveDaemonConfig, resolveLocation, VERSION, checkTargets, DEFAULT_API_SOCKET, type Location } from '../daemon/config.js';
 import { parseArgs, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
 
@@ -86,9 +86,12 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
     if (a.startsWith('--password=') || a.startsWith('--password-file=')) continue;
     forward.push(a);
   }
+  // Returns once the daemon's API answers; it joins the mesh (and IPAM) in the background.
   await launchInBackground(cfg, forward, cfg.password);
   const s = (await call(cfg, 'GET', '/status')).json<{ name: string }>();
   out(s.name);
+  const where = cfg.apiSocket === DEFAULT_API_SOCKET ? '' : ` --api-socket ${cfg.apiSocket}`;
+  process.stderr.write(`launched; joining the mesh in the background. Watch it: overlay status peers${where}\n`);
   return 0;
 };
 

@@ -280,6 +280,15 @@ export class Router {
       this.targetMap.delete(t.address);
       return;
     }
+    if (t.peer && this.routes().has(t.peer) && this.looksFull(t.peer)) {
+      // A named peer we already reach through the mesh, at its limit: it would
+      // refuse us, and each accepted-then-refused connection costs the whole
+      // mesh two topology versions. Look again later.
+      t.attempts++;
+      t.lastError = 'peer is at its connection limit; reached through the mesh';
+      this.scheduleDial(t, backoffDelay(t.attempts, this.t.backoffBaseMs, this.t.backoffMaxMs, this.random));
+      return;
+    }
     t.dialing = true;
     t.attempts++;
     this.cfg.transport.dial(t.address).then(
@@ -422,6 +431,11 @@ export class Router {
     return !this.routes().has(c.remote!.name);
   }
 
+  /** A peer with as many connections as our limit is probably at its own (the limit is usually the same mesh-wide). */
+  private looksFull(peer: PeerName): boolean {
+    return (this.topo.get(peer)?.conns.length ?? 0) >= this.connLimit;
+  }
+
   private get connLimit(): number {
     return this.cfg.connLimit ?? 100;
   }
@@ -557,9 +571,7 @@ export class Router {
         if (room <= 0) break;
         if (c.peer === this.name || this.byPeer.has(c.peer) || targeted.has(c.peer) || !known.has(c.peer)) continue;
         if (this.targetMap.has(c.address)) continue;
-        // A peer with as many connections as our limit is probably at its own
-        // (the limit is usually the same mesh-wide): it would refuse us.
-        if ((this.topo.get(c.peer)?.conns.length ?? 0) >= this.connLimit) continue;
+        if (this.looksFull(c.peer)) continue;
         room--;
         const t: Target = { address: c.address, origin: 'discovered', attempts: 0, dialing: false, failedPermanently: false, peer: c.peer };
         this.targetMap.set(c.address, t);
