@@ -6,8 +6,16 @@
  * Measured per N: convergence (sim time) after the initial joins, one join,
  * one death and one partition heal; gossip bytes per peer per change and per
  * minute at rest; the largest gossip message; the simulator's own wall time.
+ * Baseline, from the same mesh: what main's anti-entropy sent at rest (the
+ * full topology, v1 JSON, to 2·log2(N) neighbours every 30 s), and the v1
+ * encoding's bytes per edge against the compact one's.
  */
 import { MeshSim } from '../lab/mesh-sim.js';
+import { encodeCompact } from '../../src/mesh/topology-wire.js';
+import type { PeerRecord } from '../../src/mesh/topology.js';
+
+/** Weave's published figures (weaveworks/mesh #108, #116): a topology message at 300 nodes. */
+export const WEAVE_FIGURES = [{ peers: 300, topologyMessageBytes: 8_000_000 }];
 
 export interface ScaleSimCase {
   peers: number;
@@ -42,6 +50,12 @@ export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = c
     const rest1 = sim.totals();
     let peers = sim.alive().length;
     const restBytesPerPeerPerMin = (rest1.bytes - rest0.bytes) / peers;
+    const a = sim.alive()[0]!;
+    const records: PeerRecord[] = a.topology().map((r) => ({ name: r.name, nickname: r.nickname, uid: r.uid, version: r.version, conns: r.connections }));
+    const edges = records.reduce((e, r) => e + r.conns.length, 0);
+    const v1Bytes = Buffer.byteLength(JSON.stringify(records));
+    const compactBytes = Buffer.byteLength(JSON.stringify(encodeCompact(records)));
+    const v1RestBytesPerPeerPerMin = v1Bytes * a.fanOutSize() * 2;
     // One join.
     await sim.addPeer(n);
     const joinMs = await sim.runUntilConverged(120_000, 10);
@@ -72,6 +86,13 @@ export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = c
       formConvergedSimMs: formMs,
       formWallS: round(formWall, 1),
       restBytesPerPeerPerMin: Math.round(restBytesPerPeerPerMin),
+      v1BaselineRestBytesPerPeerPerMin: Math.round(v1RestBytesPerPeerPerMin),
+      restVsBaseline: +(restBytesPerPeerPerMin / v1RestBytesPerPeerPerMin).toFixed(4),
+      edges,
+      fullTopologyCompactBytes: compactBytes,
+      fullTopologyV1Bytes: v1Bytes,
+      compactBytesPerEdge: round(compactBytes / Math.max(1, edges), 2),
+      v1BytesPerEdge: round(v1Bytes / Math.max(1, edges), 2),
       joinConvergedSimMs: joinMs,
       joinBytesPerPeer: Math.round(joinBytesPerPeer),
       deathConvergedSimMs: deathMs,

@@ -43,6 +43,34 @@ export function barChart(title: string, unit: string, groups: { name: string; ba
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + plotW + 120}" height="${y}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
 }
 
+/** Lines on log-log axes: each series a list of (x, y) points. */
+export function logChart(title: string, xLabel: string, yLabel: string, series: { name: string; points: [number, number][] }[]): string {
+  const pts = series.flatMap((s) => s.points).filter(([x, y]) => x > 0 && y > 0);
+  if (pts.length === 0) return '';
+  const lx = pts.map(([x]) => Math.log10(x));
+  const ly = pts.map(([, y]) => Math.log10(y));
+  const [x0, x1] = [Math.floor(Math.min(...lx)), Math.ceil(Math.max(...lx) + 0.01)];
+  const [y0, y1] = [Math.floor(Math.min(...ly)), Math.ceil(Math.max(...ly) + 0.01)];
+  const W = 520;
+  const H = 300;
+  const L = 70;
+  const T = 30;
+  const px = (x: number) => L + ((Math.log10(x) - x0) / (x1 - x0)) * W;
+  const py = (y: number) => T + H - ((Math.log10(y) - y0) / (y1 - y0)) * H;
+  const parts: string[] = [`<text x="0" y="18" font-weight="bold">${escape(title)}</text>`];
+  for (let d = x0; d <= x1; d++) parts.push(`<line x1="${px(10 ** d)}" y1="${T}" x2="${px(10 ** d)}" y2="${T + H}" stroke="#ddd"/><text x="${px(10 ** d) - 10}" y="${T + H + 16}">1e${d}</text>`);
+  for (let d = y0; d <= y1; d++) parts.push(`<line x1="${L}" y1="${py(10 ** d)}" x2="${L + W}" y2="${py(10 ** d)}" stroke="#ddd"/><text x="${L - 40}" y="${py(10 ** d) + 4}">1e${d}</text>`);
+  parts.push(`<text x="${L + W / 2 - 40}" y="${T + H + 34}">${escape(xLabel)}</text><text x="4" y="${T - 8}">${escape(yLabel)}</text>`);
+  series.forEach((s, i) => {
+    const c = COLORS[i % COLORS.length];
+    const ps = s.points.filter(([x, y]) => x > 0 && y > 0).sort((a, b) => a[0] - b[0]);
+    if (ps.length > 1) parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${ps.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
+    for (const [x, y] of ps) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="4" fill="${c}"/>`);
+    parts.push(`<rect x="${L + W + 12}" y="${T + i * 18}" width="10" height="10" fill="${c}"/><text x="${L + W + 26}" y="${T + i * 18 + 10}">${escape(s.name)}</text>`);
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${L + W + 330}" height="${T + H + 44}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
+}
+
 function find(results: Record<string, unknown>, prefix: string): unknown {
   const key = Object.keys(results).find((k) => k.startsWith(prefix));
   return key ? results[key] : undefined;
@@ -85,6 +113,22 @@ export function renderReport(results: Record<string, unknown>, when: string): st
           { label: 'after a death', value: r['deathConvergenceSimMs'] ?? 0 },
         ],
       }))),
+    );
+  }
+  const scale = find(results, 'scale') as Row[] | undefined;
+  if (Array.isArray(scale)) {
+    const limited = scale.filter((r) => (r['connLimit'] ?? 0) < (r['peers'] ?? 0));
+    const full = scale.filter((r) => (r['connLimit'] ?? 0) >= (r['peers'] ?? 0));
+    const pts = (rows: Row[], k: string): [number, number][] => rows.map((r) => [r['peers'] ?? 0, r[k] ?? 0]);
+    charts.push(
+      logChart('Gossip bytes per peer against N (log-log), beside Weave', 'peers', 'bytes', [
+        { name: 'at rest, per min (conn-limit 10)', points: pts(limited, 'restBytesPerPeerPerMin') },
+        { name: 'at rest, per min (full mesh)', points: pts(full, 'restBytesPerPeerPerMin') },
+        { name: 'main\'s full-state anti-entropy, per min (same mesh)', points: pts(scale, 'v1BaselineRestBytesPerPeerPerMin') },
+        { name: 'per join (conn-limit 10)', points: pts(limited, 'joinBytesPerPeer') },
+        { name: 'largest message', points: pts(scale, 'largestMessageBytes') },
+        { name: 'Weave: one topology message at 300 nodes', points: [[300, 8_000_000]] },
+      ]),
     );
   }
   const ipam = find(results, 'ipam') as Row | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { barChart, renderReport } from '../../../scripts/bench/report.js';
+import { barChart, logChart, renderReport } from '../../../scripts/bench/report.js';
 
 describe('benchmark report', () => {
   it('draws one bar per value, scaled to the largest, with labels escaped', () => {
@@ -23,5 +23,19 @@ describe('benchmark report', () => {
     expect(html).toMatch(/Container to container throughput, 1 stream/);
     expect(html).not.toMatch(/Gossip convergence/);
     expect(renderReport({}, 'now')).toMatch(/No chartable results/);
+  });
+
+  it('draws log-log lines with one dot per point and a legend, skipping non-positive values', () => {
+    const svg = logChart('bytes', 'peers', 'B', [
+      { name: 'ours', points: [[100, 1000], [1000, 10_000], [5000, 0]] },
+      { name: 'Weave', points: [[300, 8_000_000]] },
+    ]);
+    expect(svg.match(/<circle /g)).toHaveLength(3);
+    expect(svg.match(/<polyline /g)).toHaveLength(1);
+    expect(svg).toContain('1e2');
+    expect(svg).toContain('1e7');
+    expect(svg).toContain('Weave');
+    const html = renderReport({ 'scale (…)': [{ peers: 100, connLimit: 10, restBytesPerPeerPerMin: 500, v1BaselineRestBytesPerPeerPerMin: 90_000, joinBytesPerPeer: 3000, largestMessageBytes: 9000 }] }, 'now');
+    expect(html).toMatch(/Gossip bytes per peer against N/);
   });
 });
