@@ -16,6 +16,8 @@ export interface MeshSimOptions extends SimNetworkOptions {
   targetsPerPeer?: number;
   discovery?: boolean;
   connLimit?: number;
+  /** The newest protocol version peer i speaks (default: this build's). */
+  maxProtocolVersion?: (i: number) => number | undefined;
 }
 
 export function simName(i: number): PeerName {
@@ -62,6 +64,7 @@ export class MeshSim {
       logger: silentLogger,
       discovery: this.opts.discovery ?? true,
       connLimit: this.opts.connLimit,
+      maxProtocolVersion: this.opts.maxProtocolVersion?.(i),
       epoch: 1_000_000 + this.clock.now(),
       timings: this.opts.timings,
     });

@@ -60,6 +60,8 @@ export interface RouterConfig {
   connLimit?: number;
   discovery?: boolean;
   minProtocolVersion?: number;
+  /** Speak no newer protocol than this (tests of mixed-version meshes; a staged rollback). */
+  maxProtocolVersion?: number;
   /** Start of our topology version numbers; defaults to wall-clock ms so restarts supersede. */
   epoch?: number;
   transport: Transport;
@@ -153,7 +155,7 @@ export class Router {
       port: cfg.port,
       password: cfg.password,
       minVersion: Math.max(PROTOCOL_MIN_VERSION, cfg.minProtocolVersion ?? PROTOCOL_MIN_VERSION),
-      maxVersion: PROTOCOL_MAX_VERSION,
+      maxVersion: Math.min(PROTOCOL_MAX_VERSION, cfg.maxProtocolVersion ?? PROTOCOL_MAX_VERSION),
     };
     this.topoCh = new TopologyChannel(
       { name: cfg.name, nickname: cfg.nickname, uid: this.uid, version: cfg.epoch ?? Date.now(), conns: [] },

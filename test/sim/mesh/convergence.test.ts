@@ -75,4 +75,15 @@ describe(`mesh simulation (seed ${SEED})`, () => {
     expect(sim.alive()[0]!.peers().find((p) => p.name === name)?.uid).toBe(sim.routers[victim]!.uid);
     await sim.stopAll();
   });
+
+  it('a mesh of v1 and v3 peers converges: v1 connections get v1 records and full state, v3 ones the compact form and digests', async () => {
+    const sim = await meshOf(40, SEED + 5, { maxProtocolVersion: (i) => (i % 2 ? 1 : undefined) });
+    expect(await sim.runUntilConverged(120_000), `seed ${SEED}`).toBeGreaterThanOrEqual(0);
+    const victim = 7;
+    const name = sim.routers[victim]!.name;
+    await sim.kill(victim);
+    expect(await sim.runUntilConverged(120_000), `seed ${SEED}`).toBeGreaterThanOrEqual(0);
+    for (const r of sim.alive()) expect(r.peers().some((p) => p.name === name)).toBe(false);
+    await sim.stopAll();
+  });
 });

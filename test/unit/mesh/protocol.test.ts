@@ -49,6 +49,12 @@ describe('protocol decoding', () => {
 
   it('decodes each message type and refuses unknown ones', () => {
     expect(decodeMessage(enc({ t: 'hb' }))).toEqual({ t: 'hb' });
+    // v3 anti-entropy messages: hashes per channel, a channel's versions.
+    expect(decodeMessage(enc({ t: 'ah', h: { topology: '1.abc.def' } }))).toEqual({ t: 'ah', h: { topology: '1.abc.def' } });
+    expect(decodeMessage(enc({ t: 'av', c: 'topology', v: [['a', 1, 'u']], r: true }))).toEqual({ t: 'av', c: 'topology', v: [['a', 1, 'u']], r: true });
+    expect(() => decodeMessage(enc({ t: 'ah', h: [] }))).toThrow(ProtocolError);
+    expect(() => decodeMessage(enc({ t: 'ah', h: { topology: 5 } }))).toThrow(ProtocolError);
+    expect(() => decodeMessage(enc({ t: 'av', v: [] }))).toThrow(ProtocolError);
     expect(decodeMessage(enc({ t: 'g', c: 'topology', d: [1] }))).toEqual({ t: 'g', c: 'topology', d: [1] });
     expect(() => decodeMessage(enc({ t: 'u', c: 'x', s: 'bad', r: hello.name, ttl: 1, d: 0 }))).toThrow(ProtocolError);
     expect(() => decodeMessage(enc({ t: 'zap' }))).toThrow(/unknown message type/);
