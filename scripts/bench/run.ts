@@ -11,12 +11,14 @@ import { benchEncryption } from './encryption.js';
 import { benchIpam } from './ipam.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
+import { benchMeshScaleReal } from './mesh-scale-real.js';
 import { benchMeshScaleSim } from './mesh-scale-sim.js';
 import { renderReport } from './report.js';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
   'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
+  'scale-real (daemons in namespaces at 10, 30, 60, 100 hosts launched in parallel; targets at 100: topology <= 15 s and IPAM ready <= 10 s after the last launch, RSS <= 70 MB, gossip at rest O(N))': () => benchMeshScaleReal(),
   'scale (simulated mesh: full mesh at 100 and 300, conn-limit 10 at 100, 1,000 and 5,000; per-peer gossip at rest vs main\'s full-state anti-entropy of the same mesh, target O(N); 5,000 peers under 5 min wall)': () => benchMeshScaleSim(),
   'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs the host link with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
   'encryption (iperf3 container to container: WireGuard-encrypted vs plain VXLAN, 1 and 4 streams; CPU of the WireGuard processes)': () => benchEncryption(),
