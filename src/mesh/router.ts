@@ -12,11 +12,11 @@ import { shuffle, type Random } from '../lib/random.js';
 import { backoffDelay } from './backoff.js';
 import { Connection, hostOf, type LocalIdentity } from './connection.js';
 import type { GossipChannel, GossipSender, PeerInfo } from './gossip-channel.js';
-import { MAX_FRAME_BYTES } from './frame.js';
-import { DIGEST_GOSSIP_VERSION, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, ProtocolError, type Message } from './protocol.js';
+import { Gossip } from './gossip.js';
+import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, type Message } from './protocol.js';
 import type { ConnectionStatus, MeshCounters, TargetStatus, TopologyPeerStatus } from './router-types.js';
 import type { Topology } from './topology.js';
-import { TOPOLOGY_CHANNEL, TopologyChannel } from './topology-channel.js';
+import { TopologyChannel } from './topology-channel.js';
 import type { Transport } from './transport.js';
 
 export interface RouterTimings {
@@ -83,14 +83,6 @@ interface Target {
   peer?: PeerName;
 }
 
-interface ChannelSlot {
-  ch: GossipChannel;
-  flushTimer?: TimerHandle;
-}
-
-const TOPOLOGY = TOPOLOGY_CHANNEL;
-/** Half the frame limit, leaving room for the envelope and encryption. */
-const MAX_GOSSIP_BYTES = MAX_FRAME_BYTES / 2;
 const UNICAST_TTL = 32;
 
 export class Router {
@@ -117,12 +109,10 @@ export class Router {
   private readonly conns = new Set<Connection>();
   private readonly byPeer = new Map<PeerName, Connection>();
   private readonly targetMap = new Map<string, Target>();
-  private readonly channels = new Map<string, ChannelSlot>();
+  private readonly gossip: Gossip;
   private readonly connInfo = new Map<PeerName, string[]>();
   private readonly peersListeners = new Set<() => void>();
   private readonly targetsListeners = new Set<() => void>();
-  /** Per congested connection, the channels whose gossip it missed: sent (as a digest round or full state) when it drains. */
-  private readonly missed = new Map<Connection, Set<string>>();
   private routeCache?: Map<PeerName, PeerName>;
   private antiEntropyTimer?: TimerHandle;
   private topologyTimer?: TimerHandle;
@@ -157,12 +147,22 @@ export class Router {
       minVersion: Math.max(PROTOCOL_MIN_VERSION, cfg.minProtocolVersion ?? PROTOCOL_MIN_VERSION),
       maxVersion: Math.min(PROTOCOL_MAX_VERSION, cfg.maxProtocolVersion ?? PROTOCOL_MAX_VERSION),
     };
+    this.gossip = new Gossip({
+      clock: this.clock,
+      random: this.random,
+      log: this.log,
+      counters: this.counters,
+      coalesceMs: this.t.deltaCoalesceMs,
+      neighbours: () => this.byPeer.values(),
+      peerCount: () => this.topo.size,
+    });
+    let topologySender: GossipSender | undefined;
     this.topoCh = new TopologyChannel(
       { name: cfg.name, nickname: cfg.nickname, uid: this.uid, version: cfg.epoch ?? Date.now(), conns: [] },
-      { gossip: () => this.channelSender(TOPOLOGY).gossip(), changed: () => this.afterTopologyChange() },
+      { gossip: () => topologySender?.gossip(), changed: () => this.afterTopologyChange() },
     );
     this.topo = this.topoCh.topo;
-    this.registerChannel(this.topoCh);
+    topologySender = this.registerChannel(this.topoCh);
     this.lastPeersSignature = this.peersSignature();
   }
 
@@ -194,7 +194,7 @@ export class Router {
     this.clock.clearTimeout(this.antiEntropyTimer);
     this.clock.clearTimeout(this.topologyTimer);
     this.clock.clearTimeout(this.graceTimer);
-    for (const slot of this.channels.values()) this.clock.clearTimeout(slot.flushTimer);
+    this.gossip.stop();
     for (const t of this.targetMap.values()) this.clock.clearTimeout(t.timer);
     for (const c of this.held.splice(0)) {
       this.conns.delete(c);
@@ -358,7 +358,7 @@ export class Router {
     onReady: (c: Connection) => this.connectionReady(c),
     onMessage: (c: Connection, m: Message, bytes: number) => this.receive(c, m, bytes),
     onClose: (c: Connection, reason: string, permanent: boolean) => this.connectionClosed(c, reason, permanent),
-    onDrain: (c: Connection) => this.drained(c),
+    onDrain: (c: Connection) => this.gossip.drained(c),
     onProtocolError: (c: Connection, reason: string) => {
       if (c.state === 'established') this.counters.framesRejected++;
       else this.counters.handshakesRejected++;
@@ -419,7 +419,7 @@ export class Router {
     // Bring the new neighbour up to date at once rather than at the next
     // anti-entropy round: by digest where both sides can (only what it lacks
     // crosses), else full state.
-    this.antiEntropyWith(c, [...this.channels.keys()]);
+    this.gossip.antiEntropyWith(c);
     this.afterTopologyChange();
   }
 
@@ -459,7 +459,7 @@ export class Router {
 
   private connectionClosed(c: Connection, reason: string, permanent: boolean): void {
     this.conns.delete(c);
-    this.missed.delete(c);
+    this.gossip.forget(c);
     const name = c.remote?.name;
     const wasCurrent = name !== undefined && this.byPeer.get(name) === c;
     if (wasCurrent) {
@@ -647,141 +647,21 @@ export class Router {
   // ------------------------------------------------------------------- gossip
 
   registerChannel(ch: GossipChannel): GossipSender {
-    if (this.channels.has(ch.name)) throw new Error(`gossip channel "${ch.name}" is already registered`);
-    this.channels.set(ch.name, { ch });
-    return this.channelSender(ch.name);
-  }
-
-  private channelSender(name: string): GossipSender {
-    return {
-      gossip: () => {
-        const slot = this.channels.get(name);
-        if (!slot || slot.flushTimer || this.stopped) return;
-        slot.flushTimer = this.clock.setTimeout(() => {
-          slot.flushTimer = undefined;
-          const delta = slot.ch.encodeDelta();
-          if (delta !== undefined) this.fanOut(name, delta);
-        }, this.t.deltaCoalesceMs);
-      },
-      unicast: (to, payload) => this.unicast(name, to, payload),
-    };
+    return this.gossip.register(ch, (to, payload) => this.unicast(ch.name, to, payload));
   }
 
   /** How many neighbours a gossip goes to: about 2·log2(N), all of them when few. */
   fanOutSize(): number {
-    const n = Math.max(2, this.topo.size);
-    return Math.max(3, Math.ceil(2 * Math.log2(n)));
-  }
-
-  private pickNeighbours(except?: Connection): Connection[] {
-    const candidates = [...this.byPeer.values()].filter((c) => c !== except);
-    const k = this.fanOutSize();
-    return candidates.length <= k ? candidates : shuffle(this.random, candidates).slice(0, k);
-  }
-
-  private fanOut(channel: string, payload: unknown, except?: Connection): void {
-    // Encoded once per protocol version among the recipients, not once per recipient.
-    const encoded = new Map<number, Buffer[]>();
-    for (const c of this.pickNeighbours(except)) {
-      let parts = encoded.get(c.version);
-      if (!parts) encoded.set(c.version, (parts = this.encodeGossip(channel, payload, c.version)));
-      this.sendParts(c, channel, parts);
-    }
-  }
-
-  private sendGossip(c: Connection, channel: string, payload: unknown): void {
-    this.sendParts(c, channel, this.encodeGossip(channel, payload, c.version));
-  }
-
-  private sendParts(c: Connection, channel: string, parts: Buffer[]): void {
-    for (const part of parts) {
-      if (c.congested) {
-        // The peer is not reading: remember that it missed this channel's
-        // gossip (one flag, however much is missed) and catch it up on drain.
-        this.noteMissed(c, channel);
-        return;
-      }
-      this.countSent(c.sendEncoded(part));
-    }
-  }
-
-  private countSent(bytes: number): void {
-    if (bytes <= 0) return;
-    this.counters.gossipMessagesSent++;
-    this.counters.gossipBytesSent += bytes;
-    if (bytes > this.counters.largestGossipMessageBytes) this.counters.largestGossipMessageBytes = bytes;
-  }
-
-  private noteMissed(c: Connection, channel: string): void {
-    let set = this.missed.get(c);
-    if (!set) this.missed.set(c, (set = new Set()));
-    set.add(channel);
-  }
-
-  /** A congested connection drained: what it missed, merged, is "whatever it lacks now". */
-  private drained(c: Connection): void {
-    const missed = this.missed.get(c);
-    if (!missed) return;
-    this.missed.delete(c);
-    this.antiEntropyWith(c, [...missed]);
-  }
-
-  /**
-   * Encode a gossip message once, for every recipient at one protocol version.
-   * Each message stays well under the frame limit: list payloads (topology
-   * records, and any channel whose state is a list of independent entries)
-   * are split in halves until each part fits.
-   */
-  private encodeGossip(channel: string, payload: unknown, version: number): Buffer[] {
-    const ch = this.channels.get(channel)?.ch;
-    const wire = ch?.wireFor ? ch.wireFor(payload, version) : payload;
-    const body = Buffer.from(JSON.stringify({ t: 'g', c: channel, d: wire }));
-    if (body.length <= MAX_GOSSIP_BYTES) return [body];
-    if (!Array.isArray(payload) || payload.length < 2) {
-      this.log.error('gossip payload too large to send; dropped', { channel, bytes: body.length });
-      return [];
-    }
-    const mid = Math.ceil(payload.length / 2);
-    return [...this.encodeGossip(channel, payload.slice(0, mid), version), ...this.encodeGossip(channel, payload.slice(mid), version)];
+    return this.gossip.fanOutSize();
   }
 
   private scheduleAntiEntropy(): void {
     const jittered = this.t.gossipIntervalMs * (0.8 + 0.4 * this.random());
     this.antiEntropyTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
-      const all = [...this.channels.keys()];
-      for (const c of this.pickNeighbours()) this.antiEntropyWith(c, all);
+      this.gossip.antiEntropyRound();
       this.scheduleAntiEntropy();
     }, jittered);
-  }
-
-  /**
-   * One anti-entropy exchange with a neighbour. Channels with a digest, on a
-   * v3+ connection, send only a hash ('ah'); the other side answers with its
-   * versions ('av') only where the hash differs, and each side then sends
-   * just the records the other lacks. Other channels send their full state.
-   */
-  private antiEntropyWith(c: Connection, channels: string[]): void {
-    const hashes: Record<string, string> = {};
-    let any = false;
-    for (const name of channels) {
-      const ch = this.channels.get(name)?.ch;
-      if (!ch) continue;
-      if (ch.digest && c.version >= DIGEST_GOSSIP_VERSION) {
-        hashes[name] = ch.digest.hash();
-        any = true;
-      } else this.sendGossip(c, name, ch.encodeFull());
-    }
-    if (any) this.sendControl(c, { t: 'ah', h: hashes }, Object.keys(hashes));
-  }
-
-  /** A digest-protocol message; on a congested connection it is remembered for the drain like gossip. */
-  private sendControl(c: Connection, m: Message, channels: string[]): void {
-    if (c.congested) {
-      for (const name of channels) this.noteMissed(c, name);
-      return;
-    }
-    this.countSent(c.send(m));
   }
 
   private receive(c: Connection, m: Message, bytes: number): void {
@@ -789,55 +669,16 @@ export class Router {
       this.counters.gossipMessagesReceived++;
       this.counters.gossipBytesReceived += bytes;
     }
-    if (m.t === 'g') {
-      const slot = this.channels.get(m.c);
-      if (!slot) {
-        this.log.debug('gossip on unknown channel ignored', { channel: m.c, remotePeer: c.remote?.name });
-        return;
-      }
-      const changed = this.safely(c, () => slot.ch.merge(c.remote!.name, m.d));
-      if (changed !== undefined) this.fanOut(m.c, changed, c);
-      return;
-    }
-    if (m.t === 'ah') {
-      for (const [name, hash] of Object.entries(m.h)) {
-        const d = this.channels.get(name)?.ch.digest;
-        if (d && d.hash() !== hash) this.sendControl(c, { t: 'av', c: name, v: d.versions(), r: false }, [name]);
-      }
-      return;
-    }
-    if (m.t === 'av') {
-      const d = this.channels.get(m.c)?.ch.digest;
-      if (!d) return;
-      const cmp = this.safely(c, () => d.compare(m.v));
-      if (!cmp) return;
-      if (cmp.send !== undefined) this.sendGossip(c, m.c, cmp.send);
-      if (cmp.weLack && !m.r) this.sendControl(c, { t: 'av', c: m.c, v: d.versions(), r: true }, [m.c]);
-      return;
-    }
     if (m.t === 'u') {
-      if (m.r === this.name) {
-        const slot = this.channels.get(m.c);
-        this.safely(c, () => slot?.ch.onUnicast?.(m.s, m.d));
-      } else if (m.ttl > 0) {
-        this.forwardUnicast({ ...m, ttl: m.ttl - 1 });
-      }
+      if (m.r === this.name) this.gossip.deliverUnicast(c, m.c, m.s, m.d);
+      else if (m.ttl > 0) this.forwardUnicast({ ...m, ttl: m.ttl - 1 });
       return;
     }
-    if (m.t === 'proof') this.refuse(c, 'unexpected password proof after handshake');
-  }
-
-  /** Run a channel callback; a malformed payload closes the sender's connection only. */
-  private safely<T>(c: Connection, fn: () => T): T | undefined {
-    try {
-      return fn();
-    } catch (e) {
-      this.counters.framesRejected++;
-      const reason = e instanceof ProtocolError ? e.message : `channel error: ${(e as Error).message}`;
-      this.log.warn('closing connection: bad gossip', { remotePeer: c.remote?.name, reason });
-      c.close(reason);
-      return undefined;
+    if (m.t === 'proof') {
+      this.refuse(c, 'unexpected password proof after handshake');
+      return;
     }
+    this.gossip.receive(c, m);
   }
 
   private unicast(channel: string, to: PeerName, payload: unknown): boolean {
@@ -850,7 +691,7 @@ export class Router {
     const c = hop ? this.byPeer.get(hop) : undefined;
     if (!c) return false;
     const bytes = c.send(m);
-    this.countSent(bytes);
+    this.gossip.countSent(bytes);
     return bytes > 0;
   }
 
