@@ -538,7 +538,8 @@ export class Router {
         this.log.info('peer removed: unreachable', { removedPeer: n });
       }
     }
-    if (this.unreachableSince.size && !this.graceTimer && !this.stopped) {
+    const stillOver = this.shedOverLimit();
+    if ((this.unreachableSince.size || stillOver) && !this.graceTimer && !this.stopped) {
       this.graceTimer = this.clock.setTimeout(() => {
         this.graceTimer = undefined;
         this.afterTopologyChange();
@@ -550,6 +551,29 @@ export class Router {
       this.lastPeersSignature = sig;
       for (const cb of this.peersListeners) cb();
     }
+  }
+
+  /**
+   * Over the limit (connections kept because their peer was reachable no other
+   * way, typically while a mesh launched all at once was still forming): close
+   * connections that are not to a named target and whose peer has other links,
+   * until back at the limit. Returns true if still over it (to look again later).
+   * If that cut a peer off after all, it dials again and is let in as unreachable.
+   */
+  private shedOverLimit(): boolean {
+    let excess = this.byPeer.size - this.connLimit;
+    if (excess <= 0) return false;
+    const named = new Set([...this.targetMap.values()].filter((t) => t.origin === 'user' && t.peer).map((t) => t.peer));
+    for (const c of shuffle(this.random, [...this.byPeer.values()])) {
+      if (excess <= 0) break;
+      const peer = c.remote!.name;
+      if (named.has(peer) || (this.topo.get(peer)?.conns.length ?? 0) < 2 || this.clock.now() - c.establishedAt < this.t.unreachableGraceMs) continue;
+      this.log.info('closing a connection over the connection limit', { remotePeer: peer, remoteNickname: c.remote!.nickname, limit: this.connLimit });
+      c.send({ t: 'bye', reason: `connection limit of ${this.connLimit} reached` });
+      c.close('over the connection limit');
+      excess--;
+    }
+    return excess > 0;
   }
 
   /** Dial peers we learnt of through gossip but are not connected to. */

@@ -50,10 +50,12 @@ describe(`${N} real hosts with --conn-limit ${LIMIT}`, () => {
       return true;
     }, 300_000, 1000);
     expect(all).toBe(true);
-    for (const x of d) {
-      const { connections } = await statusJson<{ connections: ConnView[] }>(x, 'connections');
-      expect(connections.filter((c) => c.state === 'established').length).toBeLessThanOrEqual(LIMIT + 3);
-    }
+    // Connections let in over the limit while the mesh was forming (from peers
+    // reachable no other way yet) are closed once their peers have other links.
+    const counts = async () =>
+      Promise.all(d.map(async (x) => (await statusJson<{ connections: ConnView[] }>(x, 'connections')).connections.filter((c) => c.state === 'established').length));
+    const within = await waitFor(async () => (await counts()).every((n) => n <= LIMIT + 3), 120_000, 1000);
+    expect(within, `established connections per host: ${(await counts()).join(' ')}`).toBe(true);
     expect(await ipamReady(d, 300_000)).toBe(true);
   });
 
