@@ -282,7 +282,7 @@ export class Router {
       this.targetMap.delete(t.address);
       return;
     }
-    if (t.peer && this.routes().has(t.peer) && this.looksFull(t.peer)) {
+    if (t.peer && this.looksFull(t.peer) && this.routes().has(t.peer)) {
       // A named peer we already reach through the mesh, at its limit: it would
       // refuse us, and each accepted-then-refused connection costs the whole
       // mesh two topology versions. Look again later.
