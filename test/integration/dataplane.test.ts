@@ -220,6 +220,15 @@ describe('data plane on real daemons', () => {
     expect(missing.stderr).toMatch(/network namespace \/run\/netns\/no-such-netns-here does not exist/);
   });
 
+  it('attached namespaces get a 224.0.0.0/4 route, unless attached with --no-multicast-route', async () => {
+    expect((await lab.exec(c[0]!.ns, 'ip', ['route', 'show', '224.0.0.0/4'])).stdout).toMatch(/224\.0\.0\.0\/4 dev ethwe/);
+    const ns = await lab.addNamespace('nomcast');
+    const r = await overlay(d[0]!, ['attach', ns, '--no-multicast-route']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await lab.exec(ns, 'ip', ['route', 'show', '224.0.0.0/4'])).stdout.trim()).toBe('');
+    expect((await overlay(d[0]!, ['detach', ns])).exitCode).toBe(0);
+  });
+
   it('with a host link whose MTU was lowered, the probe reports the failure instead of losing big packets silently', async () => {
     await lab.exec(lab.switchNs, 'ip', ['link', 'set', 'p3', 'mtu', '1400']);
     try {
