@@ -5,12 +5,13 @@
  * to 239.1.1.1 and UDP to 255.255.255.255 reach the containers of its subnet
  * on h2 and h3; the containers of the other subnet (on the sender's host and
  * on the others) receive none of it, not even at L2 (a capture inside them
- * sees nothing from the sender's subnet).
+ * sees nothing from the sender's subnet). With every nftables rule flushed
+ * and the daemons frozen, the ports' filters alone hold the same line.
  */
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, ipamReady, launch, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, daemonPid, ipamReady, launch, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab, type SpawnedProcess } from '../../scripts/lab/lab.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
@@ -141,24 +142,44 @@ describe('multicast and broadcast with isolation on, across three hosts', () => 
     await checkCaptures(captures);
   });
 
+  /** The sender streams to a group (or "-": limited broadcast); what did each receiver get from it? */
+  const stream = async (group: string, port: number) => {
+    const captures = await captureOtherSubnet();
+    const receivers = await startAll((x) => lab.spawn(x.ns, process.execPath, ['-e', RECEIVER, group, String(port), x.ip], { label: `receiver ${x.ns}` }), /ready/, [
+      ...sameSubnetRemote(),
+      ...others(),
+    ]);
+    const dst = group === '-' ? '255.255.255.255' : group;
+    await lab.exec(c['a1']!.ns, process.execPath, ['-e', SENDER, c['a1']!.ip, dst, String(port), '20']);
+    await new Promise((r) => setTimeout(r, 500));
+    const got = await stopAll(receivers);
+    const countFrom = (ns: string) => (JSON.parse(got.get(ns)!.split('\n').find((l) => l.startsWith('{')) ?? '{}') as Record<string, number>)[c['a1']!.ip] ?? 0;
+    for (const x of sameSubnetRemote()) expect(countFrom(x.ns), `datagrams ${x.ns} received`).toBeGreaterThanOrEqual(18);
+    for (const x of others()) expect(countFrom(x.ns), `datagrams ${x.ns} received`).toBe(0);
+    await checkCaptures(captures);
+  };
+
   for (const [what, group, port] of [
     ['a UDP multicast stream to 239.1.1.1', '239.1.1.1', 5000],
     ['UDP to the limited broadcast address', '-', 5001],
   ] as const) {
-    it(`${what} reaches the subnet on the other hosts, and no container of the other subnet`, async () => {
-      const captures = await captureOtherSubnet();
-      const receivers = await startAll((x) => lab.spawn(x.ns, process.execPath, ['-e', RECEIVER, group, String(port), x.ip], { label: `receiver ${x.ns}` }), /ready/, [
-        ...sameSubnetRemote(),
-        ...others(),
-      ]);
-      const dst = group === '-' ? '255.255.255.255' : group;
-      await lab.exec(c['a1']!.ns, process.execPath, ['-e', SENDER, c['a1']!.ip, dst, String(port), '20']);
-      await new Promise((r) => setTimeout(r, 500));
-      const got = await stopAll(receivers);
-      const countFrom = (ns: string) => (JSON.parse(got.get(ns)!.split('\n').find((l) => l.startsWith('{')) ?? '{}') as Record<string, number>)[c['a1']!.ip] ?? 0;
-      for (const x of sameSubnetRemote()) expect(countFrom(x.ns), `datagrams ${x.ns} received`).toBeGreaterThanOrEqual(18);
-      for (const x of others()) expect(countFrom(x.ns), `datagrams ${x.ns} received`).toBe(0);
-      await checkCaptures(captures);
-    });
+    it(`${what} reaches the subnet on the other hosts, and no container of the other subnet`, () => stream(group, port));
   }
+
+  it('with every nftables rule gone and the daemons frozen, the port filters alone keep groups inside their subnet', async () => {
+    const pids = d.map((x) => daemonPid(x)!);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP'); // our own daemons, by PID: nothing restores the rules meanwhile
+    try {
+      for (const x of d) {
+        await lab.exec(x.host.ns, 'nft', ['flush', 'ruleset']);
+        expect((await lab.exec(x.host.ns, 'nft', ['list', 'ruleset'])).stdout.trim()).toBe('');
+      }
+      await stream('239.1.1.1', 5002);
+      await stream('-', 5003);
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    const rules = async () => ((await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ drop$/gm) ?? []).length;
+    expect(await waitFor(async () => (await rules()) > 0, 10_000, 100)).toBe(true);
+  });
 });
