@@ -125,6 +125,16 @@ describe('networks made by setup-cni', () => {
     expect(await ping(ns['c1']!, INTERNET)).toBe(false);
   });
 
+  it('a gateway or multicastRoute that is not true or false is refused with a clear error', async () => {
+    const admit = await apiRequest(d.apiSocket, 'POST', '/ports/admit', { owner: 'x:eth0', netns: '/run/netns/x', ifname: 'eth0', gateway: 'yes' });
+    expect(admit.status).toBe(400);
+    expect(admit.json<{ error: string }>().error).toBe('"gateway" must be true or false');
+    const attach = await apiRequest(d.apiSocket, 'POST', '/attach', { netns: ns['c1']!, multicastRoute: 'no' });
+    expect(attach.status).toBe(400);
+    expect(attach.json<{ error: string }>().error).toBe('"multicastRoute" must be true or false');
+    expect(await allocated('x:eth0')).toBe(false);
+  });
+
   it('the plugin keeps its records where the daemon of that data dir reads them: ps lists them', async () => {
     const listed = await ps();
     for (const id of ['a1', 'a2', 'b1', 'c1']) expect(listed).toMatch(new RegExp(`^${id} eth0 .* ${ip[id]!.replace(/\./g, '\\.')}/24$`, 'm'));

@@ -43,6 +43,9 @@ describe('overlay setup-cni', () => {
     });
     expect((await run(['--name', 'tenant-d'], { OVERLAY_DATA_DIR: '/srv/env' })).exitCode).toBe(0);
     expect(JSON.parse(await readFile(join(dir, 'conf', '10-tenant-d.conflist'), 'utf8')).plugins[0].stateDir).toBe('/srv/env/cni');
+    // The plugin takes absolute paths only: relative ones are made absolute here.
+    expect((await run(['--name', 'tenant-e', '--data-dir', 'rel/data'])).exitCode).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'conf', '10-tenant-e.conflist'), 'utf8')).plugins[0].stateDir).toBe(join(process.cwd(), 'rel/data/cni'));
     // The installed copy runs on its own: the "about" line Nomad fingerprints.
     const about = await execa(join(dir, 'bin', 'overlay'), [], { reject: false, env: {} });
     expect(about.exitCode).toBe(0);
