@@ -43,7 +43,7 @@ export class IpamSim {
   ) {
     this.mesh = new MeshSim(seed, { targetsPerPeer: 2, discovery: true, ...opts });
     const range = parseNetwork(opts.range ?? '10.32.0.0/20');
-    this.cfg = { range, defaultSubnet: range, waitMs: opts.waitMs ?? 5_000, requestTimeoutMs: 1_000 };
+    this.cfg = { range, defaultSubnet: range, waitMs: opts.waitMs ?? 5_000, requestTimeoutMs: 1_000, heartbeatTimeoutMs: opts.timings?.heartbeatTimeoutMs };
   }
 
   async start(): Promise<void> {

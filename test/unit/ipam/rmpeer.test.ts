@@ -58,7 +58,7 @@ describe('rmpeer', () => {
     await expect(settled(s, s.ipams[0]!.rmpeer(h5Name))).rejects.toThrow(/seen alive .* ago.*--force/);
     const r = await settled(s, s.ipams[0]!.rmpeer(h5Name, { force: true }));
     expect(r.moved).toBe(span.end - span.start);
-    expect(r.message).toMatch(/only partitioned.*conflict/);
+    expect(r.message).toMatch(/only cut off by a partition.*conflict/);
 
     const onH1 = [];
     const onH5 = [];
@@ -106,6 +106,7 @@ describe('rmpeer', () => {
     const sub = subnetInside(span);
     for (let k = 0; k < 5; k++) await settled(s, s.ipams[4]!.allocate(`dead-c${k}`, sub));
     const name = s.ipams[4]!.self;
+    await s.run(2_000); // its usage is published
     await s.destroy(4);
     expect(await s.runUntil(() => sees(s, 0, name, false), 60_000)).toBe(true);
     await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
