@@ -8,7 +8,9 @@
  * both sides report them.
  */
 import { Ipam, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type InitMode, type IpamConfig, type IpamPersisted, type StoredAllocation } from '../../src/ipam/ipam.js';
+import type { IpamMessage } from '../../src/ipam/messages.js';
 import type { PaxosRecord } from '../../src/ipam/paxos.js';
+import type { PeerName } from '../../src/lib/peer-name.js';
 import type { RingWire } from '../../src/ipam/ring.js';
 import { intToIp, parseNetwork } from '../../src/lib/ipv4.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -32,6 +34,8 @@ export class IpamSim {
   readonly ledger = new Map<number, Set<string>>();
   /** Duplicates the test allows (an address in space taken from a live peer by rmpeer). */
   excuse: (addr: number) => boolean = () => false;
+  /** Messages the test loses on purpose (a reply dropped as its sender crashes, an acknowledgement lost); sender slot, message. */
+  lose: (from: number, to: PeerName, m: IpamMessage) => boolean = () => false;
   /** Duplicates seen (also thrown into the writer, but an async caller might swallow that). */
   readonly violations: string[] = [];
   readonly cfg: Omit<IpamConfig, 'init'>;
@@ -75,7 +79,7 @@ export class IpamSim {
         random: this.mesh.random,
         log: silentLogger,
         peers: () => router.peers(),
-        send: (to, m) => sender?.unicast(to, m) ?? false,
+        send: (to, m) => (this.lose(i, to, m) ? true : (sender?.unicast(to, m) ?? false)),
         gossip: () => sender?.gossip(),
         persist: (ops) => this.write(i, ops),
       },

@@ -761,7 +761,8 @@ export class Ipam implements GossipChannel {
    */
   async handOver(): Promise<{ to?: PeerName; moved: number; acknowledged: boolean }> {
     const mine = this.owned();
-    if (!this.ring.initialised || mine === 0) return { moved: 0, acknowledged: true };
+    // A peer with no space may still hold claims (it was removed while running): those must be withdrawn too.
+    if (!this.ring.initialised || (mine === 0 && this.space.size === 0)) return { moved: 0, acknowledged: true };
     const live = this.env.peers().filter((p) => p.reachable && p.name !== this.self);
     if (live.length === 0) {
       this.env.log.warn('IPAM hand-over: no live peer to take our space; it stays on the ring until `overlay rmpeer` on another peer', { addresses: mine });
@@ -769,7 +770,7 @@ export class Ipam implements GossipChannel {
     }
     const to = live.map((p) => p.name).sort()[0]!;
     this.leaving = true;
-    const moved = this.ring.transferAll(this.self, to);
+    const moved = mine > 0 ? this.ring.transferAll(this.self, to) : 0;
     const ops: StoreOp[] = [{ type: 'put', key: KEY_RING, value: this.ring.toWire() }];
     for (const [owner] of [...this.space.entries()]) {
       this.space.removeOwner(owner);
@@ -777,7 +778,7 @@ export class Ipam implements GossipChannel {
       ops.push({ type: 'del', key: KEY_ALLOC_PREFIX + owner });
     }
     this.env.persist(ops);
-    this.ringChanged();
+    this.ringChanged(); // the ring and our stats (no claims left) go out before the hand-over below
     const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire() });
     this.env.log.info('IPAM handed over our space', { to, addresses: moved, acknowledged: ack !== undefined });
     return { to, moved, acknowledged: ack?.t === 'handover-ack' };

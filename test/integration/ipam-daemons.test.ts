@@ -2,7 +2,8 @@
  * IPAM across real daemons in network namespaces, through the real API and
  * CLI: consensus at launch, hundreds of concurrent allocations with no
  * duplicate, kill -9 in the middle of allocating, rmpeer (refused while the
- * peer is reachable, one winner when run on two hosts at once), reset handing
+ * peer is reachable or was seen alive moments ago, one winner when run on two
+ * hosts at once), reset handing
  * space over, refusals with reasons, and a changed range refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,7 +152,11 @@ describe('IPAM on real daemons', () => {
     expect(await waitFor(async () => (await gone(0)) && (await gone(1)), 20_000)).toBe(true);
     const text = (await overlay(d[0]!, ['status', 'ipam'])).stdout;
     expect(text).toMatch(/\(h3\).*unreachable!/);
-    const [a, b] = await Promise.all([overlay(d[0]!, ['rmpeer', 'h3']), overlay(d[1]!, ['rmpeer', names[2]!])]);
+    // Gone only a moment ago (less than a heartbeat timeout): refused unless forced.
+    const early = await overlay(d[0]!, ['rmpeer', 'h3']);
+    expect(early.exitCode).not.toBe(0);
+    expect(early.stderr).toMatch(/seen alive \d+ s ago.*--force/);
+    const [a, b] = await Promise.all([overlay(d[0]!, ['rmpeer', '--force', 'h3']), overlay(d[1]!, ['rmpeer', '--force', names[2]!])]);
     expect([a.exitCode, b.exitCode].filter((c) => c === 0)).toHaveLength(1);
     expect((a.exitCode === 0 ? b : a).stderr).toMatch(/owns no space|already removed/);
     expect(await waitFor(async () => {
