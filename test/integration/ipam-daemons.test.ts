@@ -3,8 +3,8 @@
  * CLI: consensus at launch, hundreds of concurrent allocations with no
  * duplicate, kill -9 in the middle of allocating, rmpeer (refused while the
  * peer is reachable or was seen alive moments ago, one winner when run on two
- * hosts at once), reset handing
- * space over, refusals with reasons, and a changed range refused.
+ * hosts at once), reset handing space over, refusals with reasons, and a
+ * changed range refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
@@ -144,6 +144,12 @@ describe('IPAM on real daemons', () => {
     const r = await overlay(d[0]!, ['rmpeer', 'h3']);
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/reachable/);
+    const forced = await overlay(d[0]!, ['rmpeer', '--force', 'h3']);
+    expect(forced.exitCode).not.toBe(0);
+    expect(forced.stderr).toMatch(/is reachable/);
+    const bad = await apiRequest(d[0]!.apiSocket, 'POST', '/ipam/rmpeer', { peer: 'h3', force: 'yes' });
+    expect(bad.status).toBe(400);
+    expect(bad.json<{ error: string }>().error).toMatch(/"force" must be true or false/);
   });
 
   it('rmpeer of a dead peer run on two hosts at once: exactly one wins, and its space moves', async () => {
