@@ -234,6 +234,7 @@ export class IpamComponent implements DaemonComponent {
       gauge('overlay_ipam_addresses_owned', 'Addresses of the range owned by this peer', me?.owned ?? 0),
       gauge('overlay_ipam_unreachable_share', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
       gauge('overlay_ipam_pending_requests', 'Allocations waiting for consensus or space', this.ipam.waiting),
+      gauge('overlay_ipam_conflicts', 'Addresses held both here and on another peer (after an rmpeer of a peer that was still running)', this.ipam.conflicts().length),
     ];
   }
 
