@@ -94,7 +94,7 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     let partitioned = false;
     let partitionedAt = 0;
     let checkReportsAt: number | undefined;
-    const counts = { allocate: 0, release: 0, claim: 0, partition: 0, heal: 0, crash: 0, rmpeerDead: 0, rmpeerLive: 0, reset: 0, lostAck: 0, donationCrash: 0, donationCut: 0, conflictsReported: 0, served: 0, refused: 0 };
+    const counts = { allocate: 0, release: 0, claim: 0, partition: 0, heal: 0, crash: 0, rmpeerDead: 0, rmpeerLive: 0, reset: 0, resetAcked: 0, lostAck: 0, donationCrash: 0, donationCut: 0, conflictsReported: 0, served: 0, refused: 0 };
 
     const slotOf = (name: PeerName) => sim.ipams.findIndex((p) => p?.self === name);
     // Donations cut short: the donor has persisted the transfer, and then crashes or is cut off before its reply leaves.
@@ -255,13 +255,16 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
         counts.reset++;
         busy.add(slot);
         loseAcks = rnd() < 0.5;
-        void sim.ipams[slot]!.handOver().finally(async () => {
-          loseAcks = false;
-          await sim.wipe(slot);
-          forgetSlot(slot);
-          busy.delete(slot);
-          down.set(slot, step + 100 + Math.floor(rnd() * 400));
-        });
+        void sim.ipams[slot]!
+          .handOver()
+          .then((r) => void (r.acknowledged && counts.resetAcked++))
+          .finally(async () => {
+            loseAcks = false;
+            await sim.wipe(slot);
+            forgetSlot(slot);
+            busy.delete(slot);
+            down.set(slot, step + 100 + Math.floor(rnd() * 400));
+          });
       }
 
       await sim.run(20, 20);
