@@ -49,7 +49,7 @@ interface Held {
 }
 
 describe(`IPAM simulation (seed ${SEED})`, () => {
-  it(`${PEERS} peers, ${OPS} random operations with rmpeer, reset hand-over, interrupted donations, partitions and crashes: every duplicate is an rmpeer of a live peer, reported on both sides`, { timeout: 900_000 }, async () => {
+  it(`${PEERS} peers, ${OPS} random operations with rmpeer, reset hand-over, interrupted donations, partitions and crashes: every duplicate is an rmpeer of a live peer, reported on both sides`, { timeout: Math.max(900_000, OPS * 30) }, async () => {
     console.log(`IPAM simulation seed: ${SEED} (replay with SEED=${SEED})`);
     const sim = new IpamSim(SEED, PEERS, {
       range: '10.32.0.0/18',

@@ -166,6 +166,22 @@ describe('IPAM core', () => {
     expect(s.ringsAgree()).toBe(true);
   });
 
+  it('a hand-over whose acknowledgement is lost still moves the space, and nothing is handed out twice', async () => {
+    const s = await cluster(3);
+    await ready(s);
+    await alloc(s, 2, 'leaving');
+    s.lose = (_from, _to, m) => m.t === 'handover-ack';
+    const [r] = await s.settle([s.ipams[2]!.handOver()]);
+    expect((r as PromiseFulfilledResult<{ acknowledged: boolean }>).value.acknowledged).toBe(false);
+    const leaver = s.ipams[2]!.self;
+    await s.wipe(2);
+    s.lose = () => false;
+    await s.run(2_000);
+    expect(s.ipams[0]!.ring.ownership().get(leaver)).toBeUndefined();
+    for (let k = 0; k < 50; k++) await alloc(s, k % 2, `after-${k}`, parseNetwork('10.32.10.0/23'));
+    expect(s.violations).toEqual([]);
+  });
+
   it('hand-over gives all of a peer’s space to a live peer and waits for the acknowledgement', async () => {
     const s = await cluster(3);
     await ready(s);
