@@ -19,7 +19,8 @@ Commands:
   attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe] [--no-multicast-route]
                                                put a network namespace on the overlay (it gets a 224.0.0.0/4 route unless --no-multicast-route)
   detach <netns> [--ifname ethwe]              take it off again and release its address
-  rmpeer <name|nickname>                       take over the address space of a dead peer
+  rmpeer [--force] <name|nickname>             take over the address space of a dead peer (--force: even if
+                                               seen alive less than a heartbeat timeout ago)
   ps [--json]                                  the containers attached on this host: id, interface, MAC, addresses
   report                                       every layer's whole state as JSON (attach it to bug reports)
   setup-cni [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--name overlay] [--subnet CIDR] [--portmap]
@@ -158,8 +159,8 @@ const reset: Command = async ({ flags, positionals }) => {
 const rmpeer: Command = async ({ flags, positionals }) => {
   if (positionals.length !== 1) throw new UsageError('rmpeer needs exactly one peer name or nickname');
   const loc = resolveLocation(flags);
-  const r = (await call(loc, 'POST', '/ipam/rmpeer', { peer: positionals[0] })).json<{ moved: number }>();
-  out(`${r.moved} addresses taken over from ${positionals[0]}`);
+  const r = (await call(loc, 'POST', '/ipam/rmpeer', { peer: positionals[0], force: flags['force'] === true })).json<{ message: string }>();
+  out(r.message);
   return 0;
 };
 
@@ -250,7 +251,7 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   forget: { flags: LOCATION_FLAGS, run: forget },
   stop: { flags: LOCATION_FLAGS, run: stop },
   reset: { flags: LOCATION_FLAGS, run: reset },
-  rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
+  rmpeer: { flags: { ...LOCATION_FLAGS, force: 'boolean' }, run: rmpeer },
   ps: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: ps },
   report: { flags: LOCATION_FLAGS, run: report },
   'setup-cni': {

@@ -15,7 +15,7 @@ import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
-import { IpamError } from '../ipam/ipam.js';
+import { ipamApiError } from '../ipam/api-errors.js';
 import { formatCidr, intToIp, MULTICAST_BLOCK, networkOf, type Cidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
@@ -675,8 +675,7 @@ export class DataplaneComponent implements DaemonComponent {
       try {
         return await fn();
       } catch (e) {
-        if (e instanceof IpamError) throw new ApiError(e.status, e.message);
-        throw e;
+        throw ipamApiError(e);
       }
     };
     api.add('POST', '/expose', async ({ body }) => {
