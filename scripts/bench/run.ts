@@ -9,6 +9,7 @@ import { benchCni } from './cni.js';
 import { benchDataplane } from './dataplane.js';
 import { benchEncryption } from './encryption.js';
 import { benchIpam } from './ipam.js';
+import { benchIpamJoin } from './ipam-join.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
 import { benchMeshScaleReal } from './mesh-scale-real.js';
@@ -24,6 +25,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'encryption (iperf3 container to container: WireGuard-encrypted vs plain VXLAN, 1 and 4 streams; CPU of the WireGuard processes)': () => benchEncryption(),
   'cni (ADD/DEL latency of the plugin binary vs the reference bridge + host-local; target: medians at or below the reference)': () => benchCni(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
+  'ipam-join (first allocation on a newly joined peer vs an allocation on a peer owning space; target ratio <= 1)': () => benchIpamJoin(),
 };
 
 async function main(): Promise<void> {
