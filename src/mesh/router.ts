@@ -609,10 +609,12 @@ export class Router {
     }
   }
 
+  /** Membership and reachability: listeners hear of a peer turning unreachable at once, not only when its record goes after the grace. */
   private peersSignature(): string {
+    const routes = this.routes();
     return this.topo
       .all()
-      .map((r) => `${r.name}/${r.uid}`)
+      .map((r) => `${r.name}/${r.uid}/${r.name === this.name || routes.has(r.name) ? 1 : 0}`)
       .sort()
       .join(',');
   }
