@@ -42,7 +42,6 @@ export class IpamComponent implements DaemonComponent {
   /** Operations whose write failed, written first with the next batch. */
   private unwritten: StoreOp[] = [];
   private unsubscribe?: () => void;
-  decorator?: AllocationDecorator;
   private drainTimer?: NodeJS.Timeout;
 
   constructor(
@@ -54,6 +53,8 @@ export class IpamComponent implements DaemonComponent {
     private readonly log: Logger,
     /** The CNI plugin's state dir, whose queued releases this daemon applies. */
     private readonly cniStateDir?: string,
+    /** What the daemon adds to an allocation answer (gateway and MTU, from the data plane); handed in, not set by it. */
+    private readonly decorator?: AllocationDecorator,
   ) {}
 
   get core(): Ipam {
