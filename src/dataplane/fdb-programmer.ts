@@ -21,13 +21,15 @@ export class FdbProgrammer {
     private readonly dev: string,
     /** Called with entries someone else removed and we put back. */
     private readonly onRepair: (what: string) => void,
+    /** Runs `bridge` lines (one process for all); a parameter so the programmer is unit-tested. */
+    private readonly runLines: (lines: string[]) => Promise<void> = bridgeBatch,
   ) {}
 
   get size(): number {
     return this.want.length;
   }
 
-  /** Make the device hold `want`; writes only what differs from the model. */
+  /** Make the device hold `want`; writes only what differs from the model. Resolves to the lines written. */
   program(want: FdbWant[]): Promise<number> {
     this.want = want;
     this.wanted = new Set(want.map(key));
@@ -64,7 +66,7 @@ export class FdbProgrammer {
   private async write(): Promise<number> {
     const lines = planFdb(this.dev, [...this.model.values()], this.want);
     if (lines.length === 0) return 0;
-    await bridgeBatch(lines);
+    await this.runLines(lines);
     for (const k of [...this.model.keys()]) if (!this.wanted.has(k)) this.model.delete(k);
     for (const e of this.want) this.model.set(key(e), e);
     return lines.length;

@@ -42,6 +42,9 @@ export function parseIpEvent(line: string): LinkEvent | AddrEvent | undefined {
   const l = LINK_RE.exec(line);
   if (l) {
     const rest = l[4]!;
+    // The bridge's own port notices (no qdisc): "Deleted" there means "left the bridge", not
+    // "gone". The same change also comes as an ordinary link message, which is the one we read.
+    if (!rest.includes(' qdisc ')) return undefined;
     const mtu = / mtu (\d+)/.exec(rest)?.[1];
     const master = / master (\S+)/.exec(rest)?.[1];
     return {

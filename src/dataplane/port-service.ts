@@ -202,8 +202,8 @@ export class PortService {
   private async unplug(netns: string, ifname: string, hostVeth: string): Promise<boolean> {
     // A detach racing the attach it undoes waits for that attach to end.
     await this.attachInFlight.get(hostVeth)?.catch(() => undefined);
-    const removed = await detach(netns, ifname, hostVeth);
+    // The record goes first: the veth's deletion event then finds nothing to release behind our back.
     if (await this.ports.retire(hostVeth, 'detached')) this.host.portsChanged();
-    return removed;
+    return detach(netns, ifname, hostVeth);
   }
 }
