@@ -209,6 +209,8 @@ export class DataplaneComponent implements DaemonComponent {
       else if (ev.master === bridge && ev.up) {
         if (this.ports.plugged(ev.ifname)) this.soon('publish', 0);
       } else if (ev.master === undefined && this.ports.stateOf(ev.ifname) === 'plugged') this.soon('devices'); // its bridge was recreated
+    } else if (RETIRED_RE.test(ev.ifname)) {
+      if (!ev.deleted) this.retired.destroy([ev.ifname]); // a DEL's retired port, handed over or not
     } else if (ev.ifname === this.underlay?.dev && ev.mtu !== undefined && ev.mtu !== this.underlay.mtu) this.soon('devices');
   }
 
