@@ -1,6 +1,6 @@
 /** The CNI plugin's attachment records, read for `overlay ps` (the plugin writes them; the format is shared, in src/). */
 import type { Logger } from '../lib/logger.js';
-import { FileAttachmentStore } from '../../cni/state.js';
+import { FileAttachmentStore } from '../lib/plugin-state.js';
 
 export interface AttachedEntry {
   /** Container id (CNI), netns name (`overlay attach`) or overlay:expose. */

@@ -50,7 +50,7 @@ import { describeProbe, PathProber, type ProbeResult } from './probe.js';
 import { RetiredPorts } from './retired-ports.js';
 import { inetOf, linkLocalOf, readSnapshot, type KernelSnapshot } from './snapshot.js';
 import { recordDeviceNames, removeDataplane, type DeviceNames } from './teardown.js';
-import { GUARD_TABLE } from './wireguard.js';
+import { GUARD_TABLE, WIREGUARD_TABLE } from './wireguard.js';
 import { CniAttachments, type AttachedEntry } from './cni-attachments.js';
 import type { Link } from '../sys/ip.js';
 
@@ -169,11 +169,12 @@ export class DataplaneComponent implements DaemonComponent {
   }
 
   private watchKernel(): void {
-    const ipEvents = new EventMonitor('ip -o monitor link address', (lines) => {
+    const ipEvents = new EventMonitor('ip -o monitor link address rule', (lines) => {
       for (const l of lines) {
         const ev = parseIpEvent(l);
         if (ev?.kind === 'link') this.onLink(ev);
         else if (ev?.kind === 'addr') this.onAddr(ev);
+        else if (ev?.kind === 'rule' && this.encryption && ev.deleted && ev.pref === WIREGUARD_TABLE) this.repairEncryption(); // the steering rule
       }
     });
     const bridgeEvents = new EventMonitor('bridge monitor fdb', (lines) => {
@@ -187,7 +188,7 @@ export class DataplaneComponent implements DaemonComponent {
       const removed = lines.filter((l) => l.startsWith('delete ') || l.startsWith('flush '));
       if (removed.some((l) => l.includes(ISOLATION_TABLE))) this.isolated.checkNow();
       if (removed.some((l) => l.includes(NAT_TABLE))) this.soon('exposures');
-      if (removed.some((l) => l.includes(GUARD_TABLE))) this.soon('encryption');
+      if (removed.some((l) => l.includes(GUARD_TABLE))) this.repairEncryption();
     });
     // A port's tc filter or its qdisc removed by hand: put it back now, not at the next pass.
     const tcEvents = new EventMonitor('tc monitor', (lines) => {
@@ -209,6 +210,8 @@ export class DataplaneComponent implements DaemonComponent {
       else if (ev.master === bridge && ev.up) {
         if (this.ports.plugged(ev.ifname)) this.soon('publish', 0);
       } else if (ev.master === undefined && this.ports.stateOf(ev.ifname) === 'plugged') this.soon('devices'); // its bridge was recreated
+    } else if (this.cfg.wireguard && ev.ifname === this.cfg.wireguard.dev) {
+      if (ev.deleted || !ev.up) this.repairEncryption();
     } else if (RETIRED_RE.test(ev.ifname)) {
       if (!ev.deleted) this.retired.destroy([ev.ifname]); // a DEL's retired port, handed over or not
     } else if (ev.ifname === this.underlay?.dev && ev.mtu !== undefined && ev.mtu !== this.underlay.mtu) this.soon('devices');
@@ -351,7 +354,7 @@ export class DataplaneComponent implements DaemonComponent {
       if (e.master === this.cfg.bridge && e.ifname !== this.cfg.vxlanDev && e.ifname !== this.cfg.bridge && e.state !== 'permanent') this.learned.add(e.mac);
     this.linkLocal = linkLocalOf(snap.links.get(this.cfg.bridge)) ?? this.linkLocal;
     await this.publish();
-    if (this.encryption) await this.ensureEncryption(initial);
+    if (this.encryption) await this.ensureEncryption(initial, true);
     if (vxlanNew) this.fdb.forgetAll();
     await this.fdb.program(this.wantedFdb());
     await this.fdb.resync(vxlanNew ? [] : snap.fdb.filter((e) => e.ifname === this.cfg.vxlanDev));
@@ -408,14 +411,20 @@ export class DataplaneComponent implements DaemonComponent {
     return desiredFdb(remotes);
   }
 
-  /** WireGuard paths: checked when the peers or their keys changed, and by the safety pass. */
-  private async ensureEncryption(force: boolean): Promise<void> {
+  /** Something of WireGuard's was removed (its device, rule or guard table): check it all, whatever the peers. */
+  private repairEncryption(): void {
+    this.encryptionKey = '';
+    this.soon('encryption');
+  }
+
+  /** WireGuard paths: checked when the peers or their keys changed, after a removal event, and by the safety pass. */
+  private async ensureEncryption(initial: boolean, always = false): Promise<void> {
     if (!this.encryption) return;
     const peers = this.reachablePeers().map((p) => ({ name: p.name, record: this.table.get(p.name) }));
     const key = JSON.stringify([this.underlay?.ip, this.mtu, peers.map((p) => [p.name, p.record?.underlay, p.record?.wgKey, p.record?.wgPort, p.record?.trusted])]);
-    if (!force && key === this.encryptionKey && !this.due.has('safety')) return;
+    if (!always && key === this.encryptionKey) return;
     this.encryptionKey = key;
-    const changed = await this.encryption.ensure({ ip: this.underlay?.ip, mtu: this.underlay?.mtu ?? 1500 }, peers, force);
+    const changed = await this.encryption.ensure({ ip: this.underlay?.ip, mtu: this.underlay?.mtu ?? 1500 }, peers, initial);
     for (const k of changed) this.showConnectionInfo(k);
     if (changed.length) await this.fdb.program(this.wantedFdb());
   }

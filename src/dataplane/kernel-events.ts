@@ -24,6 +24,13 @@ export interface AddrEvent {
   scope?: string;
 }
 
+export interface RuleEvent {
+  kind: 'rule';
+  deleted: boolean;
+  pref: number;
+  table: string;
+}
+
 export interface FdbEvent {
   kind: 'fdb';
   deleted: boolean;
@@ -36,9 +43,12 @@ export interface FdbEvent {
 
 const LINK_RE = /^(Deleted )?\d+: ([^:@\s]+)(?:@\S+)?: <([^>]*)>(.*)$/;
 const ADDR_RE = /^(Deleted )?\d+: (\S+)\s+(inet6?) (\S+)(?:.* scope (\S+))?/;
+const RULE_RE = /^(Deleted )?(\d+):\s+from .* lookup (\S+)/;
 
-/** One line of `ip -o monitor link address`. */
-export function parseIpEvent(line: string): LinkEvent | AddrEvent | undefined {
+/** One line of `ip -o monitor link address rule`. */
+export function parseIpEvent(line: string): LinkEvent | AddrEvent | RuleEvent | undefined {
+  const r = RULE_RE.exec(line);
+  if (r) return { kind: 'rule', deleted: r[1] !== undefined, pref: Number(r[2]), table: r[3]! };
   const l = LINK_RE.exec(line);
   if (l) {
     const rest = l[4]!;

@@ -17,8 +17,8 @@ import type { Store, StoreOp } from '../store/store.js';
 import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig } from './ipam.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { formatIpamPeers, ipamPeerRows } from './status.js';
-// The queue's file format belongs to the plugin; the daemon only drains it.
-import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
+// The plugin queues releases while the daemon is down; the daemon drains them.
+import { drainPendingReleases, pendingReleaseDir } from '../lib/plugin-state.js';
 
 const CNI_DRAIN_MS = 5_000;
 

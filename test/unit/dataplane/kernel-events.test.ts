@@ -57,6 +57,10 @@ describe('kernel events as the monitors print them', () => {
     });
   });
 
+  it('reads rule events (the WireGuard steering rule)', () => {
+    expect(parseIpEvent('Deleted 6784:\tfrom all ipproto udp dport 6784 lookup 6784')).toEqual({ kind: 'rule', deleted: true, pref: 6784, table: '6784' });
+  });
+
   it('ignores lines it does not understand', () => {
     expect(parseIpEvent('')).toBeUndefined();
     expect(parseIpEvent('something else entirely')).toBeUndefined();
