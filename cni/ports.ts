@@ -24,16 +24,9 @@ export interface IpamStatus {
   reason?: string;
 }
 
-/** What ADD asks the daemon for: an address for the port, and the port put under the daemon's isolation. */
-export interface PortRequest {
-  netns: string;
-  ifname: string;
-  subnet?: string;
-  ip?: string;
-  /** The container's MAC; the daemon picks one when not given. */
-  mac?: string;
-  isolate: boolean;
-}
+/** What ADD asks the daemon for (POST /ports/admit): the daemon's own format. */
+import type { PortAdmission } from '../src/dataplane/port-service.js';
+export type PortRequest = PortAdmission;
 
 /**
  * The daemon as the plugin sees it. An owner is `${containerId}:${ifname}`.

@@ -13,11 +13,13 @@ import { hostVethName, isValidMac, randomMac } from './names.js';
 import type { PortRecord, PortTable } from './ports.js';
 import type { RetiredPorts } from './retired-ports.js';
 
+/** What a CNI ADD asks for (POST /ports/admit): an address for the port, and the port put under isolation. */
 export interface PortAdmission {
   netns: string;
   ifname: string;
   subnet?: string;
   ip?: string;
+  /** The container's MAC; the daemon picks one when not given. */
   mac?: string;
   isolate: boolean;
 }
