@@ -11,7 +11,7 @@
  *    deleted by hand, a port plugged in or gone, an FDB entry or rule removed;
  *  - a slow safety pass (every reconcileMs, 60 s by default) reads everything in at most
  *    five processes whatever the number of peers or ports, and repairs what events missed;
- *  - a prober checks the VXLAN path to every peer at full MTU (raw sockets, no process).
+ *  - path-probes.ts checks the VXLAN path to every peer at full MTU (raw sockets, no process).
  *
  * Our own writes come back as events; each event leads to a look, never to a write
  * unless something differs, so nothing re-triggers itself.
@@ -46,7 +46,8 @@ import { bridgeMacFor, HOST_VETH_RE, RETIRED_RE } from './names.js';
 import { NAT_FAMILY, NAT_TABLE } from './nat.js';
 import { PortService } from './port-service.js';
 import { PortTable } from './ports.js';
-import { describeProbe, PathProber, type ProbeResult } from './probe.js';
+import { PathProbes } from './path-probes.js';
+import { describeProbe, type ProbeResult } from './probe.js';
 import { RetiredPorts } from './retired-ports.js';
 import { inetOf, linkLocalOf, readSnapshot, type KernelSnapshot } from './snapshot.js';
 import { recordDeviceNames, removeDataplane, type DeviceNames } from './teardown.js';
@@ -56,9 +57,6 @@ import type { Link } from '../sys/ip.js';
 
 export type { AttachedEntry } from './cni-attachments.js';
 
-const PROBE_EVERY_MS = 10_000;
-const PROBE_RETRY_MS = 2_000;
-
 /** A job an event asks for; each runs one at a time, and triggers within a few ms share one run. */
 type Job = 'devices' | 'publish' | 'fdb' | 'exposures' | 'filters' | 'encryption' | 'underlay' | 'safety';
 
@@ -66,12 +64,11 @@ export class DataplaneComponent implements DaemonComponent {
   readonly name = 'dataplane';
   private readonly table: EndpointTable;
   private readonly bridgeMac: string;
-  private readonly prober: PathProber;
+  private readonly probes: PathProbes;
   private sender?: GossipSender;
   private unsubscribe?: () => void;
   private readonly monitors: EventMonitor[] = [];
   private ticker?: NodeJS.Timeout;
-  private probeTimer?: NodeJS.Timeout;
   private readonly due = new Set<Job>();
   private jobs: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -88,7 +85,6 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly fdb: FdbProgrammer;
   /** MACs the bridge learnt on ports that are not ours (a hand-made veth, say): announced too. */
   private readonly learned = new Set<string>();
-  private readonly probes = new Map<PeerName, ProbeResult>();
   /** With encryption: our WireGuard key pair, how each reachable peer is reached, and how the device was made. */
   private readonly encryption?: EncryptedPaths;
   private encryptionKey = '';
@@ -121,7 +117,7 @@ export class DataplaneComponent implements DaemonComponent {
     if (cfg.wireguard) this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, repaired);
     if (cniStateDir) this.cniAttachments = new CniAttachments(cniStateDir, log);
     this.table = new EndpointTable(router.name, () => this.gossipChanged());
-    this.prober = new PathProber(cfg.bridge);
+    this.probes = new PathProbes(cfg.bridge, router, this.table, () => this.mtu, (peer) => this.showConnectionInfo(peer), log);
     this.mtu = overlayMtu(cfg);
     this.portService = new PortService(
       {
@@ -155,7 +151,7 @@ export class DataplaneComponent implements DaemonComponent {
     this.unsubscribe = this.router.onPeersChanged(() => this.gossipChanged(true));
     this.ticker = setInterval(() => this.soon('safety', 0), this.cfg.reconcileMs);
     this.ticker.unref();
-    this.probeSoon();
+    this.probes.soon();
   }
 
   // ---- what starts work ---------------------------------------------------------------
@@ -165,7 +161,7 @@ export class DataplaneComponent implements DaemonComponent {
     if (peers && !this.underlayViaPeer) this.soon('underlay');
     if (this.encryption) this.soon('encryption');
     this.soon('fdb', 0);
-    this.probeSoon();
+    this.probes.soon();
   }
 
   private watchKernel(): void {
@@ -445,38 +441,6 @@ export class DataplaneComponent implements DaemonComponent {
     return this.exposures.hide(cidr);
   }
 
-  // ---- data path probes ----------------------------------------------------------
-
-  private probeSoon(): void {
-    if (this.stopped) return;
-    if (this.probeTimer) clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(() => void this.probeAll(), 1_000);
-    this.probeTimer.unref();
-  }
-
-  private async probeAll(): Promise<void> {
-    const peers = this.reachablePeers();
-    await Promise.all(
-      peers.map(async (p) => {
-        const rec = this.table.get(p.name);
-        if (!rec?.linkLocal) return;
-        const r = await this.prober.probe(rec.linkLocal, Math.min(this.mtu, rec.mtu));
-        if (this.stopped) return; // cut short by stop(): not a verdict on the path
-        const before = this.probes.get(p.name);
-        this.probes.set(p.name, r);
-        this.showConnectionInfo(p.name);
-        if (!r.ok && (before?.ok ?? true)) this.log.warn('VXLAN data path check failed', { peer: p.name, nickname: p.nickname, reason: r.reason });
-        if (r.ok && before && !before.ok) this.log.info('VXLAN data path recovered', { peer: p.name, nickname: p.nickname });
-      }),
-    );
-    for (const name of [...this.probes.keys()]) if (!peers.some((p) => p.name === name)) this.probes.delete(name);
-    if (this.stopped) return;
-    // A failing path (or one whose peer has not published its endpoint yet) is checked again soon.
-    const pending = peers.some((p) => !this.probes.get(p.name)?.ok);
-    this.probeTimer = setTimeout(() => void this.probeAll(), pending ? PROBE_RETRY_MS : PROBE_EVERY_MS);
-    this.probeTimer.unref();
-  }
-
   // ---- ps and report ---------------------------------------------------------------------
 
   /** What is attached on this host, like `weave ps`: CNI containers, `overlay attach` namespaces, and the host itself if exposed. */
@@ -509,10 +473,10 @@ export class DataplaneComponent implements DaemonComponent {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
-    for (const t of [this.ticker, this.probeTimer]) if (t) clearTimeout(t);
+    if (this.ticker) clearInterval(this.ticker);
     this.isolated.stop();
     for (const m of this.monitors) m.stop();
-    this.prober.close();
+    this.probes.stop();
     await Promise.all([this.jobs.catch(() => undefined), this.retired.settle()]);
   }
 
@@ -555,7 +519,7 @@ export class DataplaneComponent implements DaemonComponent {
       underlay: this.underlay,
       fdbEntries: this.fdb.size,
       exposed: this.exposures.list(),
-      probes: Object.fromEntries(this.probes),
+      probes: Object.fromEntries(this.probes.all()),
       endpoints: Object.fromEntries(this.table.all()),
       encryption: this.encryption?.statusJson() ?? null,
       lastError: this.lastError,
@@ -574,7 +538,7 @@ export class DataplaneComponent implements DaemonComponent {
   metrics(): MetricFamily[] {
     const nick = new Map(this.router.peers().map((p) => [p.name, p.nickname]));
     const probeSamples = (f: (r: ProbeResult) => number) =>
-      [...this.probes.entries()].map(([peer, r]) => ({ labels: { peer, nickname: nick.get(peer) ?? '' }, value: f(r) }));
+      [...this.probes.all().entries()].map(([peer, r]) => ({ labels: { peer, nickname: nick.get(peer) ?? '' }, value: f(r) }));
     return [
       { name: 'overlay_dataplane_fdb_entries', help: 'VXLAN FDB entries programmed for reachable peers', type: 'gauge', samples: [{ value: this.fdb.size }] },
       { name: 'overlay_dataplane_repairs_total', help: 'Devices, addresses or rules found changed or missing and restored', type: 'counter', samples: [{ value: this.repairs }] },
