@@ -7,6 +7,7 @@
  * container attached elsewhere. The baseline is another build of the CLI
  * (BENCH_REST_BASELINE_CLI, e.g. main's dist/src/cli/main.js) measured in the
  * same run on the same lab sizes; without it, the 3-host figure of this build.
+ * BENCH_REST_CLI runs this build from a copy (so rebuilding meanwhile changes nothing).
  *
  * Sizes: BENCH_REST_HOSTS (default "10,20,50"). Above 20 hosts the kernel's
  * shared neighbour tables are raised for the run and restored after it, even
@@ -129,14 +130,20 @@ async function restAt(n: number, build: string, cli: string | undefined): Promis
 export async function benchRest(): Promise<Record<string, number | string>[]> {
   const sizes = (process.env['BENCH_REST_HOSTS'] ?? '10,20,50').split(',').map(Number);
   const baselineCli = process.env['BENCH_REST_BASELINE_CLI'];
+  // This build's CLI may be a copy, so a rebuild during a long run does not change what is measured.
+  const thisCli = process.env['BENCH_REST_CLI'];
   const rows: RestFigures[] = [];
+  const add = (r: RestFigures[]) => {
+    for (const x of r) console.log(JSON.stringify(x)); // as measured: a long run that fails later keeps these
+    rows.push(...r);
+  };
   for (const n of sizes) {
     await withNeighbourTables(n, async () => {
-      rows.push(...(await restAt(n, 'this', undefined)));
-      if (baselineCli) rows.push(...(await restAt(n, 'baseline', baselineCli)));
+      add(await restAt(n, 'this', thisCli));
+      if (baselineCli) add(await restAt(n, 'baseline', baselineCli));
     });
   }
-  if (!baselineCli) rows.push(...(await restAt(3, 'this@3 hosts (baseline)', undefined)));
+  if (!baselineCli) add(await restAt(3, 'this@3 hosts (baseline)', thisCli));
   // Ratios against the baseline of the same size and container count (or the 3-host figure).
   return rows.map((r) => {
     const base =

@@ -4,6 +4,7 @@
  */
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
 import { IpamError } from '../ipam/ipam.js';
+import { ipamApiError } from '../api/errors.js';
 import { DataplaneError, type DataplaneErrorKind } from './errors.js';
 import { HOST_VETH_RE, RETIRED_RE } from './names.js';
 import type { PortService } from './port-service.js';
@@ -24,7 +25,7 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof IpamError) throw new ApiError(e.status, e.message);
+    if (e instanceof IpamError) throw ipamApiError(e);
     if (e instanceof DataplaneError) throw new ApiError(STATUS[e.kind], e.message);
     throw e;
   }

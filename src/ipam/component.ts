@@ -4,6 +4,7 @@
  * dependent message or reply leaves, and serves the allocation API.
  */
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
+import { ipamApiError } from '../api/errors.js';
 import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
@@ -243,7 +244,7 @@ export class IpamComponent implements DaemonComponent {
       try {
         subnetText = networkOf(ipText);
       } catch {
-        throw new IpamError(400, `"${ipText}" is not an address with a prefix length, e.g. 10.32.1.7/24`);
+        throw new IpamError('bad-request', `"${ipText}" is not an address with a prefix length, e.g. 10.32.1.7/24`);
       }
     }
     return this.core.subnetFor(subnetText);
@@ -272,7 +273,7 @@ export class IpamComponent implements DaemonComponent {
       await this.flushed();
       return r;
     } catch (e) {
-      if (e instanceof IpamError) throw new ApiError(e.status, e.message);
+      if (e instanceof IpamError) throw ipamApiError(e);
       throw e;
     }
   }

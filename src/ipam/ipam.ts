@@ -74,10 +74,12 @@ export type IpamState =
   | { state: 'split-ring'; detail: string }
   | { state: 'range-mismatch'; detail: string };
 
-/** A refusal with an HTTP-ish status: 400 bad request, 409 conflict, 503 not ready (try again later). */
+/** Why IPAM refused: the API edge turns the kind into a status code (api/errors.ts). `unavailable`: not ready, try again later. */
+export type IpamErrorKind = 'bad-request' | 'not-found' | 'conflict' | 'unavailable';
+
 export class IpamError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 503,
+    readonly kind: IpamErrorKind,
     message: string,
   ) {
     super(message);
@@ -446,9 +448,9 @@ export class Ipam implements GossipChannel {
     try {
       c = parseNetwork(cidr);
     } catch (e) {
-      throw new IpamError(400, (e as Error).message);
+      throw new IpamError('bad-request', (e as Error).message);
     }
-    if (!cidrContains(this.cfg.range, c)) throw new IpamError(400, `subnet ${cidr} is not inside the allocation range ${formatCidr(this.cfg.range)}`);
+    if (!cidrContains(this.cfg.range, c)) throw new IpamError('bad-request', `subnet ${cidr} is not inside the allocation range ${formatCidr(this.cfg.range)}`);
     return c;
   }
 
@@ -461,23 +463,23 @@ export class Ipam implements GossipChannel {
    * Idempotent per owner. Waits at most cfg.waitMs for consensus or space.
    */
   async allocate(owner: string, subnet: Cidr, ip?: number): Promise<number> {
-    if (!owner || owner.length > 256) throw new IpamError(400, 'the owner id must be 1 to 256 characters');
+    if (!owner || owner.length > 256) throw new IpamError('bad-request', 'the owner id must be 1 to 256 characters');
     const held = this.space.addressOf(owner);
     if (held !== undefined) {
-      if (ip !== undefined && ip !== held) throw new IpamError(409, `${owner} already holds ${intToIp(held)}; release it first`);
-      if (held < subnet.start || held >= subnet.start + subnet.size) throw new IpamError(409, `${owner} already holds ${intToIp(held)}, outside ${formatCidr(subnet)}`);
+      if (ip !== undefined && ip !== held) throw new IpamError('conflict', `${owner} already holds ${intToIp(held)}; release it first`);
+      if (held < subnet.start || held >= subnet.start + subnet.size) throw new IpamError('conflict', `${owner} already holds ${intToIp(held)}, outside ${formatCidr(subnet)}`);
       return held;
     }
     if (ip !== undefined) {
       const hosts = hostSpan(subnet);
-      if (ip < hosts.start || ip >= hosts.end) throw new IpamError(400, `${intToIp(ip)} is not a host address of ${formatCidr(subnet)}`);
+      if (ip < hosts.start || ip >= hosts.end) throw new IpamError('bad-request', `${intToIp(ip)} is not a host address of ${formatCidr(subnet)}`);
     }
     const deadline = this.env.clock.now() + this.cfg.waitMs;
     this.waiting++;
     this.waitingOwners.set(owner, (this.waitingOwners.get(owner) ?? 0) + 1);
     // A release of this owner while we wait (a runtime's DEL after its ADD died) cancels us:
     // finishing later would hold an address nobody will ever release.
-    const cancelled = () => new IpamError(409, `the allocation for ${owner} was released while it waited`);
+    const cancelled = () => new IpamError('conflict', `the allocation for ${owner} was released while it waited`);
     try {
       for (;;) {
         if (this.cancelledOwners.delete(owner)) throw cancelled();
@@ -491,13 +493,13 @@ export class Ipam implements GossipChannel {
           if (got !== undefined) return got;
           if (ip === undefined && (await this.askForSpace(subnet, deadline))) continue;
         } else if (st.state === 'split-ring' || st.state === 'range-mismatch') {
-          throw new IpamError(503, `IPAM is refusing allocations: ${describeState(st)}`);
+          throw new IpamError('unavailable', `IPAM is refusing allocations: ${describeState(st)}`);
         }
         const left = deadline - this.env.clock.now();
         if (left <= 0 || this.stopped) {
           const reason = this.notReadyReason(subnet, ip);
           this.env.log.info('IPAM refused an allocation', { owner, subnet: formatCidr(subnet), reason });
-          throw new IpamError(503, reason);
+          throw new IpamError('unavailable', reason);
         }
         await this.waitForChange(Math.min(left, 500));
       }
@@ -565,12 +567,12 @@ export class Ipam implements GossipChannel {
     const holder = this.ring.ownerOf(ip);
     if (holder === this.self) {
       const user = this.space.ownerOf(ip);
-      if (user !== undefined) throw new IpamError(409, `${intToIp(ip)} is already in use by ${user}`);
+      if (user !== undefined) throw new IpamError('conflict', `${intToIp(ip)} is already in use by ${user}`);
       return this.commitAllocation(owner, ip, subnet);
     }
     if (!holder || !this.isReachable(holder)) return undefined;
     const r = await this.request(holder, { t: 'donate', id: this.newId(), subnet: formatCidr(this.cfg.range), ip });
-    if (r?.t === 'donate-reply' && !r.ok && r.reason?.includes('in use')) throw new IpamError(409, `${intToIp(ip)} is already in use on ${this.describePeer(holder)}`);
+    if (r?.t === 'donate-reply' && !r.ok && r.inUse) throw new IpamError('conflict', `${intToIp(ip)} is already in use on ${this.describePeer(holder)}`);
     if (this.ring.ownerOf(ip) === this.self && this.space.isFree(ip)) return this.commitAllocation(owner, ip, subnet);
     return undefined;
   }
@@ -597,11 +599,11 @@ export class Ipam implements GossipChannel {
 
   /** Donor side: give up half of the largest free run of our space inside the subnet (or one claimed address). */
   private donate(to: PeerName, id: string, subnetText: string, ip?: number): IpamMessage {
-    const no = (reason: string): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason });
+    const no = (reason: string, inUse?: true): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason, ...(inUse ? { inUse } : {}) });
     if (!this.ring.initialised || this.stopped) return no('not ready');
     if (ip !== undefined) {
       if (this.ring.ownerOf(ip) !== this.self) return no('not mine');
-      if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip)}`);
+      if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip)}`, true);
       this.ring.transfer(ip, ip + 1, to);
     } else {
       let subnet: Cidr;
@@ -694,20 +696,20 @@ export class Ipam implements GossipChannel {
    * same peer cannot both win.
    */
   async rmpeer(nameOrNick: string): Promise<{ moved: number }> {
-    if (!this.ring.initialised) throw new IpamError(503, `IPAM is not ready: ${describeState(this.state())}`);
+    if (!this.ring.initialised) throw new IpamError('unavailable', `IPAM is not ready: ${describeState(this.state())}`);
     const target = this.resolvePeer(nameOrNick);
-    if (!target) throw new IpamError(404, `no peer named ${nameOrNick} owns IPAM space`);
-    if (target === this.self) throw new IpamError(400, 'cannot rmpeer this peer itself; use `overlay reset`');
-    if (this.isReachable(target)) throw new IpamError(409, `peer ${this.describePeer(target)} is reachable; stop it (or \`overlay reset\` it) before removing it`);
+    if (!target) throw new IpamError('not-found', `no peer named ${nameOrNick} owns IPAM space`);
+    if (target === this.self) throw new IpamError('bad-request', 'cannot rmpeer this peer itself; use `overlay reset`');
+    if (this.isReachable(target)) throw new IpamError('conflict', `peer ${this.describePeer(target)} is reachable; stop it (or \`overlay reset\` it) before removing it`);
     const coordinator = this.coordinator(target);
     if (coordinator === this.self) {
       const r = this.takeOver(this.newId(), target, this.self);
-      if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError(409, r.t === 'rmpeer-reply' && r.reason ? r.reason : 'refused');
+      if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError('conflict', r.t === 'rmpeer-reply' && r.reason ? r.reason : 'refused');
       return { moved: r.moved ?? 0 };
     }
     const r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target });
-    if (!r || r.t !== 'rmpeer-reply') throw new IpamError(503, `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
-    if (!r.ok) throw new IpamError(409, r.reason ?? 'refused');
+    if (!r || r.t !== 'rmpeer-reply') throw new IpamError('unavailable', `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
+    if (!r.ok) throw new IpamError('conflict', r.reason ?? 'refused');
     return { moved: r.moved ?? 0 };
   }
 

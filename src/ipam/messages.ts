@@ -23,7 +23,8 @@ export interface IpamGossip {
 
 export type IpamMessage =
   | { t: 'donate'; id: string; subnet: string; ip?: number }
-  | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; ring?: RingWire }
+  /** `inUse`: the claimed address is taken there (the refusal's kind; `reason` is only for people). */
+  | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; inUse?: boolean; ring?: RingWire }
   | { t: 'handover'; id: string; ring: RingWire }
   | { t: 'handover-ack'; id: string }
   | { t: 'rmpeer'; id: string; target: PeerName }

@@ -53,7 +53,7 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
           counts.served++;
         },
         (e: unknown) => {
-          if (e instanceof IpamError && e.status === 409) return; // a claimed address in use: a correct refusal
+          if (e instanceof IpamError && e.kind === 'conflict') return; // a claimed address in use: a correct refusal
           counts.refused++;
           failed.set(owner, { peer, subnet, ip, reason: (e as Error).message });
         },
@@ -128,7 +128,7 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
         continue;
       }
       const err = res.reason as IpamError;
-      if (f.ip !== undefined && err.status === 409) continue; // someone else claimed it meanwhile
+      if (f.ip !== undefined && err.kind === 'conflict') continue; // someone else claimed it meanwhile
       const hosts = hostSpan(f.subnet);
       let used = 0;
       for (const addr of sim.ledger.keys()) if (addr >= hosts.start && addr < hosts.end) used++;

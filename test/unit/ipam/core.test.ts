@@ -84,7 +84,7 @@ describe('IPAM core', () => {
     await ready(s);
     const ip = ipToInt('10.32.9.7');
     expect(await alloc(s, 0, 'claim1', NET, ip)).toBe(ip);
-    await expect(alloc(s, 1, 'claim2', NET, ip)).rejects.toMatchObject({ status: 409 });
+    await expect(alloc(s, 1, 'claim2', NET, ip)).rejects.toMatchObject({ kind: 'conflict' });
     await expect(alloc(s, 0, 'claim1', NET, ipToInt('10.32.9.8'))).rejects.toThrow(/already holds 10\.32\.9\.7/);
     await expect(alloc(s, 0, 'claim3', NET, ipToInt('10.32.15.255'))).rejects.toThrow(/not a host address/);
   });
@@ -152,7 +152,7 @@ describe('IPAM core', () => {
     const s = await cluster(4);
     await ready(s);
     const victim = s.ipams[3]!.self;
-    await expect(s.ipams[0]!.rmpeer(victim)).rejects.toMatchObject({ status: 409 });
+    await expect(s.ipams[0]!.rmpeer(victim)).rejects.toMatchObject({ kind: 'conflict' });
     await s.crash(3);
     expect(await s.runUntil(() => !s.ipams[0]!['env'].peers().some((p) => p.name === victim && p.reachable) && !s.ipams[2]!['env'].peers().some((p) => p.name === victim && p.reachable), 30_000)).toBe(true);
     const results = await s.settle([s.ipams[1]!.rmpeer('p3'), s.ipams[2]!.rmpeer(victim)]);
