@@ -42,7 +42,7 @@ function cpuTicks(pid: number): number {
 
 /** Count execve calls of a process and its children for `seconds` (strace -f). */
 function straceExecs(pid: number): { stop: () => Promise<number> } {
-  const p: ResultPromise = execa('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-p', String(pid)], { reject: false, all: true });
+  const p: ResultPromise = execa('strace', ['-f', '-qq', '-z', '-e', 'trace=execve', '-e', 'signal=none', '-p', String(pid)], { reject: false, all: true });
   return {
     stop: async () => {
       p.kill('SIGINT');
