@@ -188,7 +188,8 @@ export class DataplaneComponent implements DaemonComponent {
     });
     // A port's tc filter or its qdisc removed by hand: put it back now, not at the next pass.
     const tcEvents = new EventMonitor('tc monitor', (lines) => {
-      if (lines.some((l) => l.startsWith('deleted ') && this.isolated.has(/ dev (\S+)/.exec(l)?.[1] ?? ''))) this.soon('filters');
+      const ours = (dev: string) => this.ports.get(dev)?.isolate === true && this.ports.get(dev)?.filterOn !== 'container';
+      if (lines.some((l) => l.startsWith('deleted ') && ours(/ dev (\S+)/.exec(l)?.[1] ?? ''))) this.soon('filters');
     });
     for (const m of [ipEvents, bridgeEvents, nftEvents, tcEvents]) {
       m.start();
@@ -372,8 +373,9 @@ export class DataplaneComponent implements DaemonComponent {
     await this.portService.releaseVanished(rec).catch((e: unknown) => this.log.warn('cannot release a vanished attachment', { hostVeth, error: String(e) }));
   }
 
+  /** Plugged isolated ports whose filters are on the host end: the ones the daemon restores (the container end's are the plugin's). */
   private pluggedIsolated() {
-    return this.ports.list('plugged').filter((p) => p.isolate);
+    return this.ports.list('plugged').filter((p) => p.isolate && p.filterOn !== 'container');
   }
 
   /** This peer's endpoint record, from memory: gossiped only when it changed. */

@@ -73,7 +73,9 @@ export class PortService {
     const mac = (req.mac ?? randomMac()).toLowerCase();
     const subnet = formatCidr(a.subnet);
     const gateway = this.host.gatewayFor(subnet);
-    const rec: PortRecord = { hostVeth, mac, ip: intToIp(a.address), subnet, isolate: req.isolate, source: 'cni', owner, netns: req.netns, ifname: req.ifname };
+    // The plugin puts the filters on the container end: the host end's qdiscs stay free for the
+    // shapers chained after us (the reference bandwidth plugin takes the ingress slot).
+    const rec: PortRecord = { hostVeth, mac, ip: intToIp(a.address), subnet, isolate: req.isolate, source: 'cni', owner, netns: req.netns, ifname: req.ifname, filterOn: 'container' };
     const { rules } = await this.ports.admit(rec);
     rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
     return {
@@ -84,7 +86,7 @@ export class PortService {
       bridge: this.host.bridge,
       hostVeth,
       mac,
-      ...(req.isolate ? { filter: this.isolated.filterFor(rec, 'netlink') } : {}),
+      ...(req.isolate ? { filter: this.isolated.filterFor(rec, 'netlink'), filterOn: 'container' as const } : {}),
     };
   }
 

@@ -24,6 +24,8 @@ export interface PortRecord extends IsolatedPort {
   ifname?: string;
   /** With its prefix length (attach records; CNI ports have it in the plugin's attachment). */
   address?: string;
+  /** Where its tc filters are: the host end (absent; the daemon restores them) or the container end (the plugin put them there). */
+  filterOn?: 'container';
 }
 
 const KEY_PORT_PREFIX = 'dataplane/port/';
