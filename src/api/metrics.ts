@@ -4,6 +4,7 @@
  */
 import type { DaemonStatus } from './status.js';
 import type { MeshCounters } from '../mesh/router-types.js';
+import { processesStarted } from '../sys/exec.js';
 
 export interface MetricFamily {
   name: string;
@@ -44,4 +45,14 @@ export function meshMetrics(s: DaemonStatus, c: MeshCounters): MetricFamily[] {
     { name: 'overlay_handshakes_rejected_total', help: 'Connections refused during or right after the handshake.', type: 'counter', samples: [{ value: c.handshakesRejected }] },
     { name: 'overlay_frames_rejected_total', help: 'Established connections closed for a bad frame or message.', type: 'counter', samples: [{ value: c.framesRejected }] },
   ];
+}
+
+/** Processes the daemon started (ip, bridge, nft, tc, ...), by program: at rest this stays still. */
+export function processMetrics(): MetricFamily {
+  return {
+    name: 'overlay_processes_started_total',
+    help: 'Processes the daemon started, by program.',
+    type: 'counter',
+    samples: [...processesStarted()].map(([program, value]) => ({ labels: { program }, value })),
+  };
 }

@@ -41,6 +41,7 @@ Launch options:
   --ipalloc-range 10.32.0.0/12  --ipalloc-default-subnet CIDR  --ipalloc-wait SECONDS (default 10)
   --ipalloc-init consensus[=N] | seed=<name,...> | observer
   --bridge overlay  --vxlan-dev overlay-vx  --vxlan-vni 6784  --vxlan-port 6784  --mtu N (default: underlay MTU - 50, - 60 more when encrypted)
+  --safety-pass-seconds 60 (how often the data plane re-reads all kernel state; events handle the rest)
   with a password: --wireguard-dev overlay-wg  --wireguard-port 6785  --trusted-subnets CIDR,...
 Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
   --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;

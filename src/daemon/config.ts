@@ -44,6 +44,7 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'vxlan-dev': 'string',
   'vxlan-vni': 'number',
   'vxlan-port': 'number',
+  'safety-pass-seconds': 'number',
   mtu: 'number',
   'wireguard-dev': 'string',
   'wireguard-port': 'number',
@@ -171,7 +172,9 @@ function resolveDataplaneConfig(flags: FlagValues, controlPort: number): Datapla
   if (port === controlPort) throw new UsageError(`--vxlan-port must differ from the control --port ${controlPort}`);
   const mtu = flags['mtu'] === undefined ? undefined : Number(flags['mtu']);
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_000)) throw new UsageError('--mtu must be 576 to 65000');
-  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu };
+  const safety = Number(flags['safety-pass-seconds'] ?? DATAPLANE_DEFAULTS.reconcileMs / 1000);
+  if (!Number.isInteger(safety) || safety < 1 || safety > 86_400) throw new UsageError('--safety-pass-seconds must be 1 to 86400');
+  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu, reconcileMs: safety * 1000 };
 }
 
 /** With a password the data plane is encrypted too; the WireGuard flags mean nothing without one. */

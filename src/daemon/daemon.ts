@@ -9,11 +9,12 @@ import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { ApiError, ApiRouter, stringList } from '../api/http.js';
-import { meshMetrics, renderMetrics } from '../api/metrics.js';
+import { meshMetrics, processMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
 import { SystemClock } from '../lib/clock.js';
 import { IpamComponent } from '../ipam/component.js';
 import { DataplaneComponent } from '../dataplane/component.js';
+import { formatCidr, type Cidr } from '../lib/ipv4.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, PROTOCOL_NAME } from '../mesh/protocol.js';
 import { Router } from '../mesh/router.js';
@@ -72,8 +73,12 @@ export class Daemon {
       const cniStateDir = cniStateDirIn(cfg.dataDir);
       // Every line names this peer, as the router's do.
       const peerLog = log.child({ peer: name });
-      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, peerLog.child({ component: 'ipam' }), cniStateDir);
-      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, peerLog.child({ component: 'dataplane' }), cniStateDir));
+      // An allocation answer carries the data plane's gateway and MTU: the daemon joins the two, neither sets the other.
+      let dataplane: DataplaneComponent | undefined;
+      const decorator = { gatewayFor: (s: Cidr) => dataplane?.gatewayFor(formatCidr(s)), mtu: () => dataplane?.overlayMtu() };
+      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, peerLog.child({ component: 'ipam' }), cniStateDir, decorator);
+      dataplane = new DataplaneComponent(cfg.dataplane, router, ipam, store, peerLog.child({ component: 'dataplane' }), cniStateDir);
+      daemon.components.push(ipam, dataplane);
       try {
         await daemon.boot(targets);
       } catch (e) {
@@ -174,7 +179,7 @@ export class Daemon {
       return { json: { targets: this.router.userTargets() } };
     });
     api.add('GET', '/metrics', () => {
-      const fams = [...meshMetrics(this.status(), this.router.counters), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
+      const fams = [...meshMetrics(this.status(), this.router.counters), processMetrics(), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
       return { text: renderMetrics(fams), contentType: 'text/plain; version=0.0.4' };
     });
     api.add('POST', '/stop', () => {

@@ -18,8 +18,8 @@ import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC
 import { ipamApiError } from './api-errors.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { CONFLICT_WAY_OUT, formatConflicts, formatIpamPeers, ipamPeerRows } from './status.js';
-// The queue's file format belongs to the plugin; the daemon only drains it.
-import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
+// The plugin queues releases while the daemon is down; the daemon drains them.
+import { drainPendingReleases, pendingReleaseDir } from '../lib/plugin-state.js';
 
 const CNI_DRAIN_MS = 5_000;
 
@@ -43,7 +43,6 @@ export class IpamComponent implements DaemonComponent {
   /** Operations whose write failed, written first with the next batch. */
   private unwritten: StoreOp[] = [];
   private unsubscribe?: () => void;
-  decorator?: AllocationDecorator;
   private drainTimer?: NodeJS.Timeout;
 
   constructor(
@@ -55,6 +54,8 @@ export class IpamComponent implements DaemonComponent {
     private readonly log: Logger,
     /** The CNI plugin's state dir, whose queued releases this daemon applies. */
     private readonly cniStateDir?: string,
+    /** What the daemon adds to an allocation answer (gateway and MTU, from the data plane); handed in, not set by it. */
+    private readonly decorator?: AllocationDecorator,
   ) {}
 
   get core(): Ipam {
