@@ -44,6 +44,7 @@ import { EventMonitor } from './monitor.js';
 import { describeProbe, PathProber, type ProbeResult } from './probe.js';
 import { EncryptedPaths } from './encrypted-paths.js';
 import { GUARD_TABLE } from './wireguard.js';
+import { checkNetworkNamespace, NotANetworkNamespace } from '../sys/netns-file.js';
 
 /** What a port attach asks for: the netns, interface and address (already allocated), and whether to isolate it. */
 export type PortRequest = Omit<AttachRequest, 'bridge' | 'mtu' | 'beforeUp' | 'filter'> & { mtu?: number; isolate: boolean };
@@ -665,6 +666,17 @@ export class DataplaneComponent implements DaemonComponent {
       if (!n) throw new ApiError(400, '"netns" is required (a name in /run/netns or a path)');
       return n;
     };
+    // Only a real network namespace may be attached or admitted: the path goes to the kernel as root.
+    const checkedNetnsOf = (body: unknown) => {
+      const path = netnsPath(netnsOf(body));
+      try {
+        checkNetworkNamespace(path);
+      } catch (e) {
+        if (e instanceof NotANetworkNamespace) throw new ApiError(400, e.message, 'not a network namespace');
+        throw e;
+      }
+      return path;
+    };
     const ipamErrors = async <T>(fn: () => Promise<T>): Promise<T> => {
       try {
         return await fn();
@@ -673,18 +685,18 @@ export class DataplaneComponent implements DaemonComponent {
         throw e;
       }
     };
-    api.add('POST', '/expose', async ({ body }) => {
+    api.add('POST', '/expose', 'mutate', async ({ body }) => {
       const masq = (body as Record<string, unknown> | undefined)?.['masquerade'];
       if (masq !== undefined && typeof masq !== 'boolean') throw new ApiError(400, '"masquerade" must be true or false');
       return { json: await ipamErrors(() => this.expose(str(body, 'subnet'), str(body, 'ip'), masq !== false)) };
     });
-    api.add('POST', '/hide', async ({ body }) => ({ json: { hidden: await this.hide(str(body, 'cidr')) } }));
-    api.add('POST', '/attach', async ({ body }) => ({
-      json: await ipamErrors(() => this.attachNetns(netnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'))),
+    api.add('POST', '/hide', 'mutate', async ({ body }) => ({ json: { hidden: await this.hide(str(body, 'cidr')) } }));
+    api.add('POST', '/attach', 'mutate', async ({ body }) => ({
+      json: await ipamErrors(() => this.attachNetns(checkedNetnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'))),
     }));
-    api.add('POST', '/detach', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
-    api.add('GET', '/status/dataplane', () => ({ json: this.statusJson() }));
-    api.add('GET', '/ps', async ({ wantsJson }) => {
+    api.add('POST', '/detach', 'mutate', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
+    api.add('GET', '/status/dataplane', 'read', () => ({ json: this.statusJson() }));
+    api.add('GET', '/ps', 'read', async ({ wantsJson }) => {
       const list = await this.attached();
       if (wantsJson) return { json: list };
       return { text: list.map((e) => `${e.id} ${e.ifname} ${e.mac} ${e.addresses.join(' ')}`).join('\n') + (list.length ? '\n' : '') };
@@ -695,13 +707,13 @@ export class DataplaneComponent implements DaemonComponent {
       if (!o) throw new ApiError(400, '"owner" is required (<container id>:<interface>)');
       return o;
     };
-    api.add('POST', '/ports/admit', async ({ body }) => {
+    api.add('POST', '/ports/admit', 'mutate', async ({ body }) => {
       const isolate = (body as Record<string, unknown> | undefined)?.['isolate'];
       if (isolate !== undefined && typeof isolate !== 'boolean') throw new ApiError(400, '"isolate" must be true or false');
-      const req = { netns: netnsPath(netnsOf(body)), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false };
+      const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false };
       return { json: await ipamErrors(() => this.admitPort(ownerOf(body), req)) };
     });
-    api.add('POST', '/ports/release', async ({ body }) => {
+    api.add('POST', '/ports/release', 'mutate', async ({ body }) => {
       const hostVeth = str(body, 'hostVeth');
       if (hostVeth !== undefined && !HOST_VETH_RE.test(hostVeth)) throw new ApiError(400, '"hostVeth" must name a port this project created (ovl + 12 hex digits)');
       const retired = str(body, 'retired');
