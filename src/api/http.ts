@@ -12,8 +12,8 @@ import http from 'node:http';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 /** A client must send its headers within this, and its whole request within the next: a slow client cannot hold a connection. */
-export const HEADERS_TIMEOUT_MS = 10_000;
-export const REQUEST_TIMEOUT_MS = 30_000;
+export const HEADERS_TIMEOUT_MS = 5_000;
+export const REQUEST_TIMEOUT_MS = 15_000;
 
 export class ApiError extends Error {
   constructor(
@@ -80,7 +80,7 @@ export class ApiRouter {
     let out: ApiResponse;
     let close = false;
     try {
-      const url = new URL(req.url ?? '/', 'http://overlay');
+      const url = parseTarget(req.url);
       const path = url.pathname;
       if (scope === 'metrics' && path !== '/metrics') throw new ApiError(404, `this listener serves only /metrics, not ${path}`);
       const route = this.routes.get(`${req.method} ${path}`);
@@ -106,6 +106,15 @@ export class ApiRouter {
   }
 }
 
+/** The request target as a URL; "//x" or "http://host/x" must not be read as naming another host. */
+function parseTarget(target: string | undefined): URL {
+  try {
+    return new URL(`http://overlay${target?.startsWith('/') ? target : `/${target ?? ''}`}`);
+  } catch {
+    throw new ApiError(400, 'the request target is not a valid path');
+  }
+}
+
 function servedIn(scope: ListenerScope, path: string, access: RouteAccess): boolean {
   if (scope === 'all') return true;
   if (scope === 'metrics') return path === '/metrics';
@@ -118,10 +127,12 @@ export function createApiServer(listener: http.RequestListener): http.Server {
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: 5_000 },
     listener,
   );
-  // A malformed request or a timed-out one: answer if the socket still can, never throw.
-  server.on('clientError', (_e, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    else socket.destroy();
+  // A malformed request or a timed-out one: answer if the socket still can, then drop it (even if the client keeps sending).
+  server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const line = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${line}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, () => socket.destroy());
+    setTimeout(() => socket.destroy(), 1_000).unref();
   });
   return server;
 }
