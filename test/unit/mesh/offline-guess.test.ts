@@ -6,7 +6,7 @@
  * derivation (one SHA-256 of the password) and cheaper scrypt settings give
  * nothing.
  */
-import { createHash, scrypt } from 'node:crypto';
+import { scrypt } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../../src/lib/clock.js';
@@ -17,6 +17,7 @@ import { decodeMessage } from '../../../src/mesh/protocol.js';
 import { Router } from '../../../src/mesh/router.js';
 import { deriveSessionKeys, FrameOpener, newEphemeralKey, verifyProof, type EphemeralKey } from '../../../src/mesh/session-crypto.js';
 import { TcpTransport } from '../../../src/mesh/tcp-transport.js';
+import { legacyV1PasswordKey } from '../../../scripts/bench/legacy-kdf.js';
 
 const PASSWORD = 'correct horse battery staple';
 const CLUSTER = 'prod-eu';
@@ -93,7 +94,7 @@ describe('offline guessing against a captured handshake', () => {
   });
 
   it('no shortcut: the old one-hash derivation, cheaper scrypt settings or another cluster name do not open it', async () => {
-    const oldV1 = createHash('sha256').update('overlay-password\0').update(PASSWORD, 'utf8').digest();
+    const oldV1 = legacyV1PasswordKey(PASSWORD);
     expect(keyOpensProof(oldV1)).toBe(false);
     expect(keyOpensProof(await scryptWith(PASSWORD, passwordSalt(CLUSTER), PASSWORD_KDF.N / 2))).toBe(false);
     expect(keyOpensProof(await scryptWith(PASSWORD, passwordSalt(CLUSTER), 2 ** 10))).toBe(false);
