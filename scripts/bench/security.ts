@@ -6,43 +6,22 @@
  * measurable per handshake). Also what one offline guess costs an attacker.
  */
 import { createHash, hkdfSync } from 'node:crypto';
-import net from 'node:net';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { SystemClock } from '../../src/lib/clock.js';
-import { silentLogger } from '../../src/lib/logger.js';
 import { derivePasswordKey, PASSWORD_KDF, type PasswordKey } from '../../src/mesh/password-key.js';
-import { Router } from '../../src/mesh/router.js';
-import { TcpTransport } from '../../src/mesh/tcp-transport.js';
+import type { Router } from '../../src/mesh/router.js';
 import { cleanupDaemons, cliPath, daemonHost } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
+import { freePort, loopbackRouter } from '../lab/loopback.js';
 import { legacyV1PasswordKey } from './legacy-kdf.js';
 import { median, ratio } from './measure.js';
 
 const PASSWORD = 'bench password, long enough not to warn';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** One handshake: a fresh router dials a listening one; ms until both see the connection established. */
 async function handshakeMs(key: PasswordKey, listenerPort: number, listener: Router, i: number): Promise<number> {
   const port = await freePort();
-  const dialer = new Router({
-    name: `02:00:00:00:0b:${(i % 256).toString(16).padStart(2, '0')}`,
-    nickname: `dialer${i}`,
-    port,
-    passwordKey: key,
-    transport: new TcpTransport({ host: '127.0.0.1', port }),
-    clock: new SystemClock(),
-    random: Math.random,
-    logger: silentLogger,
-    discovery: false,
-  });
+  const dialer = loopbackRouter({ name: `02:00:00:00:0b:${(i % 256).toString(16).padStart(2, '0')}`, nickname: `dialer${i}`, port, passwordKey: key });
   await dialer.start();
   const t0 = performance.now();
   dialer.connect([`127.0.0.1:${listenerPort}`]);
@@ -56,17 +35,7 @@ async function handshakeMs(key: PasswordKey, listenerPort: number, listener: Rou
 
 async function handshakes(key: PasswordKey, n: number): Promise<number[]> {
   const port = await freePort();
-  const listener = new Router({
-    name: '02:00:00:00:0a:00',
-    nickname: 'listener',
-    port,
-    passwordKey: key,
-    transport: new TcpTransport({ host: '127.0.0.1', port }),
-    clock: new SystemClock(),
-    random: Math.random,
-    logger: silentLogger,
-    discovery: false,
-  });
+  const listener = loopbackRouter({ name: '02:00:00:00:0a:00', nickname: 'listener', port, passwordKey: key });
   await listener.start();
   const out: number[] = [];
   try {

@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import { pick, seededRandom } from '../../src/lib/random.js';
 
 type Target = { host: string; port: number } | { socketPath: string };
 
@@ -17,7 +18,7 @@ interface ProbeRequest {
   body?: unknown;
 }
 
-interface Outcome {
+export interface Outcome {
   method: string;
   path: string;
   status?: number;
@@ -49,25 +50,10 @@ async function probe(target: Target, requests: ProbeRequest[]): Promise<Outcome[
   return out;
 }
 
-/** mulberry32: small, seeded, good enough to pick fuzz cases reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'get'];
 const PATHS = ['/', '/status', '/status/peers', '/status/ipam', '/report', '/metrics', '/version', '/ps', '/connect', '/forget', '/attach', '/detach', '/expose', '/hide', '/ports/admit', '/ports/release', '/ipam/allocate', '/ipam/release', '/ipam/lookup', '/ipam/rmpeer', '/ipam/allocations', '//', '/%00', '/../etc/passwd', '/status?format=json', '/ipam/lookup?owner=%ff%fe', '/a'.repeat(300)];
 const BODIES = ['', '{', 'null', '[]', '"x"', '5', '{"targets":[1,2]}', '{"netns":"/etc/passwd"}', '{"netns":"../../x","ifname":"' + 'e'.repeat(40) + '"}', '{"owner":{"a":1}}', '{"peer":""}', '\u0000\u0001\u0002', '{"targets":["a:1"],"replace":"yes"}', JSON.stringify({ a: 'x'.repeat(60_000) })];
-
-function pick<T>(r: () => number, xs: readonly T[]): T {
-  return xs[Math.floor(r() * xs.length)]!;
-}
 
 function randomBytes(r: () => number, n: number): Buffer {
   return Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
@@ -96,7 +82,7 @@ function raw(target: Target, bytes: Buffer, waitMs: number): Promise<string> {
 }
 
 async function fuzz(target: Target, seed: number, count: number, exclude: string[]): Promise<{ outcomes: Record<string, number>; serverErrors: Outcome[] }> {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const outcomes: Record<string, number> = {};
   const serverErrors: Outcome[] = [];
   const note = (k: string) => (outcomes[k] = (outcomes[k] ?? 0) + 1);

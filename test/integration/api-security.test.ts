@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
 import { cleanupDaemons, cliPath, daemonHost, daemonPid, launch, overlay, statusJson, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
+import type { Outcome } from '../helpers/api-client.js';
 
 const PASSWORD = 'tenant secret: correct horse battery staple';
 const clientScript = join(cliPath(), '../../../test/helpers/api-client.js');
@@ -34,13 +35,6 @@ const MUTATIONS = (ns: string) => [
   { method: 'POST', path: '/reset' },
 ];
 
-interface Outcome {
-  method: string;
-  path: string;
-  status?: number;
-  body?: string;
-  error?: string;
-}
 
 /** Run the client script in a host's namespace, as `nobody` (optionally with extra groups), or as root. */
 async function client<T>(ns: string, mode: 'probe' | 'fuzz' | 'slow', args: unknown, as: { user: 'nobody' | 'root'; groups?: string } = { user: 'nobody' }): Promise<T> {

@@ -9,14 +9,12 @@
 import { scrypt } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SystemClock } from '../../../src/lib/clock.js';
-import { silentLogger } from '../../../src/lib/logger.js';
 import { encodeFrame, FrameDecoder } from '../../../src/mesh/frame.js';
 import { derivePasswordKey, PASSWORD_KDF, passwordSalt, type PasswordKey } from '../../../src/mesh/password-key.js';
 import { decodeMessage } from '../../../src/mesh/protocol.js';
-import { Router } from '../../../src/mesh/router.js';
+import type { Router } from '../../../src/mesh/router.js';
 import { deriveSessionKeys, FrameOpener, newEphemeralKey, verifyProof, type EphemeralKey } from '../../../src/mesh/session-crypto.js';
-import { TcpTransport } from '../../../src/mesh/tcp-transport.js';
+import { freePort, loopbackRouter } from '../../../scripts/lab/loopback.js';
 import { legacyV1PasswordKey } from '../../../scripts/bench/legacy-kdf.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -34,21 +32,8 @@ describe('offline guessing against a captured handshake', () => {
   let capture: Capture;
 
   beforeAll(async () => {
-    const srv = net.createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const port = (srv.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => srv.close(() => r()));
-    router = new Router({
-      name: '02:00:00:00:05:00',
-      nickname: 'victim',
-      port,
-      passwordKey: await derivePasswordKey(PASSWORD, CLUSTER),
-      transport: new TcpTransport({ host: '127.0.0.1', port }),
-      clock: new SystemClock(),
-      random: Math.random,
-      logger: silentLogger,
-      discovery: false,
-    });
+    const port = await freePort();
+    router = loopbackRouter({ name: '02:00:00:00:05:00', nickname: 'victim', port, passwordKey: await derivePasswordKey(PASSWORD, CLUSTER) });
     await router.start();
     // The attacker: knows no password, sends a hello, keeps what comes back.
     const eph = newEphemeralKey();

@@ -1,22 +1,14 @@
 /** Three real Routers over real TCP on loopback (ports picked by the OS; no devices, no namespaces). */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SystemClock } from '../../../src/lib/clock.js';
 import { createLogger, silentLogger, type Logger } from '../../../src/lib/logger.js';
 import type { HandshakeLimits } from '../../../src/mesh/handshake-limiter.js';
 import { derivePasswordKey, type PasswordKey } from '../../../src/mesh/password-key.js';
-import { Router, type RouterTimings } from '../../../src/mesh/router.js';
-import { TcpTransport } from '../../../src/mesh/tcp-transport.js';
+import type { Router, RouterTimings } from '../../../src/mesh/router.js';
+import { freePort, loopbackRouter as makeLoopbackRouter } from '../../../scripts/lab/loopback.js';
 import { encodeFrame, FrameDecoder } from '../../../src/mesh/frame.js';
 import { deriveSessionKeys, FrameSealer, newEphemeralKey, proofFor } from '../../../src/mesh/session-crypto.js';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const routers: Router[] = [];
 /** The key of password "pw", derived once for the file as the daemon does once per process. */
@@ -34,17 +26,13 @@ function loopbackRouter(
   timings: Partial<RouterTimings> = {},
   extra: { handshakeLimits?: Partial<HandshakeLimits>; logger?: Logger } = {},
 ): Router {
-  const r = new Router({
+  const r = makeLoopbackRouter({
     name,
     nickname,
     port,
     passwordKey: pwKey,
     handshakeLimits: extra.handshakeLimits,
-    transport: new TcpTransport({ host: '127.0.0.1', port }),
-    clock: new SystemClock(),
-    random: Math.random,
     logger: extra.logger ?? silentLogger,
-    discovery: false,
     timings: { deltaCoalesceMs: 5, ...timings },
   });
   routers.push(r);
