@@ -343,9 +343,9 @@ export class Router {
     onProtocolError: (c: Connection, reason: string) => {
       if (c.state === 'established') this.counters.framesRejected++;
       else this.counters.handshakesRejected++;
-      // A failed inbound handshake is logged by the limiter, once per address per minute.
-      if (!c.outbound && c.state !== 'established') return;
-      this.log.warn('closing connection: protocol error', {
+      // A failed inbound handshake is logged by the limiter, once per address per minute; each one only at debug.
+      const quiet = !c.outbound && c.state !== 'established';
+      this.log[quiet ? 'debug' : 'warn']('closing connection: protocol error', {
         remote: c.stream.remoteAddress,
         remotePeer: c.remote?.name,
         remoteNickname: c.remote?.nickname,
