@@ -28,7 +28,7 @@ export function checkNetworkNamespace(path: string): void {
     st = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new NotANetworkNamespace(`${path} is not a network namespace: ${code === 'ENOENT' ? 'no such file' : `cannot stat it (${code})`}`);
+    throw new NotANetworkNamespace(code === 'ENOENT' ? `network namespace ${path} does not exist` : `${path} is not a network namespace: cannot stat it (${code})`);
   }
   if (st.dev !== nsfsDevice()) {
     throw new NotANetworkNamespace(`${path} is not a network namespace: it is a ${st.isDirectory() ? 'directory' : 'file'} on an ordinary file system, not a namespace file (nsfs)`);

@@ -164,7 +164,7 @@ describe('the local API against an unprivileged local user', () => {
       ] as const) {
         const r = await apiRequest(d[0]!.apiSocket, 'POST', path, body);
         expect(r.status, `${path} ${netns}: ${r.body}`).toBe(400);
-        expect(r.json<{ error: string }>().error).toMatch(/not a network namespace|not an absolute path to a network namespace/);
+        expect(r.json<{ error: string }>().error).toMatch(/not a network namespace|not an absolute path to a network namespace|network namespace \/run\/netns\/does-not-exist does not exist/);
       }
     }
     expect((await apiRequest(d[0]!.apiSocket, 'GET', '/ipam/allocations')).json()).toEqual([]);

@@ -72,12 +72,14 @@ const helloOf = (eph: ReturnType<typeof newEphemeralKey>, version = 2) =>
 
 /** Handshake with `password`; resolves with a sealer for the frames after it. */
 async function handshake(password: string, send: (b: Buffer) => void, frames: Buffer[]) {
+  // Derived before the hello: the router's handshake timer must not run while scrypt does.
+  const passwordKey = await key(password);
   const eph = newEphemeralKey();
   const mine = helloOf(eph);
   send(mine);
   await until(() => frames.length >= 1);
   const theirs = frames[0]!;
-  const keys = deriveSessionKeys(eph, (JSON.parse(theirs.toString()) as { pub: string }).pub, await key(password), mine, theirs, true);
+  const keys = deriveSessionKeys(eph, (JSON.parse(theirs.toString()) as { pub: string }).pub, passwordKey, mine, theirs, true);
   const sealer = new FrameSealer(keys.sendKey);
   send(sealer.seal(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(keys, true), name: '02:00:00:00:02:09', nickname: 'mallory', uid: 'u', connId: 'c', port: 1 }))));
   return sealer;
@@ -198,7 +200,7 @@ describe('failed handshakes from one address are slowed down', () => {
     const port = await freePort();
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
-    const r = loopbackRouter('02:00:00:00:04:00', 'rl', port, { handshakeTimeoutMs: 2_000 }, { logger, handshakeLimits: { freeFailures: 3, baseDelayMs: 1_500, maxDelayMs: 1_500 } });
+    const r = loopbackRouter('02:00:00:00:04:00', 'rl', port, { handshakeTimeoutMs: 10_000 }, { logger, handshakeLimits: { freeFailures: 3, baseDelayMs: 1_500, maxDelayMs: 1_500 } });
     await r.start();
     // Four wrong guesses: each got the router's hello and its sealed proof, then was refused.
     for (let i = 0; i < 4; i++) {

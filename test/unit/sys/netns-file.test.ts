@@ -16,7 +16,7 @@ describe('network namespace path check', () => {
   it.each([
     ['/etc/passwd', /ordinary file system/],
     ['/tmp', /directory/],
-    ['/no/such/path', /no such file/],
+    ['/no/such/path', /network namespace \/no\/such\/path does not exist/],
     ['/proc/self/ns/mnt', /a mnt namespace, not a network namespace/],
     ['/proc/self/ns/user', /a user namespace, not a network namespace/],
     ['netns-name', /not an absolute path/],
