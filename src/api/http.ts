@@ -124,7 +124,8 @@ function servedIn(scope: ListenerScope, path: string, access: RouteAccess): bool
 /** An HTTP server for the API with time limits on headers and on the whole request. */
 export function createApiServer(listener: http.RequestListener): http.Server {
   const server = http.createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: 5_000 },
+    // An idle kept-alive connection is closed gracefully before the header time limit would cut it off.
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, keepAliveTimeout: 2_000 },
     listener,
   );
   // A malformed request or a timed-out one: answer if the socket still can, then drop it (even if the client keeps sending).
