@@ -41,6 +41,10 @@ export interface NetConf {
   hairpinMode: boolean;
   daemonSocket: string;
   isolation: boolean;
+  /** The host is this network's gateway: exposed on the subnet (with masquerade) at the first ADD on it. */
+  gateway: boolean;
+  /** A 224.0.0.0/4 route on the interface (Weave's default; false is its --no-multicast-route). */
+  multicastRoute: boolean;
   stateDir: string;
   prevResult?: CniResult;
   runtimeConfig: { ips: string[]; mac?: string };
@@ -168,6 +172,8 @@ export function parseNetConf(text: string): NetConf {
     type: obj.type,
     hairpinMode: optBool(obj, 'hairpinMode', false),
     isolation: optBool(obj, 'isolation', true),
+    gateway: optBool(obj, 'gateway', false),
+    multicastRoute: optBool(obj, 'multicastRoute', true),
     daemonSocket: optAbsPath(obj, 'daemonSocket', DEFAULT_DAEMON_SOCKET),
     stateDir: optAbsPath(obj, 'stateDir', DEFAULT_STATE_DIR),
     runtimeConfig: parseRuntimeConfig(obj.runtimeConfig),

@@ -1,7 +1,7 @@
 /**
  * DaemonClient over the daemon's HTTP API (cni/transport.ts) on its unix
  * socket (errors come as {"error": "..."}):
- *   POST /ports/admit   {owner, netns, ifname, subnet?, ip?, mac?, isolate}
+ *   POST /ports/admit   {owner, netns, ifname, subnet?, ip?, mac?, isolate, gateway?}
  *                         → PortPlan (address, subnet, gateway?, mtu, bridge, hostVeth, mac, filter?)
  *                           idempotent per owner; one round trip for ADD
  *   POST /ports/release {owner, hostVeth?, retired?}

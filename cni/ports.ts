@@ -32,6 +32,8 @@ export interface PortRequest {
   /** The container's MAC; the daemon picks one when not given. */
   mac?: string;
   isolate: boolean;
+  /** Make the host this subnet's gateway (expose it) if it is not yet. */
+  gateway?: boolean;
 }
 
 /**

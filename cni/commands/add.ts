@@ -6,15 +6,19 @@
  * ADD without a DEL in between.
  *
  * Gateway decision: containers sit on one L2 overlay, so the subnet is
- * reachable directly (connected route) and no gateway is needed. The daemon
- * reports a gateway only when the host has an address on the bridge
- * ("expose"); then the result names it and adds a default route via it, as
- * Weave users expect.
+ * reachable directly (connected route). A network with `"gateway": true`
+ * (what setup-cni writes) asks the daemon to expose the host on the subnet at
+ * the first ADD; the daemon reports a gateway whenever the host has an address
+ * on the bridge (that way or by `overlay expose`), and then the result names
+ * it and adds a default route via it, as Weave users expect. Multicast gets a
+ * route of its own (224.0.0.0/4 on the interface, as Weave adds), so groups
+ * stay on the overlay with or without a default route; `"multicastRoute":
+ * false` leaves it out.
  */
 import type { CniEnv, NetConf } from '../config.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { mergeResults, type CniResult } from '../spec/result.js';
-import { networkOf } from '../../src/lib/ipv4.js';
+import { MULTICAST_BLOCK, networkOf } from '../../src/lib/ipv4.js';
 import { InterfaceExistsError, NetnsNotFoundError, ownerOf, type Allocation, type AttachedPort, type Deps } from '../ports.js';
 import { callDaemon, UndoStack } from './common.js';
 import { releaseOrQueue } from './del.js';
@@ -43,7 +47,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
     // (The installed plugin's request leaves at once and its reply is read at the next await,
     // after prepare's netlink calls, which are synchronous.)
     const admission = callDaemon('address allocation', () =>
-      deps.daemon.admit(owner, { netns: env.netns, ifname: env.ifname, subnet: conf.subnet, ip: env.args.ip ?? conf.runtimeConfig.ips[0], mac, isolate: conf.isolation }),
+      deps.daemon.admit(owner, { netns: env.netns, ifname: env.ifname, subnet: conf.subnet, ip: env.args.ip ?? conf.runtimeConfig.ips[0], mac, isolate: conf.isolation, ...(conf.gateway ? { gateway: true } : {}) }),
     );
     admission.catch(() => undefined); // awaited below, after the veth
     // If the daemon vanished meanwhile, the release waits in the queue instead of leaking the address.
@@ -55,9 +59,10 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps): Promise<Cn
     const plan = await admission;
     if (plan.hostVeth !== hostVeth || plan.mac !== mac) throw new CniError(ErrorCode.Io, `the daemon planned port ${plan.hostVeth} (${plan.mac}), not ${hostVeth} (${mac})`);
 
-    const routes = routesFor(plan);
+    const routes = routesFor(plan, conf.multicastRoute);
+    const subnetRoute = networkOf(plan.subnet); // the kernel makes it with the address
     const port = await sandboxErrors(env, () =>
-      deps.attacher.attach(env.netns, env.ifname, plan, { hairpin: conf.hairpinMode, mtu: conf.mtu, routes: routes.filter((r) => r.gw !== undefined) }),
+      deps.attacher.attach(env.netns, env.ifname, plan, { hairpin: conf.hairpinMode, mtu: conf.mtu, routes: routes.filter((r) => r.dst !== subnetRoute) }),
     );
 
     await deps.store.put({
@@ -92,10 +97,11 @@ async function sandboxErrors<T>(env: CniEnv, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The subnet route (connected), plus a default route when the host exposes a gateway. */
-export function routesFor(alloc: Allocation): { dst: string; gw?: string }[] {
+/** The subnet route (connected), a default route when the host exposes a gateway, and the multicast route. */
+export function routesFor(alloc: Allocation, multicast: boolean): { dst: string; gw?: string }[] {
   const routes: { dst: string; gw?: string }[] = [{ dst: networkOf(alloc.subnet) }];
   if (alloc.gateway) routes.push({ dst: '0.0.0.0/0', gw: alloc.gateway });
+  if (multicast) routes.push({ dst: MULTICAST_BLOCK });
   return routes;
 }
 

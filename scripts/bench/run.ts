@@ -9,6 +9,7 @@ import { benchCni } from './cni.js';
 import { benchDataplane } from './dataplane.js';
 import { benchEncryption } from './encryption.js';
 import { benchIpam } from './ipam.js';
+import { benchIpamJoin } from './ipam-join.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
 import { renderReport } from './report.js';
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'cni (ADD/DEL latency of the plugin binary vs the reference bridge + host-local; target: medians at or below the reference)': () => benchCni(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
   'security (scrypt password key vs the v1 hash: daemon start-up, target < 1000 ms added; handshake, target ratio ~1.0; cost of one offline guess)': () => benchSecurity(),
+  'ipam-join (first allocation on a newly joined peer vs an allocation on a peer owning space; target ratio <= 1)': () => benchIpamJoin(),
 };
 
 async function main(): Promise<void> {

@@ -29,6 +29,8 @@ export class MeshSim {
   readonly routers: (Router | undefined)[] = [];
   private readonly targets: string[][] = [];
   private incarnation = 0;
+  /** Per slot: how many times it was wiped (`overlay reset`), so it comes back under a new name. */
+  private readonly generation: number[] = [];
 
   constructor(
     readonly seed: number,
@@ -42,6 +44,16 @@ export class MeshSim {
     return `p${i}`;
   }
 
+  /** The peer name slot i has now. */
+  name(i: number): PeerName {
+    return simName(i + 0x10000 * (this.generation[i] ?? 0));
+  }
+
+  /** Slot i was reset: it starts next time as a new peer (new name, same host address). */
+  renew(i: number): void {
+    this.generation[i] = (this.generation[i] ?? 0) + 1;
+  }
+
   /** Add peer i (and start it) with targets chosen among the existing peers. */
   async addPeer(i: number, targets?: string[]): Promise<Router> {
     if (!this.targets[i]) {
@@ -51,7 +63,7 @@ export class MeshSim {
       this.targets[i] = targets ?? [...chosen].map((j) => this.host(j));
     }
     const r = new Router({
-      name: simName(i),
+      name: this.name(i),
       nickname: this.host(i),
       uid: `u${i}-${this.incarnation++}`,
       port: 6783,

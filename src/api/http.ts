@@ -194,6 +194,13 @@ export function optionalString(body: unknown, key: string): string | undefined {
   return v;
 }
 
+/** An optional boolean field of a JSON body; anything else but absent is a 400. */
+export function optionalBoolean(body: unknown, key: string): boolean | undefined {
+  const v = (body as Record<string, unknown> | undefined)?.[key];
+  if (v !== undefined && typeof v !== 'boolean') throw new ApiError(400, `"${key}" must be true or false`);
+  return v;
+}
+
 /** Validate `{ <field>: string[] }` bodies such as /connect. */
 export function stringList(body: unknown, field: string): string[] {
   const v = (body as Record<string, unknown> | undefined)?.[field];

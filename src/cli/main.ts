@@ -17,13 +17,19 @@ Commands:
   status [peers|connections|targets|ipam|dataplane] [--json]  show the daemon's state
   expose [net:CIDR | ip:CIDR] [--without-masquerade]  give this host an address on the overlay
   hide [CIDR]                                  undo expose (all exposed subnets when none is given)
-  attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe]  put a network namespace on the overlay
+  attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe] [--no-multicast-route]
+                                               put a network namespace on the overlay (it gets a 224.0.0.0/4 route unless --no-multicast-route)
   detach <netns> [--ifname ethwe]              take it off again and release its address
-  rmpeer <name|nickname>                       take over the address space of a dead peer
+  rmpeer [--force] <name|nickname>             take over the address space of a dead peer (--force: even if
+                                               seen alive less than a heartbeat timeout ago)
   ps [--json]                                  the containers attached on this host: id, interface, MAC, addresses
   report                                       every layer's whole state as JSON (attach it to bug reports)
   setup-cni [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--name overlay] [--subnet CIDR] [--portmap]
-                                               install the CNI plugin and write a conflist (Nomad: --conf-dir /opt/cni/config)
+            [--no-gateway] [--no-multicast-route]
+                                               install the CNI plugin and write a conflist (Nomad: --conf-dir /opt/cni/config);
+                                               the host is the network's gateway (exposed on its subnet with masquerade at the
+                                               first ADD) unless --no-gateway; containers get a 224.0.0.0/4 route unless
+                                               --no-multicast-route; the plugin uses this command's --data-dir and --api-socket
   connect [--replace] <peer> ...               add (or replace) peers to connect to
   forget <peer> ...                            remove peers from the target list
   stop                                         stop the daemon, keep its state
@@ -161,8 +167,8 @@ const reset: Command = async ({ flags, positionals }) => {
 const rmpeer: Command = async ({ flags, positionals }) => {
   if (positionals.length !== 1) throw new UsageError('rmpeer needs exactly one peer name or nickname');
   const loc = resolveLocation(flags);
-  const r = (await call(loc, 'POST', '/ipam/rmpeer', { peer: positionals[0] })).json<{ moved: number }>();
-  out(`${r.moved} addresses taken over from ${positionals[0]}`);
+  const r = (await call(loc, 'POST', '/ipam/rmpeer', { peer: positionals[0], force: flags['force'] === true })).json<{ message: string }>();
+  out(r.message);
   return 0;
 };
 
@@ -186,14 +192,15 @@ const hide: Command = async ({ flags, positionals }) => {
   if (positionals.length > 1) throw new UsageError('hide takes at most one CIDR');
   const loc = resolveLocation(flags);
   const r = (await call(loc, 'POST', '/hide', { cidr: positionals[0]?.replace(/^(net|ip):/, '') })).json<{ hidden: string[] }>();
-  out(r.hidden.length ? `hidden: ${r.hidden.join(', ')}` : 'nothing was exposed');
+  // Idempotent, as Weave's hide: hiding what is not exposed changes nothing and is no error.
+  out(r.hidden.length ? `hidden: ${r.hidden.join(', ')}` : `${positionals[0] ?? 'nothing'} was not exposed: nothing changed`);
   return 0;
 };
 
 const attachCmd: Command = async ({ flags, positionals }) => {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('attach needs a network namespace and optionally net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
-  const body = { netns: positionals[0], ifname: flags['ifname'], ...addressSpec(positionals[1], 'attach') };
+  const body = { netns: positionals[0], ifname: flags['ifname'], ...addressSpec(positionals[1], 'attach'), ...(flags['no-multicast-route'] ? { multicastRoute: false } : {}) };
   const r = (await call(loc, 'POST', '/attach', body, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
   out(r.address);
   return 0;
@@ -217,7 +224,10 @@ const setupCniCmd: Command = async ({ flags, positionals }) => {
     name: String(flags['name'] ?? 'overlay'),
     subnet: flags['subnet'] === undefined ? undefined : String(flags['subnet']),
     daemonSocket: loc.apiSocket,
+    dataDir: loc.dataDir,
     portmap: flags['portmap'] === true,
+    gateway: flags['no-gateway'] !== true,
+    multicastRoute: flags['no-multicast-route'] !== true,
   });
   out(`installed ${r.plugin}\nwrote ${r.conf}`);
   return 0;
@@ -255,13 +265,16 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   forget: { flags: LOCATION_FLAGS, run: forget },
   stop: { flags: LOCATION_FLAGS, run: stop },
   reset: { flags: LOCATION_FLAGS, run: reset },
-  rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
+  rmpeer: { flags: { ...LOCATION_FLAGS, force: 'boolean' }, run: rmpeer },
   ps: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: ps },
   report: { flags: LOCATION_FLAGS, run: report },
-  'setup-cni': { flags: { ...LOCATION_FLAGS, 'bin-dir': 'string', 'conf-dir': 'string', name: 'string', subnet: 'string', portmap: 'boolean' }, run: setupCniCmd },
+  'setup-cni': {
+    flags: { ...LOCATION_FLAGS, 'bin-dir': 'string', 'conf-dir': 'string', name: 'string', subnet: 'string', portmap: 'boolean', 'no-gateway': 'boolean', 'no-multicast-route': 'boolean' },
+    run: setupCniCmd,
+  },
   expose: { flags: { ...LOCATION_FLAGS, 'without-masquerade': 'boolean' }, run: expose },
   hide: { flags: LOCATION_FLAGS, run: hide },
-  attach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: attachCmd },
+  attach: { flags: { ...LOCATION_FLAGS, ifname: 'string', 'no-multicast-route': 'boolean' }, run: attachCmd },
   detach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: detachCmd },
   'gen-password': { flags: {}, run: genPassword },
   version: { flags: {}, run: version },

@@ -1,13 +1,17 @@
 /**
  * `overlay setup-cni`: install the plugin binary and write a conflist for one
  * network. Both land atomically (a temp file in the same directory, then
- * rename), so a runtime never reads half a file.
+ * rename), so a runtime never reads half a file. The conflist names the
+ * daemon's socket and the plugin's state dir (<data dir>/cni, where the
+ * daemon lists attachments and drains queued releases), so a daemon with its
+ * own --data-dir or --api-socket gets a plugin that finds it.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseNetwork, formatCidr } from '../lib/ipv4.js';
+import { cniStateDir } from '../daemon/files.js';
 import { UsageError } from './args.js';
 
 export interface SetupCniOptions {
@@ -16,7 +20,13 @@ export interface SetupCniOptions {
   name: string;
   subnet?: string;
   daemonSocket: string;
+  /** The daemon's data dir: the plugin keeps its state in <dataDir>/cni, which the daemon reads. */
+  dataDir: string;
   portmap: boolean;
+  /** The host becomes the network's gateway at its first ADD (exposed, with masquerade). */
+  gateway: boolean;
+  /** Containers get a 224.0.0.0/4 route. */
+  multicastRoute: boolean;
 }
 
 /** dist/cni/overlay, next to this build of the CLI. */
@@ -44,7 +54,15 @@ export function conflist(o: SetupCniOptions): object {
     // Chains with the reference portmap are written with disableCheck, so runtimes skip CHECK for the chain.
     ...(o.portmap ? { disableCheck: true } : {}),
     plugins: [
-      { type: 'overlay', ...(o.subnet ? { subnet: o.subnet } : {}), daemonSocket: o.daemonSocket, isolation: true },
+      {
+        type: 'overlay',
+        ...(o.subnet ? { subnet: o.subnet } : {}),
+        daemonSocket: o.daemonSocket,
+        stateDir: cniStateDir(o.dataDir),
+        isolation: true,
+        gateway: o.gateway,
+        ...(o.multicastRoute ? {} : { multicastRoute: false }),
+      },
       ...(o.portmap ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),
     ],
   };
@@ -63,6 +81,8 @@ export function setupCni(o: SetupCniOptions): { plugin: string; conf: string } {
   const plugin = join(o.binDir, 'overlay');
   atomicWrite(plugin, (tmp) => copyFileSync(src, tmp), 0o755);
   const conf = join(o.confDir, `10-${o.name}.conflist`);
-  atomicWrite(conf, (tmp) => writeFileSync(tmp, JSON.stringify(conflist({ ...o, subnet }), null, 2) + '\n'), 0o644);
+  // The plugin takes absolute paths only (a runtime runs it from anywhere).
+  const paths = { daemonSocket: resolve(o.daemonSocket), dataDir: resolve(o.dataDir) };
+  atomicWrite(conf, (tmp) => writeFileSync(tmp, JSON.stringify(conflist({ ...o, ...paths, subnet }), null, 2) + '\n'), 0o644);
   return { plugin, conf };
 }

@@ -24,7 +24,7 @@ import { TcpTransport } from '../mesh/tcp-transport.js';
 import { Store } from '../store/store.js';
 import type { DaemonComponent } from './component.js';
 import { parseHttpAddr, VERSION, type DaemonConfig } from './config.js';
-import { pidFile } from './files.js';
+import { cniStateDir as cniStateDirIn, pidFile } from './files.js';
 import { loadOrCreateName, loadTargets, saveTargets } from './identity.js';
 
 /** Crypto-strength randomness for the router (connection ids, jitter, fan-out). */
@@ -84,7 +84,7 @@ export class Daemon {
         logger: log,
       });
       const daemon = new Daemon(cfg, store, router, log, apiGid);
-      const cniStateDir = join(cfg.dataDir, 'cni');
+      const cniStateDir = cniStateDirIn(cfg.dataDir);
       // Every line names this peer, as the router's do.
       const peerLog = log.child({ peer: name });
       const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, peerLog.child({ component: 'ipam' }), cniStateDir);

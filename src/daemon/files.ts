@@ -8,3 +8,8 @@ export function pidFile(dataDir: string): string {
 export function logFile(dataDir: string): string {
   return join(dataDir, 'overlay.log');
 }
+
+/** The CNI plugin's state dir for the daemon of this data dir: its attachments (`overlay ps`) and queued releases. */
+export function cniStateDir(dataDir: string): string {
+  return join(dataDir, 'cni');
+}

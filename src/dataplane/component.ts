@@ -10,13 +10,13 @@
  *    and masquerade; attach/detach put a named netns on the bridge.
  *  - a prober checks the VXLAN path to every peer at full MTU.
  */
-import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
+import { ApiError, optionalBoolean, optionalString, type ApiRouter } from '../api/http.js';
 import type { MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
-import { IpamError } from '../ipam/ipam.js';
-import { formatCidr, intToIp, networkOf, type Cidr } from '../lib/ipv4.js';
+import { ipamApiError } from '../ipam/api-errors.js';
+import { formatCidr, intToIp, MULTICAST_BLOCK, networkOf, type Cidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
@@ -45,6 +45,7 @@ import { describeProbe, PathProber, type ProbeResult } from './probe.js';
 import { EncryptedPaths } from './encrypted-paths.js';
 import { GUARD_TABLE } from './wireguard.js';
 import { checkNetworkNamespace, NotANetworkNamespace } from '../sys/netns-file.js';
+import { GatewaysOnDemand } from './gateway.js';
 
 /** What a port attach asks for: the netns, interface and address (already allocated), and whether to isolate it. */
 export type PortRequest = Omit<AttachRequest, 'bridge' | 'mtu' | 'beforeUp' | 'filter'> & { mtu?: number; isolate: boolean };
@@ -100,6 +101,7 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly exposed = new Map<string, Exposure>();
   private readonly isolated: IsolatedPorts;
   private readonly retired: RetiredPorts;
+  private readonly gateways: GatewaysOnDemand;
   /** Attaches running now, by host veth: registered, but not in any link list yet, and what a racing detach waits for. */
   private readonly attachInFlight = new Map<string, Promise<unknown>>();
   private readonly probes = new Map<PeerName, ProbeResult>();
@@ -127,6 +129,7 @@ export class DataplaneComponent implements DaemonComponent {
     };
     this.isolated = new IsolatedPorts(store, log, { bridgeMac: this.bridgeMac, range: formatCidr(ipam.range) }, repaired);
     this.retired = new RetiredPorts(log);
+    this.gateways = new GatewaysOnDemand({ isExposed: (s) => this.exposed.has(s), expose: (s) => this.expose(s, undefined, true) });
     if (cfg.wireguard) this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, repaired);
     this.table = new EndpointTable(router.name, () => {
       this.schedule();
@@ -369,9 +372,9 @@ export class DataplaneComponent implements DaemonComponent {
         const e = this.exposed.get(k)!;
         return k === cidr || e.address === cidr || e.address.split('/')[0] === cidr || c === k;
       });
-      if (keys.length === 0) throw new ApiError(404, `${cidr} is not exposed`);
     }
     const hidden: string[] = [];
+    if (keys.length === 0) return hidden; // idempotent, as Weave's hide is: nothing to undo
     for (const k of keys) {
       const e = this.exposed.get(k)!;
       // Forget it before removing the address, so a concurrent repair never sees it "missing" and re-adds it.
@@ -447,8 +450,10 @@ export class DataplaneComponent implements DaemonComponent {
    * filter programs returned here on its host end before either end is up. The nftables
    * rules follow within milliseconds (the filters enforce the same policy meanwhile).
    */
-  async admitPort(owner: string, req: { netns: string; ifname: string; subnet?: string; ip?: string; mac?: string; isolate: boolean }): Promise<PortPlan> {
+  async admitPort(owner: string, req: { netns: string; ifname: string; subnet?: string; ip?: string; mac?: string; isolate: boolean; gateway?: boolean }): Promise<PortPlan> {
     if (req.mac !== undefined && !isValidMac(req.mac.toLowerCase())) throw new ApiError(400, `bad MAC address "${req.mac}": it must be a unicast MAC like 02:42:0a:20:00:05`);
+    // The gateway first: if it cannot be had, the ADD fails before the container holds an address.
+    if (req.gateway) await this.gateways.ensure(formatCidr(this.ipam.resolveSubnet(req.subnet, req.ip)));
     const a = await this.ipam.allocate(owner, req.subnet, req.ip);
     const hostVeth = hostVethName(req.netns, req.ifname);
     const mac = (req.mac ?? randomMac()).toLowerCase();
@@ -484,7 +489,7 @@ export class DataplaneComponent implements DaemonComponent {
     return removed;
   }
 
-  async attachNetns(netnsArg: string, ifname: string, subnetText?: string, ipText?: string): Promise<AttachRecord & { gateway?: string }> {
+  async attachNetns(netnsArg: string, ifname: string, subnetText?: string, ipText?: string, multicastRoute = true): Promise<AttachRecord & { gateway?: string }> {
     const netns = netnsPath(netnsArg);
     const owner = `attach:${netns}:${ifname}`;
     const existing = await this.store.get<AttachRecord>(KEY_ATTACH_PREFIX + `${netns}|${ifname}`);
@@ -496,7 +501,8 @@ export class DataplaneComponent implements DaemonComponent {
     const address = `${intToIp(a.address)}/${a.subnet.prefix}`;
     const gateway = this.gatewayFor(a.subnet);
     try {
-      const port = await this.attachPort({ netns, ifname, address, routes: gateway ? [{ dst: 'default', gw: gateway }] : [], isolate: true });
+      const routes = [...(gateway ? [{ dst: 'default', gw: gateway }] : []), ...(multicastRoute ? [{ dst: MULTICAST_BLOCK }] : [])];
+      const port = await this.attachPort({ netns, ifname, address, routes, isolate: true });
       const rec: AttachRecord = { netns, ifname, address, hostVeth: port.hostVeth, mac: port.mac };
       try {
         await this.store.put(KEY_ATTACH_PREFIX + `${netns}|${ifname}`, rec);
@@ -681,19 +687,18 @@ export class DataplaneComponent implements DaemonComponent {
       try {
         return await fn();
       } catch (e) {
-        if (e instanceof IpamError) throw new ApiError(e.status, e.message);
-        throw e;
+        throw ipamApiError(e);
       }
     };
     api.add('POST', '/expose', 'mutate', async ({ body }) => {
-      const masq = (body as Record<string, unknown> | undefined)?.['masquerade'];
-      if (masq !== undefined && typeof masq !== 'boolean') throw new ApiError(400, '"masquerade" must be true or false');
+      const masq = optionalBoolean(body, 'masquerade');
       return { json: await ipamErrors(() => this.expose(str(body, 'subnet'), str(body, 'ip'), masq !== false)) };
     });
     api.add('POST', '/hide', 'mutate', async ({ body }) => ({ json: { hidden: await this.hide(str(body, 'cidr')) } }));
-    api.add('POST', '/attach', 'mutate', async ({ body }) => ({
-      json: await ipamErrors(() => this.attachNetns(checkedNetnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'))),
-    }));
+    api.add('POST', '/attach', 'mutate', async ({ body }) => {
+      const multicastRoute = optionalBoolean(body, 'multicastRoute');
+      return { json: await ipamErrors(() => this.attachNetns(checkedNetnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'), multicastRoute !== false)) };
+    });
     api.add('POST', '/detach', 'mutate', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
     api.add('GET', '/status/dataplane', 'read', () => ({ json: this.statusJson() }));
     api.add('GET', '/ps', 'read', async ({ wantsJson }) => {
@@ -708,9 +713,8 @@ export class DataplaneComponent implements DaemonComponent {
       return o;
     };
     api.add('POST', '/ports/admit', 'mutate', async ({ body }) => {
-      const isolate = (body as Record<string, unknown> | undefined)?.['isolate'];
-      if (isolate !== undefined && typeof isolate !== 'boolean') throw new ApiError(400, '"isolate" must be true or false');
-      const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false };
+      const isolate = optionalBoolean(body, 'isolate');
+      const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false, gateway: optionalBoolean(body, 'gateway') === true };
       return { json: await ipamErrors(() => this.admitPort(ownerOf(body), req)) };
     });
     api.add('POST', '/ports/release', 'mutate', async ({ body }) => {

@@ -4,8 +4,12 @@
  * (a new port's rules are appended in place).
  *
  * Each port may only send from its own MAC and IP (ARP included), only to
- * its own subnet, and only IPv4 and ARP; and a port only receives frames
- * whose sender is in its subnet. Rules are matched where frames enter the
+ * its own subnet (its broadcast address included) or to a group address
+ * (limited broadcast, multicast: GROUP_DESTINATIONS), and only IPv4 and ARP;
+ * and a port only receives frames whose sender is in its subnet. The bridge
+ * floods broadcast and multicast to every port, on this host and (VXLAN
+ * head-end replication) on the others: the receiving port's rules are what
+ * keep one subnet's groups from another's containers. Rules are matched where frames enter the
  * overlay (iifname) and where they leave it (oifname), so a container in
  * another subnet, on this host or another, can exchange nothing with it at
  * L2 or L3 even if it changes its own address, MAC or routes. What the host
@@ -17,6 +21,7 @@
  * port-filter.ts enforces the same policy a second time, in tc filters that
  * `nft flush ruleset` cannot remove.
  */
+import { LIMITED_BROADCAST, MULTICAST_BLOCK } from '../lib/ipv4.js';
 import { run } from '../sys/exec.js';
 import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
 
@@ -32,6 +37,13 @@ export interface IsolatedPort {
   subnet: string;
 }
 
+/**
+ * Destinations a port may send to beyond its subnet, from its own MAC and IP:
+ * limited broadcast and IPv4 multicast (IGMP included), which are never
+ * routed off the segment. (A subnet's own broadcast address is in the subnet.)
+ */
+export const GROUP_DESTINATIONS = [MULTICAST_BLOCK, LIMITED_BROADCAST] as const;
+
 /** The rules of one port; `range` is the whole overlay range. */
 function portRules(p: IsolatedPort, range: string): { forward: string[]; input: string[]; output: string[] } {
   const i = `iifname "${p.hostVeth}"`;
@@ -46,7 +58,7 @@ function portRules(p: IsolatedPort, range: string): { forward: string[]; input: 
     forward: [
       ...ingress,
       `${i} arp daddr ip != ${p.subnet} drop`,
-      `${i} ip daddr != ${p.subnet} drop`,
+      `${i} ip daddr != { ${[p.subnet, ...GROUP_DESTINATIONS].join(', ')} } drop`,
       `${i} ether type != { ip, arp } drop`,
       `${o} arp saddr ip != ${p.subnet} drop`,
       `${o} ip saddr != ${p.subnet} drop`,

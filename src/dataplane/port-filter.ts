@@ -13,18 +13,22 @@
  *
  * Policy per port (its MAC, IP, subnet; this host's bridge MAC; the overlay range):
  *  from the container: only IPv4 and ARP (Ethernet/IPv4); always from its own
- *    MAC and IP (ARP sender fields included); IPv4 only to its subnet, or to
- *    this host (the bridge's MAC: the host's routing and nftables decide what
- *    it may reach beyond); ARP only for addresses in its subnet.
+ *    MAC and IP (ARP sender fields included); IPv4 only to its subnet (its
+ *    broadcast address included), to a group address (limited broadcast,
+ *    multicast), or to this host (the bridge's MAC: the host's routing and
+ *    nftables decide what it may reach beyond); ARP only for addresses in its
+ *    subnet.
  *  to the container: IPv4 and ARP from its subnet; or IPv4 this host sends or
  *    routes (the bridge's MAC) from outside the overlay range (an exposed
- *    host's masqueraded or routed traffic). Never from another overlay subnet.
+ *    host's masqueraded or routed traffic). Never from another overlay subnet:
+ *    this is what stops another subnet's broadcast and multicast, which the
+ *    bridge floods to every port.
  * Frames too short to hold the fields checked are dropped.
  */
 import { assemble, bytecode, sockFilter, type Insn, type Step } from '../lib/cbpf.js';
 import { ipToInt, networkOf, parseNetwork, prefixMask } from '../lib/ipv4.js';
 import { tcBatchAll } from '../sys/tc.js';
-import type { IsolatedPort } from './isolation.js';
+import { GROUP_DESTINATIONS, type IsolatedPort } from './isolation.js';
 
 /** tc direct-action verdicts (linux/pkt_cls.h): TC_ACT_OK, TC_ACT_SHOT. */
 export const PASS = 0;
@@ -117,6 +121,7 @@ export function fromContainerSteps(p: IsolatedPort, ctx: PortFilterContext): Ste
     { loadWord: IP_SRC },
     { ifEqual: ip, then: 'next', else: 'drop' },
     ...inNetwork(IP_DST, p.subnet, 'pass', 'next'),
+    ...GROUP_DESTINATIONS.flatMap((g) => inNetwork(IP_DST, g, 'pass', 'next')),
     ...requireMac(ETH_DST, ctx.bridgeMac, 'drop'),
     { goto: 'pass' }, // addressed to this host
     { label: 'arp' },

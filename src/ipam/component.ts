@@ -15,8 +15,9 @@ import type { GossipSender } from '../mesh/gossip-channel.js';
 import type { Router } from '../mesh/router.js';
 import type { Store, StoreOp } from '../store/store.js';
 import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC_PREFIX, KEY_PAXOS, KEY_RANGE, KEY_RING, type IpamConfig } from './ipam.js';
+import { ipamApiError } from './api-errors.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
-import { formatIpamPeers, ipamPeerRows } from './status.js';
+import { CONFLICT_WAY_OUT, formatConflicts, formatIpamPeers, ipamPeerRows } from './status.js';
 // The queue's file format belongs to the plugin; the daemon only drains it.
 import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
 
@@ -178,8 +179,20 @@ export class IpamComponent implements DaemonComponent {
         ['Range', formatCidr(this.cfg.range)],
         ['DefaultSubnet', formatCidr(this.cfg.defaultSubnet)],
         ['Owned', `${owned} addresses (${ipam.space.size} in use)`],
+        ...this.conflictLines(),
       ],
     };
+  }
+
+  /** Status lines for addresses held twice: each with both owner ids, then the way out. */
+  private conflictLines(): [string, string][] {
+    const ipam = this.core;
+    const conflicts = ipam.conflicts();
+    const lines: [string, string][] = conflicts.map((c) => ['Conflict', `${intToIp(c.address)} held here by ${c.owner} and on ${ipam.describePeer(c.otherPeer)} by ${c.otherOwner}`]);
+    if (conflicts.length) lines.push(['WayOut', CONFLICT_WAY_OUT]);
+    const outside = ipam.heldOutsideOwnSpace();
+    if (outside) lines.push(['HeldElsewhere', `${outside} addresses in use here lie in other peers' space (this peer was removed with \`overlay rmpeer\` while running)`]);
+    return lines;
   }
 
   statusJson(): unknown {
@@ -193,6 +206,8 @@ export class IpamComponent implements DaemonComponent {
       seeds: ipam.ring.seeds,
       consensus: ipam.consensusRecords(),
       peers: ipamPeerRows(ipam, this.router.peers()),
+      conflicts: ipam.conflicts().map((c) => ({ address: intToIp(c.address), owner: c.owner, otherPeer: c.otherPeer, otherNickname: ipam.peerStats().get(c.otherPeer)?.nickname ?? '', otherOwner: c.otherOwner })),
+      heldOutsideOwnSpace: ipam.heldOutsideOwnSpace(),
     };
   }
 
@@ -219,6 +234,7 @@ export class IpamComponent implements DaemonComponent {
       gauge('overlay_ipam_addresses_owned', 'Addresses of the range owned by this peer', me?.owned ?? 0),
       gauge('overlay_ipam_unreachable_share', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
       gauge('overlay_ipam_pending_requests', 'Allocations waiting for consensus or space', this.ipam.waiting),
+      gauge('overlay_ipam_conflicts', 'Addresses held both here and on another peer (after an rmpeer of a peer that was still running)', this.ipam.conflicts().length),
     ];
   }
 
@@ -242,7 +258,7 @@ export class IpamComponent implements DaemonComponent {
       try {
         subnetText = networkOf(ipText);
       } catch {
-        throw new IpamError(400, `"${ipText}" is not an address with a prefix length, e.g. 10.32.1.7/24`);
+        throw new IpamError('invalid', `"${ipText}" is not an address with a prefix length, e.g. 10.32.1.7/24`);
       }
     }
     return this.core.subnetFor(subnetText);
@@ -271,8 +287,7 @@ export class IpamComponent implements DaemonComponent {
       await this.flushed();
       return r;
     } catch (e) {
-      if (e instanceof IpamError) throw new ApiError(e.status, e.message);
-      throw e;
+      throw ipamApiError(e);
     }
   }
 
@@ -291,7 +306,8 @@ export class IpamComponent implements DaemonComponent {
     });
     api.add('GET', '/status/ipam', 'read', ({ wantsJson }) => {
       if (wantsJson) return { json: this.statusJson() };
-      return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) };
+      const conflicts = formatConflicts(this.core);
+      return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) + (conflicts ? `\n${conflicts}` : '') };
     });
     // Allocate (or claim with "ip"): {owner, subnet?, ip?}. "ip" may carry a prefix: "10.32.1.7/24" names the subnet too.
     api.add('POST', '/ipam/allocate', 'mutate', async ({ body }) => {
@@ -324,8 +340,10 @@ export class IpamComponent implements DaemonComponent {
       this.run(async () => {
         const peer = str(body, 'peer');
         if (!peer) throw new ApiError(400, '"peer" is required');
-        const r = await this.core.rmpeer(peer);
-        return { json: { peer, moved: r.moved } };
+        const force = (body as Record<string, unknown> | undefined)?.['force'] ?? false;
+        if (typeof force !== 'boolean') throw new ApiError(400, '"force" must be true or false');
+        const r = await this.core.rmpeer(peer, { force });
+        return { json: { peer, name: r.peer, moved: r.moved, inUse: r.inUse, message: r.message } };
       }),
     );
   }

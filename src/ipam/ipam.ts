@@ -14,7 +14,9 @@ import type { PeerName } from '../lib/peer-name.js';
 import type { Random } from '../lib/random.js';
 import type { GossipChannel, PeerInfo } from '../mesh/gossip-channel.js';
 import type { StoreOp } from '../store/store.js';
-import { parseGossip, parseMessage, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
+import { DEFAULT_TIMINGS } from '../mesh/router.js';
+import { ForeignHoldings, sortHoldings, type Conflict } from './holdings.js';
+import { parseGossip, parseMessage, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
 import { Space } from './space.js';
@@ -29,6 +31,8 @@ export interface IpamConfig {
   waitMs: number;
   /** How long one request to another peer may take. */
   requestTimeoutMs?: number;
+  /** The mesh's heartbeat timeout: rmpeer refuses a peer seen alive more recently than this, unless forced. */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface IpamEnv {
@@ -74,15 +78,35 @@ export type IpamState =
   | { state: 'split-ring'; detail: string }
   | { state: 'range-mismatch'; detail: string };
 
-/** A refusal with an HTTP-ish status: 400 bad request, 409 conflict, 503 not ready (try again later). */
+/**
+ * What kind of refusal: the request is malformed (invalid), names something
+ * unknown (not-found), clashes with the current state (conflict), or cannot
+ * be served yet (unavailable: try again later). The API edge maps kinds to
+ * status codes.
+ */
+export type IpamErrorKind = 'invalid' | 'not-found' | 'conflict' | 'unavailable';
+
 export class IpamError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 503,
+    readonly kind: IpamErrorKind,
     message: string,
   ) {
     super(message);
     this.name = 'IpamError';
   }
+}
+
+/** What rmpeer did, in numbers and in plain words. */
+export interface RmpeerResult {
+  peer: PeerName;
+  moved: number;
+  /** Addresses the removed peer had in use when last seen. */
+  inUse: number;
+  message: string;
+}
+
+function seconds(ms: number): string {
+  return `${Math.max(0, Math.round(ms / 1000))} s`;
 }
 
 export interface Allocated {
@@ -118,7 +142,7 @@ export class Ipam implements GossipChannel {
   private paxos?: Paxos;
   private readonly stats = new Map<PeerName, PeerStats>();
   private readonly subnets = new Map<string, string>();
-  private readonly conflicts = new Map<PeerName, { kind: 'split' | 'range'; detail: string }>();
+  private readonly ringConflicts = new Map<PeerName, { kind: 'split' | 'range'; detail: string }>();
   private readonly pending = new Map<string, Pending>();
   private readonly waiters = new Set<() => void>();
   private delta: IpamGossip = {};
@@ -133,6 +157,18 @@ export class Ipam implements GossipChannel {
   /** Owners with an allocation waiting for consensus or space, and those released meanwhile. */
   private readonly waitingOwners = new Map<string, number>();
   private readonly cancelledOwners = new Set<string>();
+  /** Addresses other peers hold where the ring does not put them, and our conflicts with them. */
+  private readonly holdings: ForeignHoldings;
+  /** Our allocations outside our own space, by address (undefined: to be recomputed after a ring change). */
+  private ownClaims?: Map<number, string>;
+  /** When each peer was last seen reachable (for rmpeer's guard). */
+  private readonly lostAt = new Map<PeerName, number>();
+  private wasReachable = new Set<PeerName>();
+  private readonly startedAt: number;
+  /** A request for space made in the background (a peer that joined with none). */
+  private fetching?: Promise<boolean>;
+  /** Set by hand-over: we are leaving and must not ask for space again. */
+  private leaving = false;
 
   constructor(
     readonly cfg: IpamConfig,
@@ -149,7 +185,9 @@ export class Ipam implements GossipChannel {
       throw new Error(`the default subnet ${formatCidr(cfg.defaultSubnet)} is not inside the range ${range}`);
     this.ring = new Ring(cfg.range);
     this.space = new Space(cfg.range);
+    this.holdings = new ForeignHoldings(this.space);
     this.lastProgress = env.clock.now();
+    this.startedAt = env.clock.now();
     if (persisted.ring) this.ring.merge(persisted.ring);
     for (const [owner, a] of persisted.allocations) {
       this.space.add(owner, a.addr);
@@ -194,14 +232,16 @@ export class Ipam implements GossipChannel {
    * per neighbour instead of one per change.
    */
   private ringChanged(): void {
+    this.ownClaims = undefined;
     this.delta.ring = this.ring.toWire();
     this.env.gossip();
     this.publishStats();
     this.notify();
+    this.fetchSpaceSoon();
   }
 
   state(): IpamState {
-    const split = [...this.conflicts.entries()].find(([peer]) => this.isReachable(peer));
+    const split = [...this.ringConflicts.entries()].find(([peer]) => this.isReachable(peer));
     if (split) return split[1].kind === 'split' ? { state: 'split-ring', detail: split[1].detail } : { state: 'range-mismatch', detail: split[1].detail };
     if (this.ring.initialised) return { state: 'ready' };
     if (this.paxos) return { state: 'awaiting-consensus', quorum: this.paxos.quorum, known: this.paxos.known().length };
@@ -238,6 +278,7 @@ export class Ipam implements GossipChannel {
       if (mine && mine.version >= s.version) continue;
       this.stats.set(peer, s);
       stats.push([peer, s]);
+      if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
     }
     if (stats.length) out.stats = stats;
     if (g.paxos && this.paxos && !this.ring.initialised) {
@@ -258,13 +299,13 @@ export class Ipam implements GossipChannel {
     const mineBefore = this.ring.initialised ? this.ownedSpans() : [];
     const r = this.ring.merge(w);
     if (r.kind === 'split' || r.kind === 'range-mismatch') {
-      if (!this.conflicts.has(from)) {
+      if (!this.ringConflicts.has(from)) {
         const detail =
           r.kind === 'split'
             ? `this peer's ring (seeded by ${this.ring.seeds.join(', ')}) and peer ${from}'s ring (seeded by ${r.theirSeeds.join(', ')}) were initialised separately and will not be merged. ` +
               'To join them, run `overlay reset` on every peer of one side and launch those peers again pointing at the other side.'
             : `peer ${from} uses the range ${r.theirs}, this peer uses ${formatCidr(this.cfg.range)}; every peer must be launched with the same --ipalloc-range`;
-        this.conflicts.set(from, { kind: r.kind === 'split' ? 'split' : 'range', detail });
+        this.ringConflicts.set(from, { kind: r.kind === 'split' ? 'split' : 'range', detail });
         this.env.log.error(r.kind === 'split' ? 'IPAM split ring detected' : 'IPAM range mismatch', { peer: from, detail });
         this.notify();
       }
@@ -282,13 +323,46 @@ export class Ipam implements GossipChannel {
     return true;
   }
 
-  /** Space we held allocations in was taken from us (rmpeer while we were down): say so loudly. */
+  /**
+   * Space we held allocations in was taken from us: this peer was removed
+   * with rmpeer while it was running (or down with its disk kept). We accept
+   * the ring, so no new address is handed out from that space here, but we
+   * keep the addresses in use and publish them as claims (ringChanged, via
+   * publishStats): their new owner must not hand them out, and any it already
+   * did is a conflict reported on both sides.
+   */
   private checkLostSpace(before: { start: number; end: number }[]): void {
     if (before.length === 0) return;
-    let lost = 0;
-    for (const [, addr] of this.space.entries()) if (this.ring.ownerOf(addr) !== this.self) lost++;
-    if (lost > 0)
-      this.env.log.error('IPAM space holding our allocations now belongs to another peer (was this peer removed with rmpeer while it was down?)', { addresses: lost });
+    const held = new Map<PeerName, number>();
+    for (const [, addr] of this.space.entries()) {
+      const owner = this.ring.ownerOf(addr);
+      if (owner !== undefined && owner !== this.self) held.set(owner, (held.get(owner) ?? 0) + 1);
+    }
+    if (held.size > 0)
+      this.env.log.error(
+        'IPAM space holding our allocations now belongs to another peer: this peer was removed with `overlay rmpeer` while it was still running. ' +
+          'It keeps those addresses and tells their new owner; any address both handed out is reported as a conflict in `overlay status`.',
+        { addresses: [...held.values()].reduce((a, b) => a + b, 0), newOwners: [...held.keys()].map((p) => this.describePeer(p)) },
+      );
+  }
+
+  /** Our allocations in space the ring gives to other peers (only after an rmpeer of this peer while it ran). */
+  private claims(): Map<number, string> {
+    if (!this.ownClaims) {
+      this.ownClaims = new Map();
+      if (this.ring.initialised) for (const [owner, addr] of this.space.entries()) if (this.ring.ownerOf(addr) !== this.self) this.ownClaims.set(addr, owner);
+    }
+    return this.ownClaims;
+  }
+
+  /** Addresses held both here and on another peer; each lasts until one of the two holders releases it. */
+  conflicts(): Conflict[] {
+    return this.holdings.conflicts();
+  }
+
+  /** How many of our addresses lie in space the ring gives to other peers. */
+  heldOutsideOwnSpace(): number {
+    return this.claims().size;
   }
 
   onUnicast(from: PeerName, payload: unknown): void {
@@ -304,7 +378,7 @@ export class Ipam implements GossipChannel {
         if (this.ring.initialised || m.ring) this.mergeRing(from, m.ring);
         return this.reply(from, { t: 'handover-ack', id: m.id });
       case 'rmpeer':
-        return this.reply(from, this.takeOver(m.id, m.target, from));
+        return this.reply(from, this.takeOver(m.id, m.target, from, m.force === true));
       default: {
         if ('ring' in m && m.ring) this.mergeRing(from, m.ring);
         const p = this.pending.get(m.id);
@@ -344,8 +418,19 @@ export class Ipam implements GossipChannel {
 
   /** The mesh's membership changed: waiting allocations may now find a donor. */
   peersChanged(): void {
+    const now = this.env.clock.now();
+    const reachable = new Set(this.env.peers().flatMap((p) => (p.reachable && p.name !== this.self ? [p.name] : [])));
+    for (const p of this.wasReachable) if (!reachable.has(p)) this.lostAt.set(p, now);
+    this.wasReachable = reachable;
     this.thinkConsensus();
     this.notify();
+    this.fetchSpaceSoon();
+  }
+
+  /** How long ago a peer was last seen reachable (since our start, if never). */
+  private unseenFor(peer: PeerName): number {
+    if (this.isReachable(peer)) return 0;
+    return this.env.clock.now() - (this.lostAt.get(peer) ?? this.startedAt);
   }
 
   private notify(): void {
@@ -426,8 +511,18 @@ export class Ipam implements GossipChannel {
     const prev = this.stats.get(this.self);
     const inUse = this.space.size;
     const free = Math.max(0, this.owned() - inUse);
-    if (prev && prev.inUse === inUse && prev.free === free) return;
-    const s: PeerStats = { version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1), nickname: this.env.nickname, inUse, free };
+    const claims = sortHoldings([...this.claims()].map(([a, o]): Holding => [a, o]));
+    const contested = this.holdings.ourContested();
+    const same = (a: Holding[] | undefined, b: Holding[]) => JSON.stringify(a ?? []) === JSON.stringify(b);
+    if (prev && prev.inUse === inUse && prev.free === free && same(prev.claims, claims) && same(prev.contested, contested)) return;
+    const s: PeerStats = {
+      version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1),
+      nickname: this.env.nickname,
+      inUse,
+      free,
+      ...(claims.length ? { claims } : {}),
+      ...(contested.length ? { contested } : {}),
+    };
     this.stats.set(this.self, s);
     this.delta.stats = [[this.self, s]];
     this.env.gossip();
@@ -446,9 +541,9 @@ export class Ipam implements GossipChannel {
     try {
       c = parseNetwork(cidr);
     } catch (e) {
-      throw new IpamError(400, (e as Error).message);
+      throw new IpamError('invalid', (e as Error).message);
     }
-    if (!cidrContains(this.cfg.range, c)) throw new IpamError(400, `subnet ${cidr} is not inside the allocation range ${formatCidr(this.cfg.range)}`);
+    if (!cidrContains(this.cfg.range, c)) throw new IpamError('invalid', `subnet ${cidr} is not inside the allocation range ${formatCidr(this.cfg.range)}`);
     return c;
   }
 
@@ -461,23 +556,23 @@ export class Ipam implements GossipChannel {
    * Idempotent per owner. Waits at most cfg.waitMs for consensus or space.
    */
   async allocate(owner: string, subnet: Cidr, ip?: number): Promise<number> {
-    if (!owner || owner.length > 256) throw new IpamError(400, 'the owner id must be 1 to 256 characters');
+    if (!owner || owner.length > 256) throw new IpamError('invalid', 'the owner id must be 1 to 256 characters');
     const held = this.space.addressOf(owner);
     if (held !== undefined) {
-      if (ip !== undefined && ip !== held) throw new IpamError(409, `${owner} already holds ${intToIp(held)}; release it first`);
-      if (held < subnet.start || held >= subnet.start + subnet.size) throw new IpamError(409, `${owner} already holds ${intToIp(held)}, outside ${formatCidr(subnet)}`);
+      if (ip !== undefined && ip !== held) throw new IpamError('conflict', `${owner} already holds ${intToIp(held)}; release it first`);
+      if (held < subnet.start || held >= subnet.start + subnet.size) throw new IpamError('conflict', `${owner} already holds ${intToIp(held)}, outside ${formatCidr(subnet)}`);
       return held;
     }
     if (ip !== undefined) {
       const hosts = hostSpan(subnet);
-      if (ip < hosts.start || ip >= hosts.end) throw new IpamError(400, `${intToIp(ip)} is not a host address of ${formatCidr(subnet)}`);
+      if (ip < hosts.start || ip >= hosts.end) throw new IpamError('invalid', `${intToIp(ip)} is not a host address of ${formatCidr(subnet)}`);
     }
     const deadline = this.env.clock.now() + this.cfg.waitMs;
     this.waiting++;
     this.waitingOwners.set(owner, (this.waitingOwners.get(owner) ?? 0) + 1);
     // A release of this owner while we wait (a runtime's DEL after its ADD died) cancels us:
     // finishing later would hold an address nobody will ever release.
-    const cancelled = () => new IpamError(409, `the allocation for ${owner} was released while it waited`);
+    const cancelled = () => new IpamError('conflict', `the allocation for ${owner} was released while it waited`);
     try {
       for (;;) {
         if (this.cancelledOwners.delete(owner)) throw cancelled();
@@ -489,15 +584,19 @@ export class Ipam implements GossipChannel {
             throw cancelled();
           }
           if (got !== undefined) return got;
+          if (ip === undefined && this.fetching) {
+            await this.fetching; // a request for space is already on its way
+            continue;
+          }
           if (ip === undefined && (await this.askForSpace(subnet, deadline))) continue;
         } else if (st.state === 'split-ring' || st.state === 'range-mismatch') {
-          throw new IpamError(503, `IPAM is refusing allocations: ${describeState(st)}`);
+          throw new IpamError('unavailable', `IPAM is refusing allocations: ${describeState(st)}`);
         }
         const left = deadline - this.env.clock.now();
         if (left <= 0 || this.stopped) {
           const reason = this.notReadyReason(subnet, ip);
           this.env.log.info('IPAM refused an allocation', { owner, subnet: formatCidr(subnet), reason });
-          throw new IpamError(503, reason);
+          throw new IpamError('unavailable', reason);
         }
         await this.waitForChange(Math.min(left, 500));
       }
@@ -565,12 +664,14 @@ export class Ipam implements GossipChannel {
     const holder = this.ring.ownerOf(ip);
     if (holder === this.self) {
       const user = this.space.ownerOf(ip);
-      if (user !== undefined) throw new IpamError(409, `${intToIp(ip)} is already in use by ${user}`);
+      if (user !== undefined) throw new IpamError('conflict', `${intToIp(ip)} is already in use by ${user}`);
+      const elsewhere = this.holdings.holderOf(ip);
+      if (elsewhere !== undefined) throw new IpamError('conflict', `${intToIp(ip)} is already in use on ${this.describePeer(elsewhere)}`);
       return this.commitAllocation(owner, ip, subnet);
     }
     if (!holder || !this.isReachable(holder)) return undefined;
     const r = await this.request(holder, { t: 'donate', id: this.newId(), subnet: formatCidr(this.cfg.range), ip });
-    if (r?.t === 'donate-reply' && !r.ok && r.reason?.includes('in use')) throw new IpamError(409, `${intToIp(ip)} is already in use on ${this.describePeer(holder)}`);
+    if (r?.t === 'donate-reply' && !r.ok && r.inUse) throw new IpamError('conflict', `${intToIp(ip)} is already in use on ${this.describePeer(holder)}`);
     if (this.ring.ownerOf(ip) === this.self && this.space.isFree(ip)) return this.commitAllocation(owner, ip, subnet);
     return undefined;
   }
@@ -597,11 +698,11 @@ export class Ipam implements GossipChannel {
 
   /** Donor side: give up half of the largest free run of our space inside the subnet (or one claimed address). */
   private donate(to: PeerName, id: string, subnetText: string, ip?: number): IpamMessage {
-    const no = (reason: string): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason });
+    const no = (reason: string, inUse?: boolean): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason, ...(inUse ? { inUse } : {}) });
     if (!this.ring.initialised || this.stopped) return no('not ready');
     if (ip !== undefined) {
       if (this.ring.ownerOf(ip) !== this.self) return no('not mine');
-      if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip)}`);
+      if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip) ?? this.describePeer(this.holdings.holderOf(ip) ?? '?')}`, true);
       this.ring.transfer(ip, ip + 1, to);
     } else {
       let subnet: Cidr;
@@ -637,6 +738,7 @@ export class Ipam implements GossipChannel {
     if (this.waitingOwners.has(owner)) this.cancelledOwners.add(owner);
     const addr = this.space.removeOwner(owner);
     if (addr === undefined) return undefined;
+    this.ownClaims?.delete(addr);
     this.subnets.delete(owner);
     this.env.persist([{ type: 'del', key: KEY_ALLOC_PREFIX + owner }]);
     this.publishStatsSoon();
@@ -659,14 +761,16 @@ export class Ipam implements GossipChannel {
    */
   async handOver(): Promise<{ to?: PeerName; moved: number; acknowledged: boolean }> {
     const mine = this.owned();
-    if (!this.ring.initialised || mine === 0) return { moved: 0, acknowledged: true };
+    // A peer with no space may still hold claims (it was removed while running): those must be withdrawn too.
+    if (!this.ring.initialised || (mine === 0 && this.space.size === 0)) return { moved: 0, acknowledged: true };
     const live = this.env.peers().filter((p) => p.reachable && p.name !== this.self);
     if (live.length === 0) {
       this.env.log.warn('IPAM hand-over: no live peer to take our space; it stays on the ring until `overlay rmpeer` on another peer', { addresses: mine });
       return { moved: 0, acknowledged: false };
     }
     const to = live.map((p) => p.name).sort()[0]!;
-    const moved = this.ring.transferAll(this.self, to);
+    this.leaving = true;
+    const moved = mine > 0 ? this.ring.transferAll(this.self, to) : 0;
     const ops: StoreOp[] = [{ type: 'put', key: KEY_RING, value: this.ring.toWire() }];
     for (const [owner] of [...this.space.entries()]) {
       this.space.removeOwner(owner);
@@ -674,7 +778,7 @@ export class Ipam implements GossipChannel {
       ops.push({ type: 'del', key: KEY_ALLOC_PREFIX + owner });
     }
     this.env.persist(ops);
-    this.ringChanged();
+    this.ringChanged(); // the ring and our stats (no claims left) go out before the hand-over below
     const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire() });
     this.env.log.info('IPAM handed over our space', { to, addresses: moved, acknowledged: ack !== undefined });
     return { to, moved, acknowledged: ack?.t === 'handover-ack' };
@@ -691,24 +795,49 @@ export class Ipam implements GossipChannel {
   /**
    * Take over a dead peer's space. One coordinator (the lowest-named reachable
    * space owner) performs every takeover, so two concurrent rmpeers of the
-   * same peer cannot both win.
+   * same peer cannot both win. A peer seen alive less than a heartbeat
+   * timeout ago may only be cut off by a partition: refused unless forced.
    */
-  async rmpeer(nameOrNick: string): Promise<{ moved: number }> {
-    if (!this.ring.initialised) throw new IpamError(503, `IPAM is not ready: ${describeState(this.state())}`);
+  async rmpeer(nameOrNick: string, opts: { force?: boolean } = {}): Promise<RmpeerResult> {
+    if (!this.ring.initialised) throw new IpamError('unavailable', `IPAM is not ready: ${describeState(this.state())}`);
     const target = this.resolvePeer(nameOrNick);
-    if (!target) throw new IpamError(404, `no peer named ${nameOrNick} owns IPAM space`);
-    if (target === this.self) throw new IpamError(400, 'cannot rmpeer this peer itself; use `overlay reset`');
-    if (this.isReachable(target)) throw new IpamError(409, `peer ${this.describePeer(target)} is reachable; stop it (or \`overlay reset\` it) before removing it`);
+    if (!target) throw new IpamError('not-found', `no peer named ${nameOrNick} owns IPAM space`);
+    if (target === this.self) throw new IpamError('invalid', 'cannot rmpeer this peer itself; use `overlay reset`');
+    const force = opts.force === true;
+    const refusal = this.removalRefusal(target, force);
+    if (refusal) throw new IpamError('conflict', refusal);
+    const inUse = this.stats.get(target)?.inUse ?? 0;
+    const unseen = this.unseenFor(target);
     const coordinator = this.coordinator(target);
-    if (coordinator === this.self) {
-      const r = this.takeOver(this.newId(), target, this.self);
-      if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError(409, r.t === 'rmpeer-reply' && r.reason ? r.reason : 'refused');
-      return { moved: r.moved ?? 0 };
+    let r: IpamMessage | undefined;
+    if (coordinator === this.self) r = this.takeOver(this.newId(), target, this.self, force);
+    else {
+      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force });
+      if (!r || r.t !== 'rmpeer-reply') throw new IpamError('unavailable', `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
     }
-    const r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target });
-    if (!r || r.t !== 'rmpeer-reply') throw new IpamError(503, `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
-    if (!r.ok) throw new IpamError(409, r.reason ?? 'refused');
-    return { moved: r.moved ?? 0 };
+    if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError('conflict', (r.t === 'rmpeer-reply' && r.reason) || 'refused');
+    const moved = r.moved ?? 0;
+    const who = this.describePeer(target);
+    const message =
+      `Removed ${who}: its ${moved} addresses now belong to ${this.describePeer(this.self)}. ` +
+      `When last seen (${seconds(unseen)} ago) it had ${inUse} addresses in use. ` +
+      `If ${who} is not dead but only cut off by a partition, those addresses, and any it hands out until the partition heals, can be handed out here too: ` +
+      'each such address is then reported as a conflict in `overlay status` on both peers when the partition heals.';
+    return { peer: target, moved, inUse, message };
+  }
+
+  /** Why `target` may not be removed now, or undefined when it may. */
+  private removalRefusal(target: PeerName, force: boolean): string | undefined {
+    const who = this.describePeer(target);
+    if (this.isReachable(target)) return `peer ${who} is reachable from ${this.describePeer(this.self)}; stop it (or \`overlay reset\` it) before removing it`;
+    const timeout = this.cfg.heartbeatTimeoutMs ?? DEFAULT_TIMINGS.heartbeatTimeoutMs;
+    const unseen = this.unseenFor(target);
+    if (force || unseen >= timeout) return undefined;
+    return (
+      `peer ${who} was seen alive ${seconds(unseen)} ago (on ${this.describePeer(this.self)}), less than the heartbeat timeout of ${seconds(timeout)}: ` +
+      `it may only be cut off by a partition, and removing a peer that still runs lets both sides hand out the same addresses. ` +
+      `Wait ${seconds(timeout - unseen)} more, or rerun with --force if you are sure it is dead`
+    );
   }
 
   private coordinator(target: PeerName): PeerName {
@@ -716,20 +845,39 @@ export class Ipam implements GossipChannel {
     return owners.sort()[0] ?? this.self;
   }
 
-  /** Coordinator side of rmpeer: move the target's space to the requester. */
-  private takeOver(id: string, target: PeerName, requester: PeerName): IpamMessage {
+  /**
+   * Coordinator side of rmpeer: move the target's space to the requester.
+   * With other owners, a majority of them must be reachable (else we may be
+   * the minority side of a partition). With none, the target was the only
+   * owner and nobody can tell a partition from a death: the heartbeat-timeout
+   * guard (or the operator's --force) is all there is.
+   */
+  private takeOver(id: string, target: PeerName, requester: PeerName, force: boolean): IpamMessage {
     const no = (reason: string): IpamMessage => ({ t: 'rmpeer-reply', id, ok: false, reason });
     if (!this.ring.initialised) return no('IPAM is not ready on the coordinator');
-    if (this.isReachable(target)) return no(`peer ${this.describePeer(target)} is reachable from ${this.describePeer(this.self)}; refusing to take its space`);
+    const refusal = this.removalRefusal(target, force);
+    if (refusal) return no(refusal);
     if (!this.ring.spans().some((s) => s.peer === target)) return no(`peer ${this.describePeer(target)} owns no space (already removed?)`);
     const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
     const reachable = others.filter((p) => this.isReachable(p)).length;
-    if (reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} space owners are reachable; refusing rmpeer during a partition`);
+    if (others.length > 0 && reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} other space owners are reachable; refusing rmpeer during a partition`);
     const moved = this.ring.transferAll(target, requester);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();
-    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved });
+    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved, forced: force });
     return { t: 'rmpeer-reply', id, ok: true, moved, ring: this.ring.toWire() };
+  }
+
+  /**
+   * A peer that joined an initialised ring with no space asks for some at
+   * once, in the background, so its first allocation need not wait for a
+   * donation round trip. Observers wait to be given space when they need it,
+   * as their mode says.
+   */
+  private fetchSpaceSoon(): void {
+    if (this.cfg.init.mode === 'observer' || this.fetching || this.leaving || this.stopped || this.state().state !== 'ready' || this.owned() > 0) return;
+    if (!this.ring.spans().some((s) => s.peer !== this.self && this.isReachable(s.peer))) return;
+    this.fetching = this.askForSpace(this.cfg.defaultSubnet, this.env.clock.now() + this.cfg.waitMs).finally(() => (this.fetching = undefined));
   }
 
   stop(): void {

@@ -7,12 +7,19 @@ import type { PeerName } from '../lib/peer-name.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
 
-/** Per-peer usage, published by each peer about itself (for status and donor choice). */
+/** An address and the owner id holding it on the publishing peer. */
+export type Holding = [addr: number, owner: string];
+
+/** Per-peer usage, published by each peer about itself (for status, donor choice and conflicts). */
 export interface PeerStats {
   version: number;
   nickname: string;
   inUse: number;
   free: number;
+  /** Addresses this peer holds in space the ring gives to others (it was removed by rmpeer while running). */
+  claims?: Holding[];
+  /** Addresses this peer holds in its own space that another peer claims too: conflicts. */
+  contested?: Holding[];
 }
 
 export interface IpamGossip {
@@ -23,15 +30,28 @@ export interface IpamGossip {
 
 export type IpamMessage =
   | { t: 'donate'; id: string; subnet: string; ip?: number }
-  | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; ring?: RingWire }
+  | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; inUse?: boolean; ring?: RingWire }
   | { t: 'handover'; id: string; ring: RingWire }
   | { t: 'handover-ack'; id: string }
-  | { t: 'rmpeer'; id: string; target: PeerName }
+  | { t: 'rmpeer'; id: string; target: PeerName; force?: boolean }
   | { t: 'rmpeer-reply'; id: string; ok: boolean; reason?: string; moved?: number; ring?: RingWire };
+
+function isHoldings(x: unknown): boolean {
+  return x === undefined || (Array.isArray(x) && x.every((h) => Array.isArray(h) && h.length === 2 && Number.isInteger(h[0]) && typeof h[1] === 'string' && h[1].length <= 256));
+}
 
 function isStats(x: unknown): x is PeerStats {
   const s = x as Partial<PeerStats> | null;
-  return !!s && typeof s === 'object' && Number.isInteger(s.version) && typeof s.nickname === 'string' && Number.isInteger(s.inUse) && Number.isInteger(s.free);
+  return (
+    !!s &&
+    typeof s === 'object' &&
+    Number.isInteger(s.version) &&
+    typeof s.nickname === 'string' &&
+    Number.isInteger(s.inUse) &&
+    Number.isInteger(s.free) &&
+    isHoldings(s.claims) &&
+    isHoldings(s.contested)
+  );
 }
 
 function pairs<T>(x: unknown, check: (v: unknown) => T | undefined): [PeerName, T][] | undefined {
@@ -83,7 +103,7 @@ export function parseMessage(x: unknown): IpamMessage | undefined {
     case 'handover-ack':
       return m as IpamMessage;
     case 'rmpeer':
-      return typeof m.target === 'string' ? (m as IpamMessage) : undefined;
+      return typeof m.target === 'string' && (m.force === undefined || typeof m.force === 'boolean') ? (m as IpamMessage) : undefined;
     default:
       return undefined;
   }

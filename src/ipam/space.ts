@@ -1,7 +1,9 @@
 /**
  * This peer's allocations: which owner id holds which address. A bitset over
  * the whole range finds free addresses quickly (the range is at most a /8,
- * so at most 2 MiB), and two maps answer lookups both ways.
+ * so at most 2 MiB), and two maps answer lookups both ways. A second bitset
+ * marks addresses other peers hold in space this peer may own (claims after
+ * an rmpeer of a live peer): they are not free either, but not ours.
  */
 import type { Cidr } from '../lib/ipv4.js';
 
@@ -9,12 +11,27 @@ export const MAX_RANGE_PREFIX = 8;
 
 export class Space {
   private readonly used: Uint32Array;
+  private readonly reserved: Uint32Array;
   private readonly byOwner = new Map<string, number>();
   private readonly byAddr = new Map<number, string>();
 
   constructor(readonly range: Cidr) {
     if (range.prefix < MAX_RANGE_PREFIX) throw new Error(`the allocation range may be at most a /${MAX_RANGE_PREFIX}`);
     this.used = new Uint32Array(Math.ceil(range.size / 32));
+    this.reserved = new Uint32Array(this.used.length);
+  }
+
+  /** Used or reserved bits of one word. */
+  private taken(w: number): number {
+    return this.used[w]! | this.reserved[w]!;
+  }
+
+  /** Mark (or unmark) an address another peer holds: never handed out or donated from here. */
+  setReserved(addr: number, on: boolean): void {
+    if (addr < this.range.start || addr >= this.range.start + this.range.size) return;
+    const [w, m] = this.bit(addr);
+    if (on) this.reserved[w]! |= m;
+    else this.reserved[w]! &= ~m;
   }
 
   get size(): number {
@@ -28,7 +45,7 @@ export class Space {
 
   isFree(addr: number): boolean {
     const [w, m] = this.bit(addr);
-    return (this.used[w]! & m) === 0;
+    return (this.taken(w) & m) === 0;
   }
 
   add(owner: string, addr: number): void {
@@ -72,8 +89,8 @@ export class Space {
     let a = start;
     while (a < end) {
       const i = a - this.range.start;
-      const word = this.used[i >>> 5]!;
-      if (word === 0xffffffff && (i & 31) === 0) {
+      const word = this.taken(i >>> 5);
+      if (word === -1 && (i & 31) === 0) {
         a += 32;
         continue;
       }
@@ -97,9 +114,9 @@ export class Space {
     let a = start;
     while (a < end) {
       const i = a - this.range.start;
-      const word = this.used[i >>> 5]!;
+      const word = this.taken(i >>> 5);
       // Whole words at once when aligned: all free extends the run, all used ends it.
-      if ((i & 31) === 0 && a + 32 <= end && (word === 0 || word === 0xffffffff)) {
+      if ((i & 31) === 0 && a + 32 <= end && (word === 0 || word === -1)) {
         if (word === 0) {
           if (runStart < 0) runStart = a;
         } else if (runStart >= 0) {

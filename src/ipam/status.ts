@@ -1,4 +1,5 @@
-/** `overlay status ipam`: who owns how much of the range, in Weave's layout. */
+/** `overlay status ipam`: who owns how much of the range, in Weave's layout, then any address held twice. */
+import { intToIp } from '../lib/ipv4.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { PeerInfo } from '../mesh/gossip-channel.js';
 import type { Ipam } from './ipam.js';
@@ -40,4 +41,24 @@ export function formatIpamPeers(rows: IpamPeerRow[], total: number): string {
       return `${labels[i]!.padEnd(w)}  ${String(r.owned).padStart(8)} IPs (${pct.padStart(5)}% of total) ${tail}`;
     })
     .join('\n');
+}
+
+/** How an address held twice is resolved: by the operator, never by IPAM on its own. */
+export const CONFLICT_WAY_OUT =
+  'remove one of the two containers (or `overlay detach` it) so its address is released; the other keeps the address. ' +
+  'Conflicts arise only after `overlay rmpeer` of a peer that was still running behind a partition.';
+
+/** One line per address held both here and on another peer, with both owner ids and the way out. */
+export function formatConflicts(ipam: Ipam): string {
+  const conflicts = ipam.conflicts();
+  const outside = ipam.heldOutsideOwnSpace();
+  const lines: string[] = [];
+  if (conflicts.length) {
+    lines.push(`CONFLICTS: ${conflicts.length} address(es) held both here and on another peer:`);
+    for (const c of conflicts) lines.push(`  ${intToIp(c.address)}  here by ${c.owner}, on ${ipam.describePeer(c.otherPeer)} by ${c.otherOwner}`);
+    lines.push(`Way out: ${CONFLICT_WAY_OUT}`);
+  }
+  if (outside)
+    lines.push(`${outside} address(es) in use here lie in space now owned by other peers (this peer was removed with \`overlay rmpeer\` while running); they stay in use and are kept from being handed out elsewhere.`);
+  return lines.join('\n');
 }

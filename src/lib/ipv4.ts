@@ -2,6 +2,11 @@
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
 
+/** IPv4 multicast (RFC 5771): the route containers get for it, and what isolation lets a port send to. */
+export const MULTICAST_BLOCK = '224.0.0.0/4';
+/** Limited broadcast: never routed, only ever on the sender's segment. */
+export const LIMITED_BROADCAST = '255.255.255.255/32';
+
 export function isIPv4(s: string): boolean {
   return IPV4_RE.test(s);
 }

@@ -14,7 +14,8 @@ describe('overlay setup-cni', () => {
 
   it('installs the plugin and writes one conflist per network, atomically', async () => {
     dir = await mkdtemp(join(tmpdir(), 'ovl-setup-cni-'));
-    const run = (args: string[]) => execa(process.execPath, [CLI, 'setup-cni', '--bin-dir', join(dir, 'bin'), '--conf-dir', join(dir, 'conf'), '--api-socket', '/run/x.sock', ...args], { reject: false });
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      execa(process.execPath, [CLI, 'setup-cni', '--bin-dir', join(dir, 'bin'), '--conf-dir', join(dir, 'conf'), '--api-socket', '/run/x.sock', ...args], { reject: false, env });
     const a = await run(['--name', 'tenant-a', '--subnet', '10.32.1.0/24', '--portmap']);
     expect(a.exitCode, a.stderr).toBe(0);
     expect((await stat(join(dir, 'bin', 'overlay'))).mode & 0o777).toBe(0o755);
@@ -24,12 +25,27 @@ describe('overlay setup-cni', () => {
       name: 'tenant-a',
       disableCheck: true,
       plugins: [
-        { type: 'overlay', subnet: '10.32.1.0/24', daemonSocket: '/run/x.sock', isolation: true },
+        { type: 'overlay', subnet: '10.32.1.0/24', daemonSocket: '/run/x.sock', stateDir: '/var/lib/overlay/cni', isolation: true, gateway: true },
         { type: 'portmap', capabilities: { portMappings: true }, snat: true },
       ],
     });
     expect((await run(['--name', 'tenant-b', '--subnet', '10.32.2.0/24'])).exitCode).toBe(0);
     expect(JSON.parse(await readFile(join(dir, 'conf', '10-tenant-b.conflist'), 'utf8')).plugins).toHaveLength(1);
+    // The plugin finds a daemon with its own data dir: its state goes where that daemon reads it.
+    expect((await run(['--name', 'tenant-c', '--data-dir', '/srv/ovl', '--no-gateway', '--no-multicast-route'])).exitCode).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'conf', '10-tenant-c.conflist'), 'utf8')).plugins[0]).toEqual({
+      type: 'overlay',
+      daemonSocket: '/run/x.sock',
+      stateDir: '/srv/ovl/cni',
+      isolation: true,
+      gateway: false,
+      multicastRoute: false,
+    });
+    expect((await run(['--name', 'tenant-d'], { OVERLAY_DATA_DIR: '/srv/env' })).exitCode).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'conf', '10-tenant-d.conflist'), 'utf8')).plugins[0].stateDir).toBe('/srv/env/cni');
+    // The plugin takes absolute paths only: relative ones are made absolute here.
+    expect((await run(['--name', 'tenant-e', '--data-dir', 'rel/data'])).exitCode).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, 'conf', '10-tenant-e.conflist'), 'utf8')).plugins[0].stateDir).toBe(join(process.cwd(), 'rel/data/cni'));
     // The installed copy runs on its own: the "about" line Nomad fingerprints.
     const about = await execa(join(dir, 'bin', 'overlay'), [], { reject: false, env: {} });
     expect(about.exitCode).toBe(0);

@@ -83,7 +83,7 @@ describe('ADD', () => {
       cniVersion: '1.0.0',
       interfaces: [{ name: 'overlay' }, { name: HOST_VETH }, { name: 'eth0', mac: expect.stringMatching(MAC), sandbox: NETNS }],
       ips: [{ address: '10.32.0.2/12', interface: 2 }],
-      routes: [{ dst: '10.32.0.0/12' }],
+      routes: [{ dst: '10.32.0.0/12' }, { dst: '224.0.0.0/4' }],
       dns: {},
     });
     const mac = out.json.interfaces[2].mac;
@@ -99,7 +99,22 @@ describe('ADD', () => {
     f.daemon.gateway = '10.32.0.1';
     const out = await add('1.1.0');
     expect(out.json.ips[0]).toEqual({ address: '10.32.0.2/12', gateway: '10.32.0.1', interface: 2 });
-    expect(out.json.routes).toEqual([{ dst: '10.32.0.0/12' }, { dst: '0.0.0.0/0', gw: '10.32.0.1' }]);
+    expect(out.json.routes).toEqual([{ dst: '10.32.0.0/12' }, { dst: '0.0.0.0/0', gw: '10.32.0.1' }, { dst: '224.0.0.0/4' }]);
+  });
+  it('puts a multicast route in the container, unless the config says multicastRoute: false', async () => {
+    expect((await add('1.0.0')).exitCode).toBe(0);
+    expect(f.attacher.sandboxes.get(NETNS)!.get('eth0')!.routes).toEqual([{ dst: '10.32.0.0/12' }, { dst: '224.0.0.0/4' }]);
+    f.attacher.addNetns('/run/netns/c2');
+    const out = await run('ADD', conf('1.0.0', { multicastRoute: false }), { CNI_CONTAINERID: 'c2', CNI_NETNS: '/run/netns/c2' });
+    expect(out.json.routes).toEqual([{ dst: '10.32.0.0/12' }]);
+    expect(f.attacher.sandboxes.get('/run/netns/c2')!.get('eth0')!.routes).toEqual([{ dst: '10.32.0.0/12' }]);
+  });
+  it('asks the daemon for a gateway only when the network wants one', async () => {
+    expect((await add('1.0.0')).exitCode).toBe(0);
+    expect(f.daemon.lastAdmit).not.toHaveProperty('gateway');
+    f.attacher.addNetns('/run/netns/c2');
+    expect((await run('ADD', conf('1.0.0', { gateway: true }), { CNI_CONTAINERID: 'c2', CNI_NETNS: '/run/netns/c2' })).exitCode).toBe(0);
+    expect(f.daemon.lastAdmit).toMatchObject({ gateway: true });
   });
   it('honours subnet, IP and MAC from config, CNI_ARGS and runtimeConfig', async () => {
     const out = await add('1.0.0', { subnet: '10.40.1.0/24', runtimeConfig: { mac: '02:00:00:00:aa:bb' } }, { CNI_ARGS: 'IP=10.40.1.9' });

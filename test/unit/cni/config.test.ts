@@ -70,6 +70,8 @@ describe('network config', () => {
     expect(c).toMatchObject({
       hairpinMode: false,
       isolation: true,
+      gateway: false,
+      multicastRoute: true,
       daemonSocket: '/run/overlay/overlay.sock',
       stateDir: '/var/lib/overlay/cni',
     });
@@ -78,8 +80,8 @@ describe('network config', () => {
     expect(c.raw.somethingElse).toEqual({ a: 1 });
   });
   it('reads every supported key', () => {
-    const c = parseNetConf(conf({ subnet: '10.40.0.0/16', mtu: 1400, hairpinMode: true, isolation: false, daemonSocket: '/tmp/s.sock' }));
-    expect(c).toMatchObject({ subnet: '10.40.0.0/16', mtu: 1400, hairpinMode: true, isolation: false, daemonSocket: '/tmp/s.sock' });
+    const keys = { subnet: '10.40.0.0/16', mtu: 1400, hairpinMode: true, isolation: false, gateway: true, multicastRoute: false, daemonSocket: '/tmp/s.sock', stateDir: '/tmp/st' };
+    expect(parseNetConf(conf(keys))).toMatchObject(keys);
   });
   it.each([
     ['subnet', '10.40.0.0'],
@@ -91,6 +93,8 @@ describe('network config', () => {
     ['mtu', 70000],
     ['hairpinMode', 'yes'],
     ['isolation', 1],
+    ['gateway', 'yes'],
+    ['multicastRoute', 0],
     ['daemonSocket', 'relative.sock'],
     ['daemonSocket', 5],
     ['stateDir', ''],

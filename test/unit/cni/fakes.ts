@@ -26,12 +26,15 @@ export class FakeDaemon implements DaemonClient {
   ready = true;
   gateway: string | undefined = undefined;
   calls: string[] = [];
+  /** What the last admit asked for. */
+  lastAdmit?: PortRequest;
   /** Retired ports handed over by DEL, for the daemon to destroy. */
   readonly retired: string[] = [];
   private next = 2;
 
   async admit(owner: string, req: PortRequest): Promise<PortPlan> {
     this.calls.push(`admit ${owner}`);
+    this.lastAdmit = req;
     this.check();
     if (!this.ready) throw new DaemonUnavailableError('IPAM not ready: waiting for consensus');
     let a = this.allocs.get(owner);

@@ -84,7 +84,7 @@ describe('IPAM core', () => {
     await ready(s);
     const ip = ipToInt('10.32.9.7');
     expect(await alloc(s, 0, 'claim1', NET, ip)).toBe(ip);
-    await expect(alloc(s, 1, 'claim2', NET, ip)).rejects.toMatchObject({ status: 409 });
+    await expect(alloc(s, 1, 'claim2', NET, ip)).rejects.toMatchObject({ kind: 'conflict' });
     await expect(alloc(s, 0, 'claim1', NET, ipToInt('10.32.9.8'))).rejects.toThrow(/already holds 10\.32\.9\.7/);
     await expect(alloc(s, 0, 'claim3', NET, ipToInt('10.32.15.255'))).rejects.toThrow(/not a host address/);
   });
@@ -152,10 +152,10 @@ describe('IPAM core', () => {
     const s = await cluster(4);
     await ready(s);
     const victim = s.ipams[3]!.self;
-    await expect(s.ipams[0]!.rmpeer(victim)).rejects.toMatchObject({ status: 409 });
+    await expect(s.ipams[0]!.rmpeer(victim)).rejects.toMatchObject({ kind: 'conflict' });
     await s.crash(3);
     expect(await s.runUntil(() => !s.ipams[0]!['env'].peers().some((p) => p.name === victim && p.reachable) && !s.ipams[2]!['env'].peers().some((p) => p.name === victim && p.reachable), 30_000)).toBe(true);
-    const results = await s.settle([s.ipams[1]!.rmpeer('p3'), s.ipams[2]!.rmpeer(victim)]);
+    const results = await s.settle([s.ipams[1]!.rmpeer('p3', { force: true }), s.ipams[2]!.rmpeer(victim, { force: true })]);
     const ok = results.filter((r) => r.status === 'fulfilled');
     expect(ok).toHaveLength(1);
     const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
@@ -164,6 +164,22 @@ describe('IPAM core', () => {
     await s.run(2_000);
     expect(s.ipams[0]!.ring.ownership().get(victim)).toBeUndefined();
     expect(s.ringsAgree()).toBe(true);
+  });
+
+  it('a hand-over whose acknowledgement is lost still moves the space, and nothing is handed out twice', async () => {
+    const s = await cluster(3);
+    await ready(s);
+    await alloc(s, 2, 'leaving');
+    s.lose = (_from, _to, m) => m.t === 'handover-ack';
+    const [r] = await s.settle([s.ipams[2]!.handOver()]);
+    expect((r as PromiseFulfilledResult<{ acknowledged: boolean }>).value.acknowledged).toBe(false);
+    const leaver = s.ipams[2]!.self;
+    await s.wipe(2);
+    s.lose = () => false;
+    await s.run(2_000);
+    expect(s.ipams[0]!.ring.ownership().get(leaver)).toBeUndefined();
+    for (let k = 0; k < 50; k++) await alloc(s, k % 2, `after-${k}`, parseNetwork('10.32.10.0/23'));
+    expect(s.violations).toEqual([]);
   });
 
   it('hand-over gives all of a peer’s space to a live peer and waits for the acknowledgement', async () => {

@@ -1,0 +1,148 @@
+/**
+ * rmpeer on simulated peers: the one operator mistake no design can prevent
+ * (removing a peer that is alive behind a partition) leads to addresses held
+ * twice, and every one of them is reported on both sides at the heal, with
+ * both owner ids; the removed peer keeps its addresses. Removing a peer that
+ * is really dead never leads to a duplicate. rmpeer refuses a peer seen alive
+ * less than a heartbeat timeout ago unless forced, and works when the dead
+ * peer was the only owner (Weave's "seed alone, then die" scenario).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { IpamSim } from '../../../scripts/lab/ipam-sim.js';
+import { simName } from '../../../scripts/lab/mesh-sim.js';
+import { IpamError } from '../../../src/ipam/ipam.js';
+import { parseNetwork, type Cidr } from '../../../src/lib/ipv4.js';
+
+const NET = parseNetwork('10.32.0.0/20');
+const HEARTBEAT_TIMEOUT_MS = 30_000;
+let sim: IpamSim | undefined;
+afterEach(async () => {
+  await sim?.stop();
+  sim = undefined;
+});
+
+async function ready(s: IpamSim): Promise<void> {
+  expect(await s.runUntil(() => s.allReady() && s.ringsAgree() && s.mesh.converged(), 60_000)).toBe(true);
+}
+
+async function settled<T>(s: IpamSim, p: Promise<T>): Promise<T> {
+  const [r] = await s.settle([p]);
+  if (r!.status === 'rejected') throw r.reason;
+  return r!.value;
+}
+
+const sees = (s: IpamSim, i: number, peer: string, reachable: boolean) => s.mesh.routers[i]!.peers().some((p) => p.name === peer && p.reachable) === reachable;
+
+/** A /24 lying wholly inside [start, end). */
+function subnetInside(span: { start: number; end: number }): Cidr {
+  const start = Math.ceil(span.start / 256) * 256;
+  if (start + 256 > span.end) throw new Error('span too small for a /24');
+  return { start, prefix: 24, size: 256 };
+}
+
+describe('rmpeer', () => {
+  it('of a live peer behind a partition: the addresses both sides handed out are conflicts on both sides at the heal, never resolved silently', async () => {
+    const s = new IpamSim(7, 5, { range: '10.32.0.0/20' });
+    sim = s;
+    await s.start();
+    await ready(s);
+    const h5 = s.ipams[4]!;
+    const h5Name = h5.self;
+    const span = h5.ownedSpans()[0]!;
+    const sub = subnetInside(span);
+    s.excuse = (addr) => addr >= span.start && addr < span.end; // the operator's mistake, below
+    s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
+    expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
+
+    // Seen alive moments ago: refused unless forced, with the reason in plain words.
+    await expect(settled(s, s.ipams[0]!.rmpeer(h5Name))).rejects.toThrow(/seen alive .* ago.*--force/);
+    const r = await settled(s, s.ipams[0]!.rmpeer(h5Name, { force: true }));
+    expect(r.moved).toBe(span.end - span.start);
+    expect(r.message).toMatch(/only cut off by a partition.*conflict/);
+
+    const onH1 = [];
+    const onH5 = [];
+    for (let k = 0; k < 3; k++) onH1.push(await settled(s, s.ipams[0]!.allocate(`h1-c${k}`, sub)));
+    for (let k = 0; k < 3; k++) onH5.push(await settled(s, h5.allocate(`h5-c${k}`, sub)));
+    expect(onH1.sort()).toEqual(onH5.sort()); // the duplicates no design can prevent during the partition
+    expect(s.duplicates()).toHaveLength(3);
+
+    s.mesh.net.healAll();
+    const reported = (i: number) => s.ipams[i]!.conflicts().length === 3;
+    expect(await s.runUntil(() => reported(0) && reported(4) && s.ringsAgree(), 120_000), 'conflicts reported on both sides').toBe(true);
+    for (const c of s.ipams[0]!.conflicts()) {
+      expect(onH1).toContain(c.address);
+      expect(c.owner).toMatch(/^h1-c\d$/);
+      expect(c.otherPeer).toBe(h5Name);
+      expect(c.otherOwner).toMatch(/^h5-c\d$/);
+    }
+    for (const c of h5.conflicts()) {
+      expect(c.owner).toMatch(/^h5-c\d$/);
+      expect(c.otherPeer).toBe(s.ipams[0]!.self);
+    }
+    // The removed peer did not give way: it still holds every address it handed out.
+    for (let k = 0; k < 3; k++) expect(h5.lookup(`h5-c${k}`)).toBe(onH5.sort()[k]);
+    // Nobody hands out an address the removed peer still holds.
+    for (let k = 0; k < 20; k++) {
+      const a = await settled(s, s.ipams[1 + (k % 3)]!.allocate(`more-${k}`, sub));
+      expect(onH5).not.toContain(a);
+    }
+    expect(s.duplicates()).toHaveLength(3);
+
+    // The way out: release one of the two holders; the conflict clears on both sides.
+    s.ipams[0]!.release('h1-c0');
+    const gone = (i: number) => s.ipams[i]!.conflicts().length === 2;
+    expect(await s.runUntil(() => gone(0) && gone(4), 30_000)).toBe(true);
+    expect(s.duplicates()).toHaveLength(2);
+    expect(s.violations).toEqual([]);
+  });
+
+  it('of a peer that is really dead never leads to a duplicate', async () => {
+    const s = new IpamSim(8, 5, { range: '10.32.0.0/20' });
+    sim = s;
+    await s.start();
+    await ready(s);
+    const span = s.ipams[4]!.ownedSpans()[0]!;
+    const sub = subnetInside(span);
+    for (let k = 0; k < 5; k++) await settled(s, s.ipams[4]!.allocate(`dead-c${k}`, sub));
+    const name = s.ipams[4]!.self;
+    await s.run(2_000); // its usage is published
+    await s.destroy(4);
+    expect(await s.runUntil(() => sees(s, 0, name, false), 60_000)).toBe(true);
+    await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
+    const r = await settled(s, s.ipams[0]!.rmpeer('p4'));
+    expect(r.message).toMatch(/5 addresses in use/);
+    for (let k = 0; k < 30; k++) await settled(s, s.ipams[k % 4]!.allocate(`after-${k}`, sub));
+    expect(s.violations).toEqual([]);
+    expect(s.duplicates()).toEqual([]);
+  });
+
+  it('refuses a reachable peer whatever the flags', async () => {
+    const s = new IpamSim(9, 3, { range: '10.32.0.0/20' });
+    sim = s;
+    await s.start();
+    await ready(s);
+    const err = await settled(s, s.ipams[0]!.rmpeer(s.ipams[2]!.self, { force: true })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IpamError);
+    expect(err).toMatchObject({ kind: 'conflict' });
+    expect((err as Error).message).toMatch(/is reachable/);
+  });
+
+  it('of the only owner, gone longer than a heartbeat timeout, succeeds (seed alone, observers join with no space, seed dies)', async () => {
+    const seed = simName(0);
+    const s = new IpamSim(10, 3, { range: '10.32.0.0/20', init: (i) => (i === 0 ? { mode: 'seed', seeds: [seed] } : { mode: 'observer' }) });
+    sim = s;
+    await s.start();
+    expect(await s.runUntil(() => s.ipams.every((p) => p!.ring.initialised) && s.mesh.converged(), 60_000)).toBe(true);
+    expect(s.ipams[1]!.ownedSpans()).toEqual([]);
+    await s.destroy(0);
+    expect(await s.runUntil(() => sees(s, 1, seed, false) && sees(s, 2, seed, false), 60_000)).toBe(true);
+    await expect(settled(s, s.ipams[1]!.rmpeer('p0'))).rejects.toThrow(/seen alive .* ago/);
+    await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
+    const r = await settled(s, s.ipams[1]!.rmpeer('p0'));
+    expect(r.moved).toBe(NET.size);
+    await settled(s, s.ipams[1]!.allocate('on-h2', NET));
+    await settled(s, s.ipams[2]!.allocate('on-h3', NET));
+    expect(s.violations).toEqual([]);
+  });
+});
