@@ -5,6 +5,7 @@
 import { ApiError, optionalBoolean, optionalString, type ApiRouter } from '../api/http.js';
 import { IpamError } from '../ipam/ipam.js';
 import { ipamApiError } from '../ipam/api-errors.js';
+import { checkNetworkNamespace, NotANetworkNamespace } from '../sys/netns-file.js';
 import { DataplaneError, type DataplaneErrorKind } from './errors.js';
 import { HOST_VETH_RE, RETIRED_RE } from './names.js';
 import type { PortService } from './port-service.js';
@@ -50,18 +51,29 @@ export function dataplaneRoutes(api: ApiRouter, dp: DataplaneApi, ports: PortSer
     if (!n) throw new ApiError(400, '"netns" is required (a name in /run/netns or a path)');
     return netnsPath(n);
   };
-  api.add('POST', '/expose', async ({ body }) => {
+  // Only a real network namespace may be attached or admitted: the path goes to the kernel as root.
+  const checkedNetnsOf = (body: unknown) => {
+    const path = netnsOf(body);
+    try {
+      checkNetworkNamespace(path);
+    } catch (e) {
+      if (e instanceof NotANetworkNamespace) throw new ApiError(400, e.message, 'not a network namespace');
+      throw e;
+    }
+    return path;
+  };
+  api.add('POST', '/expose', 'mutate', async ({ body }) => {
     const masq = optionalBoolean(body, 'masquerade');
     return { json: await mapped(() => dp.expose(str(body, 'subnet'), str(body, 'ip'), masq !== false)) };
   });
-  api.add('POST', '/hide', async ({ body }) => ({ json: { hidden: await mapped(() => dp.hide(str(body, 'cidr'))) } }));
-  api.add('POST', '/attach', async ({ body }) => {
+  api.add('POST', '/hide', 'mutate', async ({ body }) => ({ json: { hidden: await mapped(() => dp.hide(str(body, 'cidr'))) } }));
+  api.add('POST', '/attach', 'mutate', async ({ body }) => {
     const multicastRoute = optionalBoolean(body, 'multicastRoute');
-    return { json: await mapped(() => ports.attachNetns(netnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'), multicastRoute !== false)) };
+    return { json: await mapped(() => ports.attachNetns(checkedNetnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'), multicastRoute !== false)) };
   });
-  api.add('POST', '/detach', async ({ body }) => ({ json: await mapped(() => ports.detachNetns(netnsOf(body), ifnameOf(body))) }));
-  api.add('GET', '/status/dataplane', () => ({ json: dp.statusJson() }));
-  api.add('GET', '/ps', async ({ wantsJson }) => {
+  api.add('POST', '/detach', 'mutate', async ({ body }) => ({ json: await mapped(() => ports.detachNetns(netnsOf(body), ifnameOf(body))) }));
+  api.add('GET', '/status/dataplane', 'read', () => ({ json: dp.statusJson() }));
+  api.add('GET', '/ps', 'read', async ({ wantsJson }) => {
     const list = await dp.attached();
     if (wantsJson) return { json: list };
     return { text: list.map((e) => `${e.id} ${e.ifname} ${e.mac} ${e.addresses.join(' ')}`).join('\n') + (list.length ? '\n' : '') };
@@ -72,12 +84,12 @@ export function dataplaneRoutes(api: ApiRouter, dp: DataplaneApi, ports: PortSer
     if (!o) throw new ApiError(400, '"owner" is required (<container id>:<interface>)');
     return o;
   };
-  api.add('POST', '/ports/admit', async ({ body }) => {
+  api.add('POST', '/ports/admit', 'mutate', async ({ body }) => {
     const isolate = optionalBoolean(body, 'isolate');
-    const req = { netns: netnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false, gateway: optionalBoolean(body, 'gateway') === true };
+    const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false, gateway: optionalBoolean(body, 'gateway') === true };
     return { json: await mapped(() => ports.admit(ownerOf(body), req)) };
   });
-  api.add('POST', '/ports/release', async ({ body }) => {
+  api.add('POST', '/ports/release', 'mutate', async ({ body }) => {
     const hostVeth = str(body, 'hostVeth');
     if (hostVeth !== undefined && !HOST_VETH_RE.test(hostVeth)) throw new ApiError(400, '"hostVeth" must name a port this project created (ovl + 12 hex digits)');
     const retired = str(body, 'retired');

@@ -300,22 +300,22 @@ export class IpamComponent implements DaemonComponent {
       return o;
     };
 
-    api.add('GET', '/ipam/status', () => {
+    api.add('GET', '/ipam/status', 'read', () => {
       const st = this.core.state();
       if (st.state !== 'ready') throw new ApiError(503, `IPAM is not ready: ${describeState(st)}`);
       return { json: { ready: true, status: 'ready' } };
     });
-    api.add('GET', '/status/ipam', ({ wantsJson }) => {
+    api.add('GET', '/status/ipam', 'read', ({ wantsJson }) => {
       if (wantsJson) return { json: this.statusJson() };
       const conflicts = formatConflicts(this.core);
       return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) + (conflicts ? `\n${conflicts}` : '') };
     });
     // Allocate (or claim with "ip"): {owner, subnet?, ip?}. "ip" may carry a prefix: "10.32.1.7/24" names the subnet too.
-    api.add('POST', '/ipam/allocate', async ({ body }) => {
+    api.add('POST', '/ipam/allocate', 'mutate', async ({ body }) => {
       const a = await this.allocate(owner(body), str(body, 'subnet'), str(body, 'ip'));
       return { json: this.allocationJson(a.owner, a.address, a.subnet) };
     });
-    api.add('POST', '/ipam/release', ({ body }) =>
+    api.add('POST', '/ipam/release', 'mutate', ({ body }) =>
       this.run(() => {
         const ipText = str(body, 'ip');
         if (ipText !== undefined) {
@@ -326,7 +326,7 @@ export class IpamComponent implements DaemonComponent {
         return { json: { released: addr !== undefined, address: addr === undefined ? undefined : intToIp(addr) } };
       }),
     );
-    api.add('GET', '/ipam/lookup', ({ query }) => {
+    api.add('GET', '/ipam/lookup', 'read', ({ query }) => {
       const o = query.get('owner');
       if (!o) throw new ApiError(400, 'lookup needs ?owner=<id>');
       const addr = this.core.lookup(o);
@@ -334,10 +334,10 @@ export class IpamComponent implements DaemonComponent {
       const subnet = this.core.subnetFor(this.core.subnetOf(o));
       return { json: this.allocationJson(o, addr, subnet) };
     });
-    api.add('GET', '/ipam/allocations', () => ({
+    api.add('GET', '/ipam/allocations', 'read', () => ({
       json: [...this.core.space.entries()].map(([o, a]) => ({ owner: o, address: intToIp(a) })).sort((x, y) => (x.owner < y.owner ? -1 : 1)),
     }));
-    api.add('POST', '/ipam/rmpeer', ({ body }) =>
+    api.add('POST', '/ipam/rmpeer', 'mutate', ({ body }) =>
       this.run(async () => {
         const peer = str(body, 'peer');
         if (!peer) throw new ApiError(400, '"peer" is required');
