@@ -11,7 +11,7 @@
  * the response.
  */
 import { DaemonUnreachable } from '../src/api/errors.js';
-import { address, cString, EAGAIN, ECONNREFUSED, EINTR, ENOENT, errno, errnoText, libc } from './libc.js';
+import { address, cString, EAGAIN, ECONNREFUSED, EINTR, ENOENT, errno, errnoText, libc } from '../src/sys/libc.js';
 import type { DaemonReply } from './transport.js';
 
 const AF_UNIX = 1;

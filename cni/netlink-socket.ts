@@ -10,7 +10,7 @@
  * container is made by entering its netns on this thread, creating the
  * socket, and going straight back.
  */
-import { address as ptr, cString, errno, errnoText, libc } from './libc.js';
+import { address as ptr, cString, errno, errnoText, libc } from '../src/sys/libc.js';
 import { errnoOf, NLM_F, NLMSG_DONE, NLMSG_ERROR, parseMessages, setSequence, type NlMessage } from '../src/sys/netlink/message.js';
 
 const AF_NETLINK = 16;

@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseNetwork, formatCidr } from '../lib/ipv4.js';
 import { UsageError } from './args.js';
+import { builtPluginPath } from './self.js';
 
 export interface SetupCniOptions {
   binDir: string;
@@ -17,11 +17,6 @@ export interface SetupCniOptions {
   subnet?: string;
   daemonSocket: string;
   portmap: boolean;
-}
-
-/** dist/cni/overlay, next to this build of the CLI. */
-export function builtPluginPath(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '../../cni/overlay');
 }
 
 function atomicWrite(path: string, write: (tmp: string) => void, mode: number): void {
@@ -61,7 +56,8 @@ export function setupCni(o: SetupCniOptions): { plugin: string; conf: string } {
   const src = builtPluginPath();
   if (!existsSync(src)) throw new Error(`the plugin binary ${src} is missing; run "npm run build" first`);
   const plugin = join(o.binDir, 'overlay');
-  atomicWrite(plugin, (tmp) => copyFileSync(src, tmp), 0o755);
+  // The package installs the plugin in /opt/cni/bin itself; copying it onto itself would be a no-op at best.
+  if (resolve(plugin) !== resolve(src)) atomicWrite(plugin, (tmp) => copyFileSync(src, tmp), 0o755);
   const conf = join(o.confDir, `10-${o.name}.conflist`);
   atomicWrite(conf, (tmp) => writeFileSync(tmp, JSON.stringify(conflist({ ...o, subnet }), null, 2) + '\n'), 0o644);
   return { plugin, conf };

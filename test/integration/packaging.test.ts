@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, cliPath, daemonHost, overlay, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, overlayCommand, daemonHost, overlay, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 const ROOT = resolve(__dirname, '../..');
@@ -58,7 +58,7 @@ describe('installer, systemd unit, Vagrantfile and provisioning', () => {
         env: {
           ...d[i - 1]!.env,
           OVERLAY_SKIP_INSTALL: '1',
-          OVERLAY_CLI: `${process.execPath} ${cliPath()}`,
+          OVERLAY_CLI: overlayCommand().join(' '),
           OVERLAY_CNI_BIN_DIR: join(d[i - 1]!.dataDir, 'bin'),
           OVERLAY_CNI_CONF_DIRS: `${join(d[i - 1]!.dataDir, 'net.d')} ${join(d[i - 1]!.dataDir, 'config')}`,
         },

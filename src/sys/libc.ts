@@ -1,7 +1,10 @@
 /**
- * The few libc calls the plugin makes itself, through bun:ffi (the plugin is
- * a Bun executable): netlink sockets (netlink-socket.ts) and the daemon's
- * unix socket (daemon-socket.ts). Loaded on first use (~0.3 ms).
+ * The few libc calls overlay makes itself, through bun:ffi (the plugin and the
+ * `overlay` executable are Bun executables): the plugin's netlink sockets
+ * (cni/netlink-socket.ts) and the daemon's unix socket (cni/daemon-socket.ts),
+ * and the error texts of the daemon's ICMPv6 probe socket (icmp-socket-bun.ts,
+ * which binds its own few calls so the plugin does not pay for them). Loaded
+ * on first use (~0.3 ms). Only ever imported under Bun.
  */
 import { dlopen, FFIType, ptr, read, type Pointer } from 'bun:ffi';
 
