@@ -5,39 +5,11 @@
  * CLI starts fast.
  */
 import { apiRequest, DaemonUnreachable } from '../api/client.js';
-import { LAUNCH_FLAGS, LOCATION_FLAGS, resolveDaemonConfig, resolveLocation, VERSION, checkTargets, type Location } from '../daemon/config.js';
-import { parseArgs, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
+import { resolveDaemonConfig, resolveLocation, VERSION, checkTargets, type Location } from '../daemon/config.js';
+import { HELP_FLAG, parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { commandSpec, type CommandName } from './commands.js';
+import { bashCompletion, commandHelp, usage } from './help.js';
 import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
-
-const USAGE = `Usage: overlay <command> [options]
-
-Commands:
-  launch [--foreground] [options] [peer ...]   start the router daemon (peers: host or host:port)
-  status [peers|connections|targets|ipam|dataplane] [--json]  show the daemon's state
-  expose [net:CIDR | ip:CIDR] [--without-masquerade]  give this host an address on the overlay
-  hide [CIDR]                                  undo expose (all exposed subnets when none is given)
-  attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe]  put a network namespace on the overlay
-  detach <netns> [--ifname ethwe]              take it off again and release its address
-  rmpeer <name|nickname>                       take over the address space of a dead peer
-  ps [--json]                                  the containers attached on this host: id, interface, MAC, addresses
-  report                                       every layer's whole state as JSON (attach it to bug reports)
-  setup-cni [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--name overlay] [--subnet CIDR] [--portmap]
-                                               install the CNI plugin and write a conflist (Nomad: --conf-dir /opt/cni/config)
-  connect [--replace] <peer> ...               add (or replace) peers to connect to
-  forget <peer> ...                            remove peers from the target list
-  stop                                         stop the daemon, keep its state
-  reset                                        stop the daemon and remove its devices, rules and state
-  version                                      print the version
-
-Launch options:
-  --name MAC  --nickname NAME  --port 6783  --password PW | --password-file FILE (or OVERLAY_PASSWORD)
-  --conn-limit N  --no-discovery  --log-level debug|info|warn|error  --min-protocol-version N
-  --ipalloc-range 10.32.0.0/12  --ipalloc-default-subnet CIDR  --ipalloc-wait SECONDS (default 10)
-  --ipalloc-init consensus[=N] | seed=<name,...> | observer
-  --bridge overlay  --vxlan-dev overlay-vx  --vxlan-vni 6784  --vxlan-port 6784  --mtu N (default: underlay MTU - 50, - 60 more when encrypted)
-  with a password: --wireguard-dev overlay-wg  --wireguard-port 6785  --trusted-subnets CIDR,...
-Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
-  --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;
 
 type Command = (args: ParsedArgs, rawArgv: string[]) => Promise<number>;
 
@@ -234,38 +206,53 @@ const version: Command = async () => {
   return 0;
 };
 
-const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
-  launch: { flags: LAUNCH_FLAGS, run: launch },
-  status: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: status },
-  connect: { flags: { ...LOCATION_FLAGS, replace: 'boolean' }, run: connect },
-  forget: { flags: LOCATION_FLAGS, run: forget },
-  stop: { flags: LOCATION_FLAGS, run: stop },
-  reset: { flags: LOCATION_FLAGS, run: reset },
-  rmpeer: { flags: LOCATION_FLAGS, run: rmpeer },
-  ps: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: ps },
-  report: { flags: LOCATION_FLAGS, run: report },
-  'setup-cni': { flags: { ...LOCATION_FLAGS, 'bin-dir': 'string', 'conf-dir': 'string', name: 'string', subnet: 'string', portmap: 'boolean' }, run: setupCniCmd },
-  expose: { flags: { ...LOCATION_FLAGS, 'without-masquerade': 'boolean' }, run: expose },
-  hide: { flags: LOCATION_FLAGS, run: hide },
-  attach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: attachCmd },
-  detach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: detachCmd },
-  version: { flags: {}, run: version },
+const completion: Command = async ({ positionals }) => {
+  if (positionals.length !== 1 || positionals[0] !== 'bash') throw new UsageError('completion needs the shell: bash');
+  out(bashCompletion());
+  return 0;
+};
+
+/** The code behind each command of the table in commands.ts (the compiler checks that both list the same commands). */
+const RUN: Record<CommandName, Command> = {
+  launch,
+  status,
+  connect,
+  forget,
+  stop,
+  reset,
+  rmpeer,
+  ps,
+  report,
+  'setup-cni': setupCniCmd,
+  expose,
+  hide,
+  attach: attachCmd,
+  detach: detachCmd,
+  completion,
+  version,
 };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    out(USAGE);
+    // `overlay help <command>` is `overlay <command> --help`.
+    const about = rest[0] === undefined ? undefined : commandSpec(rest[0]);
+    out(about ? commandHelp(rest[0]!, about) : usage());
     return name ? 0 : 2;
   }
   if (name === '--version') return version({ positionals: [], flags: {} }, []);
-  const cmd = COMMANDS[name];
+  const spec = commandSpec(name);
   try {
-    if (!cmd) throw new UsageError(`unknown command "${name}"`);
-    return await cmd.run(parseArgs(rest, cmd.flags, name), rest);
+    if (!spec) throw new UsageError(`unknown command "${name}"`);
+    const args = parseArgs(rest, spec.flags, name);
+    if (args.flags[HELP_FLAG]) {
+      out(commandHelp(name, spec));
+      return 0;
+    }
+    return await RUN[name as CommandName](args, rest);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`overlay: ${e.message}\nRun "overlay help" for usage.\n`);
+      process.stderr.write(`overlay: ${e.message}\nRun "overlay ${spec ? `${name} --help` : 'help'}" for usage.\n`);
       return 2;
     }
     process.stderr.write(`overlay: ${(e as Error).message}\n`);

@@ -21,33 +21,37 @@ export const DEFAULT_PORT = 6783;
 export const VERSION = '0.1.0';
 
 /** Flags every command accepts: where to find the daemon. */
-export const LOCATION_FLAGS: FlagSpec = { 'data-dir': 'string', 'api-socket': 'string', 'http-addr': 'string' };
+export const LOCATION_FLAGS: FlagSpec = {
+  'data-dir': { type: 'string', value: 'DIR', help: `the daemon's state, pid and log (env OVERLAY_DATA_DIR) [${DEFAULT_DATA_DIR}]` },
+  'api-socket': { type: 'string', value: 'PATH', help: `the daemon's API socket (env OVERLAY_API_SOCKET) [${DEFAULT_API_SOCKET}]` },
+  'http-addr': { type: 'string', value: 'HOST:PORT', help: `the API on TCP, for status tools and Prometheus (/metrics) (env OVERLAY_HTTP_ADDR) [${DEFAULT_HTTP_ADDR}]` },
+};
 
 export const LAUNCH_FLAGS: FlagSpec = {
   ...LOCATION_FLAGS,
-  foreground: 'boolean',
-  name: 'string',
-  nickname: 'string',
-  port: 'number',
-  password: 'string',
-  'password-file': 'string',
-  'conn-limit': 'number',
-  'no-discovery': 'boolean',
-  'log-level': 'string',
-  'http-addr-allow-remote': 'boolean',
-  'min-protocol-version': 'number',
-  'ipalloc-range': 'string',
-  'ipalloc-default-subnet': 'string',
-  'ipalloc-init': 'string',
-  'ipalloc-wait': 'number',
-  bridge: 'string',
-  'vxlan-dev': 'string',
-  'vxlan-vni': 'number',
-  'vxlan-port': 'number',
-  mtu: 'number',
-  'wireguard-dev': 'string',
-  'wireguard-port': 'number',
-  'trusted-subnets': 'string',
+  foreground: { type: 'boolean', help: 'run the daemon in this process (systemd, containers) instead of in the background' },
+  name: { type: 'string', value: 'MAC', help: 'the peer name, 6 bytes in MAC format [random on first launch, then kept]' },
+  nickname: { type: 'string', value: 'NAME', help: 'a readable name for this peer [the host name]' },
+  port: { type: 'number', value: 'PORT', help: `TCP port of the control plane [${DEFAULT_PORT}]` },
+  password: { type: 'string', value: 'PW', help: 'encrypt and authenticate the control plane, and put VXLAN inside WireGuard (prefer OVERLAY_PASSWORD)' },
+  'password-file': { type: 'string', value: 'FILE', help: 'read the password from a file' },
+  'conn-limit': { type: 'number', value: 'N', help: 'most connections to other peers [100]' },
+  'no-discovery': { type: 'boolean', help: 'connect only to the peers given, not to the peers they know' },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error [info]' },
+  'http-addr-allow-remote': { type: 'boolean', help: 'allow --http-addr on an address that is not loopback' },
+  'min-protocol-version': { type: 'number', value: 'N', help: 'refuse peers speaking an older protocol version' },
+  'ipalloc-range': { type: 'string', value: 'CIDR', help: `the address range the cluster shares [${'10.32.0.0/12'}]` },
+  'ipalloc-default-subnet': { type: 'string', value: 'CIDR', help: 'the subnet for containers that ask for none [the range]' },
+  'ipalloc-init': { type: 'string', value: 'MODE', help: 'consensus[=N], seed=<name,...> or observer [consensus]' },
+  'ipalloc-wait': { type: 'number', value: 'SECONDS', help: 'how long an allocation may wait for consensus or space, at most 600 [10]' },
+  bridge: { type: 'string', value: 'NAME', help: `the bridge containers attach to [${DATAPLANE_DEFAULTS.bridge}]` },
+  'vxlan-dev': { type: 'string', value: 'NAME', help: `the VXLAN device [${DATAPLANE_DEFAULTS.vxlanDev}]` },
+  'vxlan-vni': { type: 'number', value: 'VNI', help: `the VXLAN network identifier [${DATAPLANE_DEFAULTS.vni}]` },
+  'vxlan-port': { type: 'number', value: 'PORT', help: `UDP port of VXLAN [${DATAPLANE_DEFAULTS.port}]` },
+  mtu: { type: 'number', value: 'BYTES', help: 'the overlay MTU [underlay MTU - 50, - 60 more when encrypted]' },
+  'wireguard-dev': { type: 'string', value: 'NAME', help: `with a password: the WireGuard device (env OVERLAY_WIREGUARD_DEV) [${WIREGUARD_DEFAULTS.dev}]` },
+  'wireguard-port': { type: 'number', value: 'PORT', help: `with a password: WireGuard's UDP port [${WIREGUARD_DEFAULTS.port}]` },
+  'trusted-subnets': { type: 'string', value: 'CIDR,...', help: 'with a password: underlay subnets where VXLAN may go unencrypted between peers that both trust them' },
 };
 
 export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
