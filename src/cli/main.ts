@@ -9,6 +9,7 @@ import { resolveDaemonConfig, resolveLocation, VERSION, checkTargets, type Locat
 import { HELP_FLAG, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { commandSpec, type CommandName } from './commands.js';
 import { bashCompletion, commandHelp, usage } from './help.js';
+import { withProgress } from './progress.js';
 import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
 
 type Command = (args: ParsedArgs, rawArgv: string[]) => Promise<number>;
@@ -138,10 +139,16 @@ function addressSpec(arg: string | undefined, cmd: string): { subnet?: string; i
   return m[1] === 'net' ? { subnet: m[2] } : { ip: m[2] };
 }
 
+/** An allocating call, with a line on stderr whenever what it waits for changes. */
+function allocating(loc: Location, path: string, body: unknown) {
+  const ipamStatus = async () => (await call(loc, 'GET', '/status/ipam?format=json', undefined, 'application/json', 5_000)).json<object>();
+  return withProgress(call(loc, 'POST', path, body, undefined, ALLOCATING_CALL_TIMEOUT_MS), ipamStatus, (line) => process.stderr.write(`overlay: ${line}\n`));
+}
+
 const expose: Command = async ({ flags, positionals }) => {
   if (positionals.length > 1) throw new UsageError('expose takes at most one net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
-  const r = (await call(loc, 'POST', '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true }, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
+  const r = (await allocating(loc, '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true })).json<{ address: string }>();
   out(r.address);
   return 0;
 };
@@ -158,7 +165,7 @@ const attachCmd: Command = async ({ flags, positionals }) => {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('attach needs a network namespace and optionally net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
   const body = { netns: positionals[0], ifname: flags['ifname'], ...addressSpec(positionals[1], 'attach') };
-  const r = (await call(loc, 'POST', '/attach', body, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
+  const r = (await allocating(loc, '/attach', body)).json<{ address: string }>();
   out(r.address);
   return 0;
 };

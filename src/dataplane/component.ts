@@ -12,7 +12,7 @@
  */
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
 import type { MetricFamily } from '../api/metrics.js';
-import type { StatusSection } from '../api/status.js';
+import { formatSection, type StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
 import { IpamError } from '../ipam/ipam.js';
@@ -623,6 +623,15 @@ export class DataplaneComponent implements DaemonComponent {
     };
   }
 
+  /** Per peer: where its VXLAN goes and what the last probe of the path found. */
+  private peerRows(): { header: string[]; rows: string[][] } {
+    const rows = this.router
+      .peers()
+      .filter((p) => p.name !== this.router.name)
+      .map((p) => [`${p.name}(${p.nickname})`, p.reachable ? 'reachable' : 'unreachable', this.table.get(p.name)?.underlay ?? '-', describeProbe(this.probes.get(p.name))]);
+    return { header: ['PEER', 'STATE', 'UNDERLAY', 'DATA PATH'], rows };
+  }
+
   statusJson(): unknown {
     return {
       bridge: this.cfg.bridge,
@@ -683,7 +692,7 @@ export class DataplaneComponent implements DaemonComponent {
       json: await ipamErrors(() => this.attachNetns(netnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'))),
     }));
     api.add('POST', '/detach', async ({ body }) => ({ json: await this.detachNetns(netnsOf(body), ifnameOf(body)) }));
-    api.add('GET', '/status/dataplane', () => ({ json: this.statusJson() }));
+    api.add('GET', '/status/dataplane', ({ wantsJson }) => (wantsJson ? { json: this.statusJson() } : { text: formatSection(this.status(), this.peerRows()) }));
     api.add('GET', '/ps', async ({ wantsJson }) => {
       const list = await this.attached();
       if (wantsJson) return { json: list };

@@ -193,6 +193,8 @@ export class IpamComponent implements DaemonComponent {
       seeds: ipam.ring.seeds,
       consensus: ipam.consensusRecords(),
       peers: ipamPeerRows(ipam, this.router.peers()),
+      waiting: ipam.waiting,
+      askingSpaceFrom: ipam.askingSpaceFrom === undefined ? undefined : ipam.describePeer(ipam.askingSpaceFrom),
     };
   }
 

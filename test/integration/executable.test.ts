@@ -38,6 +38,16 @@ describe('the overlay executable without node_modules', () => {
     await lab?.destroy();
   });
 
+  it('attach prints what it waits for while IPAM has no consensus, then the reason it gave up', async () => {
+    const r1 = await inMount(d[0]!, ['launch', '--nickname', 'h1', '--ipalloc-init', 'consensus=2', '--ipalloc-wait', '4']);
+    expect(r1.exitCode, r1.stderr).toBe(0);
+    const ns = await lab.addNamespace('c1');
+    const a = await inMount(d[0]!, ['attach', ns]);
+    expect(a.exitCode).toBe(1);
+    expect(a.stderr).toMatch(/^overlay: waiting for IPAM consensus: 1 of 2 peers$/m);
+    expect((await inMount(d[0]!, ['reset'])).exitCode).toBe(0);
+  });
+
   it('launches, persists its name in level, and probes the path to its peer with a real RTT', async () => {
     const names: string[] = [];
     for (const [i, peer] of [[1, '198.51.100.2'], [2, '198.51.100.1']] as const) {
@@ -53,6 +63,11 @@ describe('the overlay executable without node_modules', () => {
     };
     expect(await waitFor(async () => (await rtt()) > 0, 30_000, 500)).toBe(true);
     expect(await rtt()).toBeLessThan(1);
+    // The same, as text: one row per peer with the data path's state.
+    const text = await inMount(d[0]!, ['status', 'dataplane']);
+    expect(text.stdout).toMatch(/Service: Data plane/);
+    expect(text.stdout).toMatch(/^PEER +STATE +UNDERLAY +DATA PATH$/m);
+    expect(text.stdout).toMatch(/\(h2\) +reachable +198\.51\.100\.2 +vxlan mtu=\d+ ok$/m);
     // A restart reads the same peer name back from the database.
     expect((await inMount(d[0]!, ['stop'])).exitCode).toBe(0);
     const again = await inMount(d[0]!, ['launch', '--nickname', 'h1', '198.51.100.2']);
