@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { ApiError, ApiRouter, stringList } from '../api/http.js';
-import { meshMetrics, renderMetrics } from '../api/metrics.js';
+import { buildInfo, meshMetrics, processMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
 import { SystemClock } from '../lib/clock.js';
 import { IpamComponent } from '../ipam/component.js';
@@ -174,7 +174,7 @@ export class Daemon {
       return { json: { targets: this.router.userTargets() } };
     });
     api.add('GET', '/metrics', () => {
-      const fams = [...meshMetrics(this.status(), this.router.counters), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
+      const fams = [buildInfo(VERSION), ...processMetrics(), ...meshMetrics(this.status(), this.router.counters), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
       return { text: renderMetrics(fams), contentType: 'text/plain; version=0.0.4' };
     });
     api.add('POST', '/stop', () => {

@@ -11,7 +11,7 @@
  *  - a prober checks the VXLAN path to every peer at full MTU.
  */
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
-import type { MetricFamily } from '../api/metrics.js';
+import { Histogram, LATENCY_BUCKETS, type MetricFamily } from '../api/metrics.js';
 import { formatSection, type StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
@@ -83,6 +83,7 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly table: EndpointTable;
   private readonly bridgeMac: string;
   private readonly prober: PathProber;
+  private readonly admitLatency = new Histogram(LATENCY_BUCKETS);
   private sender?: GossipSender;
   private unsubscribe?: () => void;
   private readonly monitors: EventMonitor[] = [];
@@ -650,15 +651,20 @@ export class DataplaneComponent implements DaemonComponent {
 
   metrics(): MetricFamily[] {
     const nick = new Map(this.router.peers().map((p) => [p.name, p.nickname]));
-    const probeSamples = (f: (r: ProbeResult) => number) =>
-      [...this.probes.entries()].map(([peer, r]) => ({ labels: { peer, nickname: nick.get(peer) ?? '' }, value: f(r) }));
+    const probeSamples = (f: (r: ProbeResult) => number | undefined) =>
+      [...this.probes.entries()].flatMap(([peer, r]) => {
+        const value = f(r);
+        return value === undefined ? [] : [{ labels: { peer, nickname: nick.get(peer) ?? '' }, value }];
+      });
     return [
       { name: 'overlay_dataplane_fdb_entries', help: 'VXLAN FDB entries programmed for reachable peers', type: 'gauge', samples: [{ value: this.fdbEntries }] },
       { name: 'overlay_dataplane_repairs_total', help: 'Devices, addresses or rules found changed or missing and restored', type: 'counter', samples: [{ value: this.repairs }] },
       { name: 'overlay_dataplane_reconcile_errors_total', help: 'Reconcile runs that failed', type: 'counter', samples: [{ value: this.reconcileErrors }] },
-      { name: 'overlay_dataplane_mtu', help: 'The overlay MTU', type: 'gauge', samples: [{ value: this.mtu }] },
+      { name: 'overlay_dataplane_mtu_bytes', help: 'The overlay MTU', type: 'gauge', samples: [{ value: this.mtu }] },
       { name: 'overlay_vxlan_path_ok', help: '1 when a full-MTU probe to the peer over VXLAN got an answer', type: 'gauge', samples: probeSamples((r) => (r.ok ? 1 : 0)) },
-      { name: 'overlay_vxlan_path_rtt_seconds', help: 'Round-trip time of the last successful probe', type: 'gauge', samples: probeSamples((r) => (r.ok ? r.rttMs / 1000 : 0)) },
+      // A failed probe has no round-trip time: its peer has no sample rather than a 0.
+      { name: 'overlay_vxlan_path_rtt_seconds', help: 'Round-trip time of the last probe, for peers whose last probe succeeded', type: 'gauge', samples: probeSamples((r) => (r.ok ? r.rttMs / 1000 : undefined)) },
+      { name: 'overlay_cni_admit_duration_seconds', help: "Time the daemon took to answer the CNI plugin's ADD (admit a port: allocate, plan, persist)", type: 'histogram', histogram: this.admitLatency },
     ];
   }
 
@@ -708,7 +714,7 @@ export class DataplaneComponent implements DaemonComponent {
       const isolate = (body as Record<string, unknown> | undefined)?.['isolate'];
       if (isolate !== undefined && typeof isolate !== 'boolean') throw new ApiError(400, '"isolate" must be true or false');
       const req = { netns: netnsPath(netnsOf(body)), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false };
-      return { json: await ipamErrors(() => this.admitPort(ownerOf(body), req)) };
+      return { json: await this.admitLatency.time(() => ipamErrors(() => this.admitPort(ownerOf(body), req))) };
     });
     api.add('POST', '/ports/release', async ({ body }) => {
       const hostVeth = str(body, 'hostVeth');
