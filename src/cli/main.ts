@@ -10,6 +10,7 @@ import { HELP_FLAG, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { commandSpec, type CommandName } from './commands.js';
 import { bashCompletion, commandHelp, usage } from './help.js';
 import { withProgress } from './progress.js';
+import { parseCidr } from '../lib/ipv4.js';
 import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
 
 type Command = (args: ParsedArgs, rawArgv: string[]) => Promise<number>;
@@ -134,8 +135,8 @@ const rmpeer: Command = async ({ flags, positionals }) => {
 /** "net:10.32.1.0/24" or "ip:10.32.1.7/24", as Weave spelled them. */
 function addressSpec(arg: string | undefined, cmd: string): { subnet?: string; ip?: string } {
   if (arg === undefined) return {};
-  const m = /^(net|ip):(\d+\.\d+\.\d+\.\d+\/\d+)$/.exec(arg);
-  if (!m) throw new UsageError(`${cmd}: expected net:<CIDR> or ip:<address/prefix>, got "${arg}"`);
+  const m = /^(net|ip):(.*)$/.exec(arg);
+  if (!m || !parseCidr(m[2]!)) throw new UsageError(`${cmd}: expected net:<CIDR> or ip:<address/prefix>, got "${arg}"`);
   return m[1] === 'net' ? { subnet: m[2] } : { ip: m[2] };
 }
 

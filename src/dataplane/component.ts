@@ -16,7 +16,7 @@ import { formatSection, type StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
 import { IpamError } from '../ipam/ipam.js';
-import { formatCidr, intToIp, networkOf, type Cidr } from '../lib/ipv4.js';
+import { formatCidr, intToIp, isIPv4, networkOf, type Cidr } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
@@ -239,7 +239,7 @@ export class DataplaneComponent implements DaemonComponent {
     for (const c of this.router.connections()) {
       if (c.state !== 'established') continue;
       const host = c.address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
+      if (isIPv4(host)) return host;
     }
     return undefined;
   }

@@ -50,7 +50,7 @@ function setInt(fd: number, level: number, option: number, value: number): void 
   if (lib().setsockopt(fd, level, option, ptr(v), 4) !== 0) throw new Error(`setsockopt(${level}, ${option}) failed: ${errnoText(errno())}`);
 }
 
-/** struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not exist. */
+/** struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not exist or `target` is no IPv6 address. */
 function sockaddr(target: string, ifname: string): Uint8Array | undefined {
   const index = lib().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
   if (index === 0) return undefined;
@@ -58,7 +58,13 @@ function sockaddr(target: string, ifname: string): Uint8Array | undefined {
   const view = new DataView(sa.buffer);
   view.setUint16(0, AF_INET6, true);
   // ip-address gives the 16 bytes as signed numbers; the mask makes them octets.
-  const bytes = (IPCIDR.createAddress(target) as unknown as { toByteArray(): number[] }).toByteArray();
+  let bytes: number[];
+  try {
+    bytes = (IPCIDR.createAddress(target) as unknown as { toByteArray(): number[] }).toByteArray();
+  } catch {
+    return undefined;
+  }
+  if (bytes.length !== 16) return undefined;
   sa.set(Uint8Array.from(bytes, (b) => b & 0xff), 8);
   view.setUint32(24, index, true);
   return sa;
