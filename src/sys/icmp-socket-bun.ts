@@ -7,39 +7,16 @@
  * kernel's (SO_TIMESTAMPNS, read back with SIOCGSTAMPNS), and now() reads the
  * same clock (CLOCK_REALTIME).
  */
-import { dlopen, FFIType, ptr, read } from 'bun:ffi';
+import { ptr } from 'bun:ffi';
 import IPCIDR from 'ip-cidr';
-import { EINTR, errnoText } from './libc.js';
+import { AF_INET6, daemonLibc, EINTR, errno, errnoText, libc, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET } from './libc.js';
 import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
 
-const { i32, ptr: p, u64 } = FFIType;
-const AF_INET6 = 10;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_TIMESTAMPNS = 35;
 const SIOCGSTAMPNS = 0x8907;
 const MSG_DONTWAIT = 0x40;
 const CLOCK_REALTIME = 0;
 const READ_EVERY_MS = 1;
-
-function load() {
-  return dlopen('libc.so.6', {
-    socket: { args: [i32, i32, i32], returns: i32 },
-    setsockopt: { args: [i32, i32, i32, p, i32], returns: i32 },
-    sendto: { args: [i32, p, u64, i32, p, i32], returns: i32 },
-    recv: { args: [i32, p, u64, i32], returns: i32 },
-    ioctl: { args: [i32, u64, p], returns: i32 },
-    clock_gettime: { args: [i32, p], returns: i32 },
-    if_nametoindex: { args: [p], returns: i32 },
-    close: { args: [i32], returns: i32 },
-    __errno_location: { args: [], returns: p },
-  }).symbols;
-}
-let symbols: ReturnType<typeof load> | undefined;
-const lib = () => (symbols ??= load());
-const errno = () => read.i32(lib().__errno_location(), 0);
 
 function nanos(timespec: BigInt64Array): bigint {
   return timespec[0]! * 1_000_000_000n + timespec[1]!;
@@ -47,12 +24,12 @@ function nanos(timespec: BigInt64Array): bigint {
 
 function setInt(fd: number, level: number, option: number, value: number): void {
   const v = new Int32Array([value]);
-  if (lib().setsockopt(fd, level, option, ptr(v), 4) !== 0) throw new Error(`setsockopt(${level}, ${option}) failed: ${errnoText(errno())}`);
+  if (libc().setsockopt(fd, level, option, ptr(v), 4) !== 0) throw new Error(`setsockopt(${level}, ${option}) failed: ${errnoText(errno())}`);
 }
 
 /** struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not exist or `target` is no IPv6 address. */
 function sockaddr(target: string, ifname: string): Uint8Array | undefined {
-  const index = lib().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
+  const index = daemonLibc().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
   if (index === 0) return undefined;
   const sa = new Uint8Array(28);
   const view = new DataView(sa.buffer);
@@ -71,7 +48,7 @@ function sockaddr(target: string, ifname: string): Uint8Array | undefined {
 }
 
 export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
-  const c = lib();
+  const c = { ...libc(), ...daemonLibc() };
   const fd = c.socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
   if (fd < 0) throw new Error(`cannot open an ICMPv6 raw socket: ${errnoText(errno())}`);
   try {
