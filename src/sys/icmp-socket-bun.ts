@@ -41,8 +41,9 @@ function sockaddr(target: string, ifname: string): Uint8Array | undefined {
   } catch {
     return undefined;
   }
-  if (bytes.length !== 16) return undefined;
-  sa.set(Uint8Array.from(bytes, (b) => b & 0xff), 8);
+  // It also drops leading zero bytes (::1 comes back as one byte): right-align them in the 16.
+  if (bytes.length > 16) return undefined;
+  sa.set(Uint8Array.from(bytes, (b) => b & 0xff), 8 + 16 - bytes.length);
   view.setUint32(24, index, true);
   return sa;
 }
