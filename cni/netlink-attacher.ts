@@ -20,7 +20,7 @@
 import { parseCidr } from '../src/lib/ipv4.js';
 import { hostVethName, peerTempNameFor } from '../src/dataplane/names.js';
 import * as rtnl from '../src/sys/netlink/rtnl.js';
-import { EEXIST, EINVAL, ENODEV, ENOENT } from './libc.js';
+import { EEXIST, EINVAL, ENODEV, ENOENT } from '../src/sys/libc.js';
 import { closeFd, NetlinkError, NetlinkSocket, openNetns } from './netlink-socket.js';
 import { InterfaceExistsError, NetnsNotFoundError, type AttachedPort, type Attacher, type AttachOptions, type PortPlan, type SandboxInterface, type VethPlan } from './ports.js';
 

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { benchCni } from './cni.js';
 import { benchDataplane } from './dataplane.js';
 import { benchEncryption } from './encryption.js';
+import { benchExecutable } from './executable.js';
 import { benchIpam } from './ipam.js';
 import { benchIpamJoin } from './ipam-join.js';
 import { benchMeshLaunch } from './mesh-launch.js';
@@ -18,6 +19,7 @@ import { benchSecurity } from './security.js';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
+  'executable (the overlay executable vs node dist/src/cli/main.js: CLI start-up and idle daemon RSS)': () => benchExecutable(),
   'mesh-sim (gossip convergence after a join and a death)': () => benchMeshSim(),
   'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs the host link with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
   'encryption (iperf3 container to container: WireGuard-encrypted vs plain VXLAN, 1 and 4 streams; CPU of the WireGuard processes)': () => benchEncryption(),

@@ -11,14 +11,34 @@ import { fileURLToPath } from 'node:url';
 import { logFile } from '../../src/daemon/files.js';
 import type { Lab, LabHost } from './lab.js';
 
-/** dist/src/cli/main.js, found from this file whether it runs from src (vitest) or dist. */
+/** The checkout's root, found from this file whether it runs from src (vitest) or dist. */
+function root(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.includes(`${join('dist', 'scripts')}`) ? resolve(here, '../../..') : resolve(here, '../..');
+}
+
+/** dist/src/cli/main.js: the CLI and daemon as Node runs them. */
 export function cliPath(): string {
+  return join(root(), 'dist', 'src', 'cli', 'main.js');
+}
+
+/** dist/overlay: the same program as one Bun executable (what the package installs). */
+export function executablePath(): string {
+  return join(root(), 'dist', 'overlay');
+}
+
+/**
+ * The command that runs `overlay` in the lab: the executable (the default, and
+ * what CI runs) or, with OVERLAY_RUNTIME=node, `node dist/src/cli/main.js`.
+ */
+export function overlayCommand(): string[] {
   // A benchmark's baseline runs another build's CLI (e.g. main's) in the same lab code.
   const other = process.env['OVERLAY_LAB_CLI'];
-  if (other) return other;
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = here.includes(`${join('dist', 'scripts')}`) ? resolve(here, '../../..') : resolve(here, '../..');
-  return join(root, 'dist', 'src', 'cli', 'main.js');
+  if (other) return [process.execPath, other];
+  const runtime = process.env['OVERLAY_RUNTIME'] ?? 'executable';
+  if (runtime === 'node') return [process.execPath, cliPath()];
+  if (runtime === 'executable') return [executablePath()];
+  throw new Error(`OVERLAY_RUNTIME must be "executable" or "node", got "${runtime}"`);
 }
 
 export interface DaemonHost {
@@ -41,7 +61,7 @@ export function daemonHost(lab: Lab, index: number): DaemonHost {
 
 /** Run `overlay <args>` as if on that host (inside its namespace). */
 export function overlay(d: DaemonHost, args: string[], opts: { env?: Record<string, string>; reject?: boolean; timeoutMs?: number } = {}) {
-  return execa('ip', ['netns', 'exec', d.host.ns, process.execPath, cliPath(), ...args], {
+  return execa('ip', ['netns', 'exec', d.host.ns, ...overlayCommand(), ...args], {
     env: { ...d.env, ...opts.env },
     reject: opts.reject ?? false,
     timeout: opts.timeoutMs ?? 60_000,

@@ -40,6 +40,17 @@ function countBy<T extends string>(items: { state: T }[]): Map<T, number> {
   return m;
 }
 
+/** One section on its own (`overlay status dataplane`), with a table of per-peer rows under it. */
+export function formatSection(sec: StatusSection, rows: { header: string[]; rows: string[][] } | undefined): string {
+  let out = align([['Service', sec.title], ...sec.lines]);
+  if (rows && rows.rows.length) {
+    const all = [rows.header, ...rows.rows];
+    const widths = rows.header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+    out += '\n\n' + all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  }
+  return out;
+}
+
 export function formatSummary(s: DaemonStatus): string {
   // Like Weave: every established connection (dialled, accepted or discovered), plus targets still being tried.
   const established = s.connections.filter((c) => c.state === 'established').length;

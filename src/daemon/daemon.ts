@@ -10,7 +10,7 @@ import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { ApiError, ApiRouter, createApiServer, stringList, type ListenerScope } from '../api/http.js';
 import { withoutSecrets } from '../api/redact.js';
-import { meshMetrics, processMetrics, renderMetrics } from '../api/metrics.js';
+import { buildInfo, childProcessMetrics, meshMetrics, processMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
 import { SystemClock } from '../lib/clock.js';
 import { IpamComponent } from '../ipam/component.js';
@@ -202,7 +202,7 @@ export class Daemon {
       return { json: { targets: this.router.userTargets() } };
     });
     api.add('GET', '/metrics', 'read', () => {
-      const fams = [...meshMetrics(this.status(), this.router.counters), processMetrics(), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
+      const fams = [buildInfo(VERSION), ...processMetrics(), childProcessMetrics(), ...meshMetrics(this.status(), this.router.counters), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
       return { text: renderMetrics(fams), contentType: 'text/plain; version=0.0.4' };
     });
     api.add('POST', '/stop', 'mutate', () => {

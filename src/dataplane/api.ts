@@ -16,6 +16,8 @@ export interface DataplaneApi {
   expose(subnet: string | undefined, ip: string | undefined, masquerade: boolean): Promise<{ address: string; subnet: string }>;
   hide(cidr?: string): Promise<string[]>;
   statusJson(): unknown;
+  statusText(): string;
+  timeAdmit<T>(fn: () => Promise<T>): Promise<T>;
   attached(): Promise<AttachedEntry[]>;
 }
 
@@ -72,7 +74,7 @@ export function dataplaneRoutes(api: ApiRouter, dp: DataplaneApi, ports: PortSer
     return { json: await mapped(() => ports.attachNetns(checkedNetnsOf(body), ifnameOf(body), str(body, 'subnet'), str(body, 'ip'), multicastRoute !== false)) };
   });
   api.add('POST', '/detach', 'mutate', async ({ body }) => ({ json: await mapped(() => ports.detachNetns(netnsOf(body), ifnameOf(body))) }));
-  api.add('GET', '/status/dataplane', 'read', () => ({ json: dp.statusJson() }));
+  api.add('GET', '/status/dataplane', 'read', ({ wantsJson }) => (wantsJson ? { json: dp.statusJson() } : { text: dp.statusText() }));
   api.add('GET', '/ps', 'read', async ({ wantsJson }) => {
     const list = await dp.attached();
     if (wantsJson) return { json: list };
@@ -87,7 +89,7 @@ export function dataplaneRoutes(api: ApiRouter, dp: DataplaneApi, ports: PortSer
   api.add('POST', '/ports/admit', 'mutate', async ({ body }) => {
     const isolate = optionalBoolean(body, 'isolate');
     const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false, gateway: optionalBoolean(body, 'gateway') === true };
-    return { json: await mapped(() => ports.admit(ownerOf(body), req)) };
+    return { json: await dp.timeAdmit(() => mapped(() => ports.admit(ownerOf(body), req))) };
   });
   api.add('POST', '/ports/release', 'mutate', async ({ body }) => {
     const hostVeth = str(body, 'hostVeth');

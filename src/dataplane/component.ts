@@ -16,12 +16,12 @@
  * Our own writes come back as events; each event leads to a look, never to a write
  * unless something differs, so nothing re-triggers itself.
  */
-import type { MetricFamily } from '../api/metrics.js';
-import type { StatusSection } from '../api/status.js';
+import { Histogram, LATENCY_BUCKETS, type MetricFamily } from '../api/metrics.js';
+import { formatSection, type StatusSection } from '../api/status.js';
 import type { ApiRouter } from '../api/http.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { IpamComponent } from '../ipam/component.js';
-import { formatCidr } from '../lib/ipv4.js';
+import { formatCidr, isIPv4 } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipSender } from '../mesh/gossip-channel.js';
@@ -66,6 +66,7 @@ export class DataplaneComponent implements DaemonComponent {
   private readonly table: EndpointTable;
   private readonly bridgeMac: string;
   private readonly probes: PathProbes;
+  private readonly admitLatency = new Histogram(LATENCY_BUCKETS);
   private sender?: GossipSender;
   private unsubscribe?: () => void;
   private readonly monitors: EventMonitor[] = [];
@@ -297,7 +298,7 @@ export class DataplaneComponent implements DaemonComponent {
     for (const c of this.router.connections()) {
       if (c.state !== 'established') continue;
       const host = c.address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host;
+      if (isIPv4(host)) return host;
     }
     return undefined;
   }
@@ -515,6 +516,20 @@ export class DataplaneComponent implements DaemonComponent {
     };
   }
 
+  /** `overlay status dataplane` as text: the summary, then per peer where its VXLAN goes and what the last probe found. */
+  statusText(): string {
+    const rows = this.router
+      .peers()
+      .filter((p) => p.name !== this.router.name)
+      .map((p) => [`${p.name}(${p.nickname})`, p.reachable ? 'reachable' : 'unreachable', this.table.get(p.name)?.underlay ?? '-', describeProbe(this.probes.get(p.name))]);
+    return formatSection(this.status(), { header: ['PEER', 'STATE', 'UNDERLAY', 'DATA PATH'], rows });
+  }
+
+  /** Times a CNI admit for the latency histogram. */
+  timeAdmit<T>(fn: () => Promise<T>): Promise<T> {
+    return this.admitLatency.time(fn);
+  }
+
   statusJson(): unknown {
     return {
       bridge: this.cfg.bridge,
@@ -542,17 +557,22 @@ export class DataplaneComponent implements DaemonComponent {
 
   metrics(): MetricFamily[] {
     const nick = new Map(this.router.peers().map((p) => [p.name, p.nickname]));
-    const probeSamples = (f: (r: ProbeResult) => number) =>
-      [...this.probes.all().entries()].map(([peer, r]) => ({ labels: { peer, nickname: nick.get(peer) ?? '' }, value: f(r) }));
+    const probeSamples = (f: (r: ProbeResult) => number | undefined) =>
+      [...this.probes.all().entries()].flatMap(([peer, r]) => {
+        const value = f(r);
+        return value === undefined ? [] : [{ labels: { peer, nickname: nick.get(peer) ?? '' }, value }];
+      });
     return [
       { name: 'overlay_dataplane_fdb_entries', help: 'VXLAN FDB entries programmed for reachable peers', type: 'gauge', samples: [{ value: this.fdb.size }] },
       { name: 'overlay_dataplane_repairs_total', help: 'Devices, addresses or rules found changed or missing and restored', type: 'counter', samples: [{ value: this.repairs }] },
       { name: 'overlay_dataplane_reconcile_errors_total', help: 'Data plane jobs that failed', type: 'counter', samples: [{ value: this.reconcileErrors }] },
       { name: 'overlay_dataplane_safety_passes_total', help: 'Slow safety passes run (each reads the kernel state whole)', type: 'counter', samples: [{ value: this.safetyPasses }] },
       { name: 'overlay_dataplane_ports', help: 'Container ports by lifecycle state', type: 'gauge', samples: (['admitted', 'plugged'] as const).map((state) => ({ labels: { state }, value: this.ports.list(state).length })) },
-      { name: 'overlay_dataplane_mtu', help: 'The overlay MTU', type: 'gauge', samples: [{ value: this.mtu }] },
+      { name: 'overlay_dataplane_mtu_bytes', help: 'The overlay MTU', type: 'gauge', samples: [{ value: this.mtu }] },
       { name: 'overlay_vxlan_path_ok', help: '1 when a full-MTU probe to the peer over VXLAN got an answer', type: 'gauge', samples: probeSamples((r) => (r.ok ? 1 : 0)) },
-      { name: 'overlay_vxlan_path_rtt_seconds', help: 'Round-trip time of the last successful probe', type: 'gauge', samples: probeSamples((r) => (r.ok ? r.rttMs / 1000 : 0)) },
+      // A failed probe has no round-trip time: its peer has no sample rather than a 0.
+      { name: 'overlay_vxlan_path_rtt_seconds', help: 'Round-trip time of the last probe, for peers whose last probe succeeded', type: 'gauge', samples: probeSamples((r) => (r.ok ? r.rttMs / 1000 : undefined)) },
+      { name: 'overlay_cni_admit_duration_seconds', help: "Time the daemon took to answer the CNI plugin's ADD (admit a port: allocate, plan, persist)", type: 'histogram', histogram: this.admitLatency },
     ];
   }
 

@@ -4,7 +4,7 @@
  * dependent message or reply leaves, and serves the allocation API.
  */
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
-import type { MetricFamily } from '../api/metrics.js';
+import { Histogram, LATENCY_BUCKETS, type MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { Clock } from '../lib/clock.js';
@@ -38,6 +38,7 @@ export interface AllocationDecorator {
 export class IpamComponent implements DaemonComponent {
   readonly name = 'ipam';
   private ipam?: Ipam;
+  private readonly allocationLatency = new Histogram(LATENCY_BUCKETS);
   private sender?: GossipSender;
   private chain: Promise<void> = Promise.resolve();
   /** Operations whose write failed, written first with the next batch. */
@@ -209,6 +210,8 @@ export class IpamComponent implements DaemonComponent {
       peers: ipamPeerRows(ipam, this.router.peers()),
       conflicts: ipam.conflicts().map((c) => ({ address: intToIp(c.address), owner: c.owner, otherPeer: c.otherPeer, otherNickname: ipam.peerStats().get(c.otherPeer)?.nickname ?? '', otherOwner: c.otherOwner })),
       heldOutsideOwnSpace: ipam.heldOutsideOwnSpace(),
+      waiting: ipam.waiting,
+      askingSpaceFrom: ipam.askingSpaceFrom === undefined ? undefined : ipam.describePeer(ipam.askingSpaceFrom),
     };
   }
 
@@ -233,9 +236,10 @@ export class IpamComponent implements DaemonComponent {
       gauge('overlay_ipam_ready', '1 when IPAM can allocate (ring initialised, no split)', this.ipam.state().state === 'ready' ? 1 : 0),
       gauge('overlay_ipam_addresses_in_use', 'Addresses allocated on this peer', this.ipam.space.size),
       gauge('overlay_ipam_addresses_owned', 'Addresses of the range owned by this peer', me?.owned ?? 0),
-      gauge('overlay_ipam_unreachable_share', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
+      gauge('overlay_ipam_unreachable_ratio', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
       gauge('overlay_ipam_pending_requests', 'Allocations waiting for consensus or space', this.ipam.waiting),
       gauge('overlay_ipam_conflicts', 'Addresses held both here and on another peer (after an rmpeer of a peer that was still running)', this.ipam.conflicts().length),
+      { name: 'overlay_ipam_allocation_duration_seconds', help: 'Time an allocation took, waits for consensus or space included, failed ones too', type: 'histogram', histogram: this.allocationLatency },
     ];
   }
 
@@ -245,11 +249,11 @@ export class IpamComponent implements DaemonComponent {
    * Used by the API and by other components (expose, attach).
    */
   async allocate(owner: string, subnetText?: string, ipText?: string): Promise<Allocation> {
-    return this.run(async () => {
+    return this.allocationLatency.time(() => this.run(async () => {
       const subnet = this.resolveSubnet(subnetText, ipText);
       const address = await this.core.allocate(owner, subnet, ipText === undefined ? undefined : addrArg(ipText));
       return { owner, address, subnet };
-    });
+    }));
   }
 
   /** The subnet a request means: the one named, else the one an "ip/prefix" lies in, else the default subnet. */

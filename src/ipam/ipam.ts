@@ -154,6 +154,8 @@ export class Ipam implements GossipChannel {
   private stopped = false;
   /** Allocation calls waiting on space or consensus right now (a metric). */
   waiting = 0;
+  /** The peer asked for space right now, while an allocation waits for it (status: what the CLI shows while it waits). */
+  askingSpaceFrom: PeerName | undefined;
   /** Owners with an allocation waiting for consensus or space, and those released meanwhile. */
   private readonly waitingOwners = new Map<string, number>();
   private readonly cancelledOwners = new Set<string>();
@@ -687,7 +689,8 @@ export class Ipam implements GossipChannel {
     const order = [...candidates.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([p]) => p);
     for (const donor of order) {
       if (this.env.clock.now() >= deadline || this.stopped) return false;
-      const r = await this.request(donor, { t: 'donate', id: this.newId(), subnet: formatCidr(subnet) });
+      this.askingSpaceFrom = donor;
+      const r = await this.request(donor, { t: 'donate', id: this.newId(), subnet: formatCidr(subnet) }).finally(() => (this.askingSpaceFrom = undefined));
       if (r?.t === 'donate-reply' && r.ok) {
         this.env.log.info('IPAM received space', { from: this.describePeer(donor), subnet: formatCidr(subnet) });
         return true;

@@ -7,8 +7,6 @@
  * replayed, reordered or altered frame fails to open.
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createHmac,
   createPublicKey,
@@ -19,6 +17,9 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import type { PasswordKey } from './password-key.js';
+// ChaCha20-Poly1305 from @noble/ciphers, not node:crypto: Bun's node:crypto (BoringSSL) has no
+// chacha20-poly1305 cipher ("Unknown cipher"), and the overlay executable is a Bun program.
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ProtocolError } from './protocol.js';
 
 const TAG = 16;
@@ -105,9 +106,8 @@ export class FrameSealer {
   private seq = 0n;
   constructor(private readonly key: Buffer) {}
   seal(plain: Buffer): Buffer {
-    const c = createCipheriv('chacha20-poly1305', this.key, nonce(this.seq++), { authTagLength: TAG });
-    const body = Buffer.concat([c.update(plain), c.final()]);
-    return Buffer.concat([body, c.getAuthTag()]);
+    // Ciphertext, then the 16-byte tag: the layout of every earlier release.
+    return Buffer.from(chacha20poly1305(this.key, nonce(this.seq++)).encrypt(plain));
   }
 }
 
@@ -117,10 +117,8 @@ export class FrameOpener {
   constructor(private readonly key: Buffer) {}
   open(sealed: Buffer): Buffer {
     if (sealed.length < TAG) throw new ProtocolError('encrypted frame too short');
-    const d = createDecipheriv('chacha20-poly1305', this.key, nonce(this.seq), { authTagLength: TAG });
-    d.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
-      const plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+      const plain = Buffer.from(chacha20poly1305(this.key, nonce(this.seq)).decrypt(sealed));
       this.seq++;
       return plain;
     } catch {

@@ -76,3 +76,22 @@ describe('session crypto', () => {
     }
   });
 });
+
+describe('frame cipher compatibility', () => {
+  it("seals exactly as node:crypto's chacha20-poly1305 did (ciphertext then tag), so older peers still talk to this one", async () => {
+    const { createCipheriv, randomBytes: rb } = await import('node:crypto');
+    const key = rb(32);
+    const sealer = new FrameSealer(key);
+    const opener = new FrameOpener(key);
+    for (let seq = 0n; seq < 3n; seq++) {
+      const plain = rb(100 + Number(seq));
+      const n = Buffer.alloc(12);
+      n.writeBigUInt64BE(seq, 4);
+      const c = createCipheriv('chacha20-poly1305', key, n, { authTagLength: 16 });
+      const want = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+      const got = sealer.seal(plain);
+      expect(got.equals(want)).toBe(true);
+      expect(opener.open(want).equals(plain)).toBe(true);
+    }
+  });
+});
