@@ -16,7 +16,7 @@ function sourceFiles(dir: string): string[] {
 }
 
 const status = { targets: [], connections: [], peers: [] } as unknown as DaemonStatus;
-const counters = { gossipMessagesSent: 1, gossipMessagesReceived: 2, gossipBytesSent: 3, gossipBytesReceived: 4, handshakesRejected: 0, framesRejected: 0 };
+const counters = { gossipMessagesSent: 1, gossipMessagesReceived: 2, gossipBytesSent: 3, gossipBytesReceived: 4, handshakesRejected: 0, handshakesThrottled: 0, framesRejected: 0 };
 
 describe('metrics exposition', () => {
   it('escapes backslash, double quote and newline in label values', () => {
