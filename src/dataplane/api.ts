@@ -87,8 +87,10 @@ export function dataplaneRoutes(api: ApiRouter, dp: DataplaneApi, ports: PortSer
     return o;
   };
   api.add('POST', '/ports/admit', 'mutate', async ({ body }) => {
+    // The body's shape first, then the netns path (which touches the filesystem).
     const isolate = optionalBoolean(body, 'isolate');
-    const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false, gateway: optionalBoolean(body, 'gateway') === true };
+    const gateway = optionalBoolean(body, 'gateway') === true;
+    const req = { netns: checkedNetnsOf(body), ifname: ifnameOf(body), subnet: str(body, 'subnet'), ip: str(body, 'ip'), mac: str(body, 'mac'), isolate: isolate !== false, gateway };
     return { json: await dp.timeAdmit(() => mapped(() => ports.admit(ownerOf(body), req))) };
   });
   api.add('POST', '/ports/release', 'mutate', async ({ body }) => {
