@@ -31,7 +31,7 @@ function request(target: Target, method: string, path: string, body: Buffer | un
     const req = http.request({ ...target, method, path, headers: { ...(body ? { 'content-length': String(body.length) } : {}), ...headers }, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ method, path, status: res.statusCode, body: Buffer.concat(chunks).toString('utf8').slice(0, 2_000) }));
+      res.on('end', () => resolve({ method, path, status: res.statusCode, body: Buffer.concat(chunks).toString('utf8').slice(0, 100_000) }));
       res.on('error', (e) => resolve({ method, path, status: res.statusCode, error: e.message }));
     });
     req.on('timeout', () => req.destroy(new Error('client timeout')));
