@@ -20,6 +20,8 @@ describe('the overlay executable without node_modules', () => {
   let lab: Lab;
   let d: DaemonHost[] = [];
   let holder: ResultPromise | undefined;
+  /** A namespace to attach, made before the private mount namespace so that its nsfs bind mount is seen inside. */
+  let attachNs = '';
   const inMount = (d: DaemonHost, args: string[]) =>
     execa('nsenter', ['-t', String(holder!.pid), '-m', 'ip', 'netns', 'exec', d.host.ns, executablePath(), ...args], { env: d.env, reject: false, timeout: 60_000 });
 
@@ -27,6 +29,7 @@ describe('the overlay executable without node_modules', () => {
     expect(existsSync(executablePath()), 'npm run build makes dist/overlay').toBe(true);
     lab = await Lab.create({ hosts: 2, label: 'exe' });
     d = [1, 2].map((i) => daemonHost(lab, i));
+    attachNs = await lab.addNamespace('c1');
     holder = execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=1m tmpfs ${join(ROOT, 'node_modules')} && echo mounted && exec sleep 600`]);
     await new Promise<void>((done) => holder!.stdout!.on('data', (b: Buffer) => b.toString().includes('mounted') && done()));
     const hidden = await execa('nsenter', ['-t', String(holder.pid), '-m', 'ls', '-A', join(ROOT, 'node_modules')]);
@@ -42,8 +45,7 @@ describe('the overlay executable without node_modules', () => {
   it('attach prints what it waits for while IPAM has no consensus, then the reason it gave up', async () => {
     const r1 = await inMount(d[0]!, ['launch', '--nickname', 'h1', '--ipalloc-init', 'consensus=2', '--ipalloc-wait', '4']);
     expect(r1.exitCode, r1.stderr).toBe(0);
-    const ns = await lab.addNamespace('c1');
-    const a = await inMount(d[0]!, ['attach', ns]);
+    const a = await inMount(d[0]!, ['attach', attachNs]);
     expect(a.exitCode).toBe(1);
     expect(a.stderr).toMatch(/^overlay: waiting for IPAM consensus: 1 of 2 peers$/m);
     expect((await inMount(d[0]!, ['reset'])).exitCode).toBe(0);
