@@ -492,10 +492,9 @@ export class Router {
   }
 
   private recomputeTopology(): void {
-    this.routeCache = undefined;
-    const gone = this.topo.removeUnreachable();
+    const { gone, routes } = this.topo.removeUnreachable();
+    this.routeCache = routes;
     if (gone.length) {
-      this.routeCache = undefined;
       for (const n of gone) {
         this.connInfo.delete(n);
         this.log.info('peer removed: unreachable', { removedPeer: n });
