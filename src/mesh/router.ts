@@ -532,10 +532,12 @@ export class Router {
     }
   }
 
+  /** Who is known and whether each is reachable: listeners (IPAM, the dataplane) act on both. */
   private peersSignature(): string {
+    const routes = this.routes();
     return this.topo
       .all()
-      .map((r) => `${r.name}/${r.uid}`)
+      .map((r) => `${r.name}/${r.uid}/${r.name === this.name || routes.has(r.name) ? 'up' : 'down'}`)
       .sort()
       .join(',');
   }
