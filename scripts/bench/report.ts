@@ -96,6 +96,15 @@ export function renderReport(results: Record<string, unknown>, when: string): st
       ]),
     );
   }
+  const sec = find(results, 'security') as Row | undefined;
+  if (sec && typeof sec === 'object') {
+    charts.push(
+      barChart('Password key: scrypt (hardened) against the v1 hash', 'ms', [
+        { name: 'daemon start-up', bars: [{ label: 'scrypt key', value: sec['daemonStartHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['daemonStartLegacyMs'] ?? 0 }] },
+        { name: 'one handshake on loopback', bars: [{ label: 'scrypt key', value: sec['handshakeHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['handshakeLegacyMs'] ?? 0 }] },
+      ]),
+    );
+  }
   const body = charts.length ? charts.map((c) => `<div style="margin:16px 0">${c}</div>`).join('\n') : '<p>No chartable results in this run.</p>';
   return `<!doctype html><html><head><meta charset="utf-8"><title>overlay benchmarks ${escape(when)}</title></head><body style="font-family:sans-serif"><h1>overlay benchmarks</h1><p>${escape(when)}; every number has its baseline from the same run. Raw numbers: the JSON file beside this page.</p>\n${body}\n</body></html>\n`;
 }

@@ -12,7 +12,9 @@ import { benchIpam } from './ipam.js';
 import { benchIpamJoin } from './ipam-join.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
+import { benchRest } from './rest.js';
 import { renderReport } from './report.js';
+import { benchSecurity } from './security.js';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   'mesh-launch (3 namespaced daemons; target < 1000 ms to full mesh, idle RSS < 80 MB)': () => benchMeshLaunch(),
@@ -20,7 +22,9 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'dataplane (iperf3 container to container: overlay vs hand-made bridge+VXLAN, target >= 0.95; vs the host link with TSO/GSO off, target >= 0.9; RTT)': () => benchDataplane(),
   'encryption (iperf3 container to container: WireGuard-encrypted vs plain VXLAN, 1 and 4 streams; CPU of the WireGuard processes)': () => benchEncryption(),
   'cni (ADD/DEL latency of the plugin binary vs the reference bridge + host-local; target: medians at or below the reference)': () => benchCni(),
+  'rest (idle daemons at 10, 20, 50 hosts, 0 and 5 containers each: processes/min target 0 outside the safety pass, CPU target <= 0.2 % at 50, RSS target <= 70 MB at 50; processes at a remote host per ADD)': () => benchRest(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
+  'security (scrypt password key vs the v1 hash: daemon start-up, target < 1000 ms added; handshake, target ratio ~1.0; cost of one offline guess)': () => benchSecurity(),
   'ipam-join (first allocation on a newly joined peer vs an allocation on a peer owning space; target ratio <= 1)': () => benchIpamJoin(),
 };
 

@@ -13,6 +13,9 @@ import type { Lab, LabHost } from './lab.js';
 
 /** dist/src/cli/main.js, found from this file whether it runs from src (vitest) or dist. */
 export function cliPath(): string {
+  // A benchmark's baseline runs another build's CLI (e.g. main's) in the same lab code.
+  const other = process.env['OVERLAY_LAB_CLI'];
+  if (other) return other;
   const here = dirname(fileURLToPath(import.meta.url));
   const root = here.includes(`${join('dist', 'scripts')}`) ? resolve(here, '../../..') : resolve(here, '../..');
   return join(root, 'dist', 'src', 'cli', 'main.js');

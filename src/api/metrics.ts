@@ -4,6 +4,7 @@
  */
 import type { DaemonStatus } from './status.js';
 import type { MeshCounters } from '../mesh/router-types.js';
+import { processesStarted } from '../sys/exec.js';
 
 export interface MetricFamily {
   name: string;
@@ -42,6 +43,17 @@ export function meshMetrics(s: DaemonStatus, c: MeshCounters): MetricFamily[] {
     { name: 'overlay_gossip_bytes_sent_total', help: 'Gossip bytes sent, framing included.', type: 'counter', samples: [{ value: c.gossipBytesSent }] },
     { name: 'overlay_gossip_bytes_received_total', help: 'Gossip bytes received, framing included.', type: 'counter', samples: [{ value: c.gossipBytesReceived }] },
     { name: 'overlay_handshakes_rejected_total', help: 'Connections refused during or right after the handshake.', type: 'counter', samples: [{ value: c.handshakesRejected }] },
+    { name: 'overlay_handshakes_throttled_total', help: 'Inbound connections closed at once because their address kept failing handshakes.', type: 'counter', samples: [{ value: c.handshakesThrottled }] },
     { name: 'overlay_frames_rejected_total', help: 'Established connections closed for a bad frame or message.', type: 'counter', samples: [{ value: c.framesRejected }] },
   ];
+}
+
+/** Processes the daemon started (ip, bridge, nft, tc, ...), by program: at rest this stays still. */
+export function processMetrics(): MetricFamily {
+  return {
+    name: 'overlay_processes_started_total',
+    help: 'Processes the daemon started, by program.',
+    type: 'counter',
+    samples: [...processesStarted()].map(([program, value]) => ({ labels: { program }, value })),
+  };
 }

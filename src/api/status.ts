@@ -19,6 +19,8 @@ export interface DaemonStatus {
   uid: string;
   port: number;
   encryption: boolean;
+  /** Salts the password key; shown so that peers refusing each other can compare it. */
+  clusterName?: string;
   discovery: boolean;
   connLimit: number;
   targets: TargetStatus[];

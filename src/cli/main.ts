@@ -7,6 +7,7 @@
 import { apiRequest, DaemonUnreachable } from '../api/client.js';
 import { LAUNCH_FLAGS, LOCATION_FLAGS, resolveDaemonConfig, resolveLocation, VERSION, checkTargets, type Location } from '../daemon/config.js';
 import { parseArgs, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
+import { generatePassword, shortPasswordWarning } from '../mesh/password-key.js';
 import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
 
 const USAGE = `Usage: overlay <command> [options]
@@ -33,17 +34,23 @@ Commands:
   forget <peer> ...                            remove peers from the target list
   stop                                         stop the daemon, keep its state
   reset                                        stop the daemon and remove its devices, rules and state
+  gen-password                                 print a strong random password (for --password-file)
   version                                      print the version
 
 Launch options:
   --name MAC  --nickname NAME  --port 6783  --password PW | --password-file FILE (or OVERLAY_PASSWORD)
   --conn-limit N  --no-discovery  --log-level debug|info|warn|error  --min-protocol-version N
+  --cluster-name overlay       salts the password's key; every peer of a cluster must use the same name
+  --api-group GROUP            the API socket becomes mode 0660 with this group: its members may change the daemon
+  --metrics-addr HOST:PORT     also serve /metrics (and nothing else) there, e.g. for Prometheus; off by default
   --ipalloc-range 10.32.0.0/12  --ipalloc-default-subnet CIDR  --ipalloc-wait SECONDS (default 10)
   --ipalloc-init consensus[=N] | seed=<name,...> | observer
   --bridge overlay  --vxlan-dev overlay-vx  --vxlan-vni 6784  --vxlan-port 6784  --mtu N (default: underlay MTU - 50, - 60 more when encrypted)
+  --safety-pass-seconds 60 (how often the data plane re-reads all kernel state; events handle the rest)
   with a password: --wireguard-dev overlay-wg  --wireguard-port 6785  --trusted-subnets CIDR,...
 Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
-  --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;
+  --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784
+  (--http-addr serves only reads: status, report, ps, metrics; every change goes through the API socket)`;
 
 type Command = (args: ParsedArgs, rawArgv: string[]) => Promise<number>;
 
@@ -77,6 +84,8 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
     const { runForeground } = await import('../daemon/foreground.js');
     return runForeground(cfg);
   }
+  const weak = cfg.password === undefined ? undefined : shortPasswordWarning(cfg.password);
+  if (weak) process.stderr.write(`overlay: warning: ${weak}\n`);
   const pid = readPid(cfg.dataDir);
   if (pid && processAlive(pid) && (await apiAnswers(cfg.apiSocket))) {
     throw new Error(`overlay is already running (pid ${pid}); use "overlay connect" to add peers or "overlay stop" first`);
@@ -239,6 +248,12 @@ const report: Command = async ({ flags, positionals }) => {
   return 0;
 };
 
+const genPassword: Command = async ({ positionals }) => {
+  if (positionals.length) throw new UsageError('gen-password takes no arguments');
+  out(generatePassword());
+  return 0;
+};
+
 const version: Command = async () => {
   out(`overlay ${VERSION}`);
   return 0;
@@ -262,6 +277,7 @@ const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
   hide: { flags: LOCATION_FLAGS, run: hide },
   attach: { flags: { ...LOCATION_FLAGS, ifname: 'string', 'no-multicast-route': 'boolean' }, run: attachCmd },
   detach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: detachCmd },
+  'gen-password': { flags: {}, run: genPassword },
   version: { flags: {}, run: version },
 };
 

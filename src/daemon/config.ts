@@ -13,6 +13,7 @@ import { cidrContains, formatCidr, parseNetwork } from '../lib/ipv4.js';
 import { UsageError, type FlagSpec, type FlagValues } from '../cli/args.js';
 import { DATAPLANE_DEFAULTS, WIREGUARD_DEFAULTS, type DataplaneConfig } from '../dataplane/config.js';
 import { keyFileIn, type WireguardSettings } from '../dataplane/wireguard.js';
+import { DEFAULT_CLUSTER_NAME } from '../mesh/password-key.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/overlay';
 export const DEFAULT_API_SOCKET = '/run/overlay/overlay.sock';
@@ -36,6 +37,9 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'log-level': 'string',
   'http-addr-allow-remote': 'boolean',
   'min-protocol-version': 'number',
+  'cluster-name': 'string',
+  'api-group': 'string',
+  'metrics-addr': 'string',
   'ipalloc-range': 'string',
   'ipalloc-default-subnet': 'string',
   'ipalloc-init': 'string',
@@ -44,6 +48,7 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'vxlan-dev': 'string',
   'vxlan-vni': 'number',
   'vxlan-port': 'number',
+  'safety-pass-seconds': 'number',
   mtu: 'number',
   'wireguard-dev': 'string',
   'wireguard-port': 'number',
@@ -69,6 +74,12 @@ export interface DaemonConfig extends Location {
   discovery: boolean;
   logLevel: LogLevel;
   minProtocolVersion?: number;
+  /** Salts the password's key derivation, so a guess table for one cluster is useless against another. */
+  clusterName: string;
+  /** The API socket becomes mode 0660 with this group (a name or a numeric gid): its members may change the daemon. */
+  apiGroup?: string;
+  /** host:port serving /metrics only (for Prometheus on another machine); off unless given. */
+  metricsAddr?: string;
   targets: string[];
   allowRemoteHttp: boolean;
   ipam: IpamConfig;
@@ -85,10 +96,10 @@ export function resolveLocation(flags: FlagValues, env: Env = process.env): Loca
   };
 }
 
-export function parseHttpAddr(addr: string): { host: string; port: number } {
+export function parseHttpAddr(addr: string, flag = 'http-addr'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--http-addr must be host:port, got "${addr}"`);
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--${flag} must be host:port, got "${addr}"`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
@@ -136,6 +147,12 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
   }
   if (password === '') throw new UsageError('the password must not be empty');
   const minVersion = flags['min-protocol-version'];
+  const clusterName = String(flags['cluster-name'] ?? env['OVERLAY_CLUSTER_NAME'] ?? DEFAULT_CLUSTER_NAME);
+  if (!/^[\x21-\x7e]{1,64}$/.test(clusterName)) throw new UsageError(`--cluster-name must be 1-64 printable characters without spaces, got "${clusterName}"`);
+  const apiGroup = flags['api-group'] === undefined ? undefined : String(flags['api-group']);
+  if (apiGroup !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(apiGroup)) throw new UsageError(`--api-group must be a group name or a numeric gid, got "${apiGroup}"`);
+  const metricsAddr = flags['metrics-addr'] === undefined ? undefined : String(flags['metrics-addr']);
+  if (metricsAddr !== undefined) parseHttpAddr(metricsAddr, 'metrics-addr');
   return {
     ...loc,
     name,
@@ -146,6 +163,9 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
     discovery: flags['no-discovery'] !== true,
     logLevel,
     minProtocolVersion: minVersion === undefined ? undefined : Number(minVersion),
+    clusterName,
+    apiGroup,
+    metricsAddr,
     targets: checkTargets(positionals),
     allowRemoteHttp,
     ipam: resolveIpamConfig(flags, positionals.length),
@@ -171,7 +191,9 @@ function resolveDataplaneConfig(flags: FlagValues, controlPort: number): Datapla
   if (port === controlPort) throw new UsageError(`--vxlan-port must differ from the control --port ${controlPort}`);
   const mtu = flags['mtu'] === undefined ? undefined : Number(flags['mtu']);
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_000)) throw new UsageError('--mtu must be 576 to 65000');
-  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu };
+  const safety = Number(flags['safety-pass-seconds'] ?? DATAPLANE_DEFAULTS.reconcileMs / 1000);
+  if (!Number.isInteger(safety) || safety < 1 || safety > 86_400) throw new UsageError('--safety-pass-seconds must be 1 to 86400');
+  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu, reconcileMs: safety * 1000 };
 }
 
 /** With a password the data plane is encrypted too; the WireGuard flags mean nothing without one. */

@@ -18,8 +18,8 @@ import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC
 import { ipamApiError } from './api-errors.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { CONFLICT_WAY_OUT, formatConflicts, formatIpamPeers, ipamPeerRows } from './status.js';
-// The queue's file format belongs to the plugin; the daemon only drains it.
-import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
+// The plugin queues releases while the daemon is down; the daemon drains them.
+import { drainPendingReleases, pendingReleaseDir } from '../lib/plugin-state.js';
 
 const CNI_DRAIN_MS = 5_000;
 
@@ -43,7 +43,6 @@ export class IpamComponent implements DaemonComponent {
   /** Operations whose write failed, written first with the next batch. */
   private unwritten: StoreOp[] = [];
   private unsubscribe?: () => void;
-  decorator?: AllocationDecorator;
   private drainTimer?: NodeJS.Timeout;
 
   constructor(
@@ -55,6 +54,8 @@ export class IpamComponent implements DaemonComponent {
     private readonly log: Logger,
     /** The CNI plugin's state dir, whose queued releases this daemon applies. */
     private readonly cniStateDir?: string,
+    /** What the daemon adds to an allocation answer (gateway and MTU, from the data plane); handed in, not set by it. */
+    private readonly decorator?: AllocationDecorator,
   ) {}
 
   get core(): Ipam {
@@ -299,7 +300,7 @@ export class IpamComponent implements DaemonComponent {
       return o;
     };
 
-    api.add('GET', '/ipam/status', async () => {
+    api.add('GET', '/ipam/status', 'read', async () => {
       const st = this.core.state();
       if (st.state !== 'ready') throw new ApiError(503, `IPAM is not ready: ${describeState(st)}`);
       // Ready once what this peer was given (the ring, donated space) is on disk: the next ADD then waits only for its own write.
@@ -308,17 +309,17 @@ export class IpamComponent implements DaemonComponent {
       });
       return { json: { ready: true, status: 'ready' } };
     });
-    api.add('GET', '/status/ipam', ({ wantsJson }) => {
+    api.add('GET', '/status/ipam', 'read', ({ wantsJson }) => {
       if (wantsJson) return { json: this.statusJson() };
       const conflicts = formatConflicts(this.core);
       return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) + (conflicts ? `\n${conflicts}` : '') };
     });
     // Allocate (or claim with "ip"): {owner, subnet?, ip?}. "ip" may carry a prefix: "10.32.1.7/24" names the subnet too.
-    api.add('POST', '/ipam/allocate', async ({ body }) => {
+    api.add('POST', '/ipam/allocate', 'mutate', async ({ body }) => {
       const a = await this.allocate(owner(body), str(body, 'subnet'), str(body, 'ip'));
       return { json: this.allocationJson(a.owner, a.address, a.subnet) };
     });
-    api.add('POST', '/ipam/release', ({ body }) =>
+    api.add('POST', '/ipam/release', 'mutate', ({ body }) =>
       this.run(() => {
         const ipText = str(body, 'ip');
         if (ipText !== undefined) {
@@ -329,7 +330,7 @@ export class IpamComponent implements DaemonComponent {
         return { json: { released: addr !== undefined, address: addr === undefined ? undefined : intToIp(addr) } };
       }),
     );
-    api.add('GET', '/ipam/lookup', ({ query }) => {
+    api.add('GET', '/ipam/lookup', 'read', ({ query }) => {
       const o = query.get('owner');
       if (!o) throw new ApiError(400, 'lookup needs ?owner=<id>');
       const addr = this.core.lookup(o);
@@ -337,10 +338,10 @@ export class IpamComponent implements DaemonComponent {
       const subnet = this.core.subnetFor(this.core.subnetOf(o));
       return { json: this.allocationJson(o, addr, subnet) };
     });
-    api.add('GET', '/ipam/allocations', () => ({
+    api.add('GET', '/ipam/allocations', 'read', () => ({
       json: [...this.core.space.entries()].map(([o, a]) => ({ owner: o, address: intToIp(a) })).sort((x, y) => (x.owner < y.owner ? -1 : 1)),
     }));
-    api.add('POST', '/ipam/rmpeer', ({ body }) =>
+    api.add('POST', '/ipam/rmpeer', 'mutate', ({ body }) =>
       this.run(async () => {
         const peer = str(body, 'peer');
         if (!peer) throw new ApiError(400, '"peer" is required');

@@ -9,7 +9,14 @@ import { isPeerName, type PeerName } from '../lib/peer-name.js';
 export const PROTOCOL_NAME = 'overlay';
 /** Versions this build speaks. Bump MAX for a new wire feature; raise MIN to drop an old one. */
 export const PROTOCOL_MIN_VERSION = 1;
-export const PROTOCOL_MAX_VERSION = 1;
+export const PROTOCOL_MAX_VERSION = 2;
+/**
+ * With a password, v2 is the floor: v1 keyed the handshake with a plain hash
+ * of the password, so one captured handshake let anyone test guesses offline
+ * at hash speed. v2 keys it with scrypt (password-key.ts). Without a password
+ * v1 and v2 are the same on the wire.
+ */
+export const ENCRYPTED_MIN_VERSION = 2;
 
 export class ProtocolError extends Error {
   /** A permanent refusal (talking to ourselves, wrong password) should not be retried quickly. */

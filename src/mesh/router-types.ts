@@ -47,4 +47,6 @@ export interface MeshCounters {
   gossipBytesReceived: number;
   handshakesRejected: number;
   framesRejected: number;
+  /** Inbound connections closed unstarted because their address kept failing handshakes. */
+  handshakesThrottled: number;
 }

@@ -1,7 +1,8 @@
 /**
  * Password authentication and frame encryption for one connection, composed
- * from standard primitives only: ephemeral X25519, HKDF-SHA256 (keyed with the
- * password and the handshake transcript), HMAC-SHA256 proofs in both
+ * from standard primitives only: ephemeral X25519, HKDF-SHA256 (salted with
+ * the process's scrypt-derived password key, see password-key.ts, and bound to
+ * the handshake transcript), HMAC-SHA256 proofs in both
  * directions, and ChaCha20-Poly1305 frames with sequence-number nonces, so a
  * replayed, reordered or altered frame fails to open.
  */
@@ -17,6 +18,7 @@ import {
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
+import type { PasswordKey } from './password-key.js';
 import { ProtocolError } from './protocol.js';
 
 const TAG = 16;
@@ -54,7 +56,7 @@ export interface SessionKeys {
 export function deriveSessionKeys(
   own: EphemeralKey,
   peerPublicB64: string,
-  password: string,
+  passwordKey: PasswordKey,
   initiatorHello: Buffer,
   responderHello: Buffer,
   weInitiated: boolean,
@@ -66,8 +68,8 @@ export function deriveSessionKeys(
     throw new ProtocolError(`key exchange failed: ${(e as Error).message}`);
   }
   const transcript = createHash('sha256').update(initiatorHello).update(responderHello).digest();
-  const salt = createHash('sha256').update('overlay-password\0').update(password, 'utf8').digest();
-  const okm = Buffer.from(hkdfSync('sha256', shared, salt, Buffer.concat([Buffer.from('overlay mesh v1\0'), transcript]), 96));
+  // Protocol v2: the salt is the scrypt-derived key (v1 used a plain hash of the password, cheap to guess offline).
+  const okm = Buffer.from(hkdfSync('sha256', shared, passwordKey, Buffer.concat([Buffer.from('overlay mesh v2\0'), transcript]), 96));
   const i2r = okm.subarray(32, 64);
   const r2i = okm.subarray(64, 96);
   return {

@@ -1,14 +1,20 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../src/lib/random.js';
+import { derivePasswordKey, type PasswordKey } from '../../../src/mesh/password-key.js';
 import { deriveSessionKeys, FrameOpener, FrameSealer, newEphemeralKey, proofFor, verifyProof } from '../../../src/mesh/session-crypto.js';
+
+const keys = new Map<string, PasswordKey>();
+beforeAll(async () => {
+  for (const pw of ['pw', 'other']) keys.set(pw, await derivePasswordKey(pw, 'overlay'));
+});
 
 function pair(pwA: string, pwB: string) {
   const a = newEphemeralKey();
   const b = newEphemeralKey();
   const ha = Buffer.from('hello-a');
   const hb = Buffer.from('hello-b');
-  const ka = deriveSessionKeys(a, b.publicB64, pwA, ha, hb, true);
-  const kb = deriveSessionKeys(b, a.publicB64, pwB, ha, hb, false);
+  const ka = deriveSessionKeys(a, b.publicB64, keys.get(pwA)!, ha, hb, true);
+  const kb = deriveSessionKeys(b, a.publicB64, keys.get(pwB)!, ha, hb, false);
   return { ka, kb };
 }
 
