@@ -304,9 +304,13 @@ export class IpamComponent implements DaemonComponent {
       return o;
     };
 
-    api.add('GET', '/ipam/status', 'read', () => {
+    api.add('GET', '/ipam/status', 'read', async () => {
       const st = this.core.state();
       if (st.state !== 'ready') throw new ApiError(503, `IPAM is not ready: ${describeState(st)}`);
+      // Ready once what this peer was given (the ring, donated space) is on disk: the next ADD then waits only for its own write.
+      await this.flushed().catch((e: unknown) => {
+        throw new ApiError(503, `IPAM is not ready: cannot write its state (${String(e)})`);
+      });
       return { json: { ready: true, status: 'ready' } };
     });
     api.add('GET', '/status/ipam', 'read', ({ wantsJson }) => {

@@ -530,10 +530,9 @@ export class Router {
   }
 
   private recomputeTopology(): void {
-    this.routeCache = undefined;
-    const gone = this.topo.removeUnreachable();
+    const { gone, routes } = this.topo.removeUnreachable();
+    this.routeCache = routes;
     if (gone.length) {
-      this.routeCache = undefined;
       for (const n of gone) {
         this.connInfo.delete(n);
         this.log.info('peer removed: unreachable', { removedPeer: n });
@@ -571,10 +570,12 @@ export class Router {
     }
   }
 
+  /** Who is known and whether each is reachable: listeners (IPAM, the dataplane) act on both. */
   private peersSignature(): string {
+    const routes = this.routes();
     return this.topo
       .all()
-      .map((r) => `${r.name}/${r.uid}`)
+      .map((r) => `${r.name}/${r.uid}/${r.name === this.name || routes.has(r.name) ? 'up' : 'down'}`)
       .sort()
       .join(',');
   }

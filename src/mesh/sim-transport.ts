@@ -35,7 +35,7 @@ class SimStream implements ByteStream {
 
   write(data: Uint8Array): void {
     if (this.closed) return;
-    const copy = Uint8Array.from(data);
+    const copy = data.slice(); // the writer may reuse its buffer, as with a socket (slice copies in one go; from() iterates)
     this.net.bytes += copy.length;
     if (this.net.isCut(this.localHost, this.remoteHost)) return; // silently lost: the partition
     if (this.net.random() < this.net.opts.resetProbability) {

@@ -89,13 +89,13 @@ export class Topology {
 
   /** Undirected adjacency, counting an edge only when both ends report it. */
   private adjacency(): Map<PeerName, PeerName[]> {
+    // Each record's neighbours as a set first: checking "both ends report it" is then O(1) per edge.
+    const reported = new Map<PeerName, Set<PeerName>>();
+    for (const r of this.records.values()) reported.set(r.name, new Set(r.conns.map((c) => c.peer)));
     const adj = new Map<PeerName, PeerName[]>();
     for (const r of this.records.values()) {
       const list: PeerName[] = [];
-      for (const c of r.conns) {
-        const other = this.records.get(c.peer);
-        if (other && other.conns.some((x) => x.peer === r.name)) list.push(c.peer);
-      }
+      for (const c of r.conns) if (reported.get(c.peer)?.has(r.name)) list.push(c.peer);
       adj.set(r.name, list);
     }
     return adj;
@@ -112,8 +112,8 @@ export class Topology {
         queue.push(n);
       }
     }
-    while (queue.length) {
-      const cur = queue.shift()!;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const cur = queue[qi]!;
       for (const n of adj.get(cur) ?? []) {
         if (n === this.own.name || hop.has(n)) continue;
         hop.set(n, hop.get(cur)!);
@@ -123,15 +123,15 @@ export class Topology {
     return hop;
   }
 
-  /** Remove records of peers we cannot reach; returns their names. */
-  removeUnreachable(): PeerName[] {
+  /** Remove records of peers we cannot reach; returns their names, and the routes (still valid: only unreachable records went). */
+  removeUnreachable(): { gone: PeerName[]; routes: Map<PeerName, PeerName> } {
     const reachable = this.routes();
     const gone: PeerName[] = [];
     for (const name of this.records.keys()) {
       if (name !== this.own.name && !reachable.has(name)) gone.push(name);
     }
     for (const n of gone) this.records.delete(n);
-    return gone;
+    return { gone, routes: reachable };
   }
 }
 
