@@ -141,6 +141,28 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 }
 
 /** Wait until IPAM on every one of these daemons says ready. */
+/**
+ * With every daemon frozen (SIGSTOP, by PID) and every nftables rule flushed on its host, run
+ * `checks`: what the port filters alone hold. Then thaw them and wait until the first host's
+ * isolation rules are back. The checks' failure is rethrown after the thaw.
+ */
+export async function withRulesFlushedAndDaemonsFrozen(lab: Lab, hosts: DaemonHost[], checks: () => Promise<void>): Promise<boolean> {
+  const pids = hosts.map((x) => daemonPid(x)!);
+  for (const pid of pids) process.kill(pid, 'SIGSTOP'); // nothing restores the rules meanwhile
+  try {
+    for (const x of hosts) {
+      await lab.exec(x.host.ns, 'nft', ['flush', 'ruleset']);
+      const left = (await lab.exec(x.host.ns, 'nft', ['list', 'ruleset'])).stdout.trim();
+      if (left !== '') throw new Error(`nft flush ruleset left rules on ${x.host.ns}: ${left}`);
+    }
+    await checks();
+  } finally {
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+  }
+  const drops = async () => ((await lab.exec(hosts[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ drop$/gm) ?? []).length;
+  return waitFor(async () => (await drops()) > 0, 10_000, 100);
+}
+
 export function ipamReady(hosts: DaemonHost[], timeoutMs = 20_000): Promise<boolean> {
   return waitFor(async () => (await Promise.all(hosts.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), timeoutMs);
 }

@@ -13,7 +13,7 @@
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, daemonPid, ipamReady, launch, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, withRulesFlushedAndDaemonsFrozen, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab, type SpawnedProcess } from '../../scripts/lab/lab.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
@@ -174,19 +174,10 @@ describe('multicast and broadcast with isolation on, across three hosts', () => 
   }
 
   it('with every nftables rule gone and the daemons frozen, the port filters alone keep groups inside their subnet', async () => {
-    const pids = d.map((x) => daemonPid(x)!);
-    for (const pid of pids) process.kill(pid, 'SIGSTOP'); // our own daemons, by PID: nothing restores the rules meanwhile
-    try {
-      for (const x of d) {
-        await lab.exec(x.host.ns, 'nft', ['flush', 'ruleset']);
-        expect((await lab.exec(x.host.ns, 'nft', ['list', 'ruleset'])).stdout.trim()).toBe('');
-      }
+    const restored = await withRulesFlushedAndDaemonsFrozen(lab, d, async () => {
       await stream('239.1.1.1', 5002, false);
       await stream('-', 5003, false);
-    } finally {
-      for (const pid of pids) process.kill(pid, 'SIGCONT');
-    }
-    const rules = async () => ((await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ drop$/gm) ?? []).length;
-    expect(await waitFor(async () => (await rules()) > 0, 10_000, 100)).toBe(true);
+    });
+    expect(restored, 'the isolation rules come back after the thaw').toBe(true);
   });
 });
