@@ -35,7 +35,7 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** A bare name means /run/netns/<name> (what `ip netns add` creates). */
-export function netnsPath(arg: string): string {
+function netnsPath(arg: string): string {
   if (arg.includes('/')) return arg;
   if (!/^[A-Za-z0-9_.-]{1,200}$/.test(arg) || arg === '.' || arg === '..') throw new ApiError(400, `bad network namespace name "${arg}"`);
   return `/run/netns/${arg}`;

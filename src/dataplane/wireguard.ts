@@ -23,7 +23,7 @@ import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
 export const WIREGUARD_OVERHEAD = 60;
 /** The routing table (and rule priority) that steers VXLAN into WireGuard. */
 export const WIREGUARD_TABLE = 6784;
-export const GUARD_FAMILY = 'inet';
+const GUARD_FAMILY = 'inet';
 export const GUARD_TABLE = 'overlay-wireguard';
 
 export interface WireguardSettings {
