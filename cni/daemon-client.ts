@@ -99,5 +99,13 @@ function asPortPlan(b: unknown): PortPlan {
   const filterOk = f === undefined || (typeof f === 'object' && f !== null && typeof f.fromContainer === 'string' && typeof f.toContainer === 'string');
   if (typeof o.bridge !== 'string' || typeof o.hostVeth !== 'string' || typeof o.mac !== 'string' || typeof o.mtu !== 'number' || !filterOk)
     throw new Error('daemon returned a malformed port plan');
-  return { ...a, bridge: o.bridge, hostVeth: o.hostVeth, mac: o.mac, mtu: o.mtu, ...(f ? { filter: { fromContainer: f.fromContainer, toContainer: f.toContainer } } : {}) };
+  return {
+    ...a,
+    bridge: o.bridge,
+    hostVeth: o.hostVeth,
+    mac: o.mac,
+    mtu: o.mtu,
+    ...(f ? { filter: { fromContainer: f.fromContainer, toContainer: f.toContainer } } : {}),
+    ...(o.filterOn === 'container' ? { filterOn: 'container' as const } : {}),
+  };
 }

@@ -11,13 +11,9 @@
  * the response.
  */
 import { DaemonUnreachable } from '../src/api/errors.js';
-import { address, cString, EAGAIN, ECONNREFUSED, EINTR, ENOENT, errno, errnoText, libc } from './libc.js';
+import { address, AF_UNIX, cString, EAGAIN, ECONNREFUSED, EINTR, ENOENT, errno, errnoText, libc, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET } from '../src/sys/libc.js';
 import type { DaemonReply } from './transport.js';
 
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 const SO_SNDTIMEO = 21;
 const MSG_NOSIGNAL = 0x4000;

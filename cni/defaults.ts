@@ -5,9 +5,7 @@
 export const PLUGIN_NAME = 'overlay';
 export const PLUGIN_VERSION = '0.1.0';
 export const DEFAULT_DAEMON_SOCKET = '/run/overlay/overlay.sock';
-export const DEFAULT_STATE_DIR = '/var/lib/overlay/cni';
-/** Releases that could not reach the daemon wait here; the daemon drains them. */
-export const PENDING_RELEASE_SUBDIR = 'pending-release';
+export { DEFAULT_STATE_DIR } from '../src/lib/plugin-state.js';
 /** Maximum bytes accepted on stdin; a network config is a few KiB at most. */
 export const MAX_STDIN_BYTES = 1 << 20;
 /** How long a call to the daemon may take before we answer "try again later". */

@@ -10,8 +10,8 @@ import { runPlugin, type RunOutput } from './run.js';
 import { HttpDaemonClient } from './daemon-client.js';
 import { NetlinkAttacher } from './netlink-attacher.js';
 import { exchange } from './daemon-socket.js';
-import { randomBytes } from './libc.js';
-import { FileAttachmentStore, FileReleaseQueue } from './state.js';
+import { randomBytes } from '../src/sys/libc.js';
+import { FileAttachmentStore, FileReleaseQueue } from '../src/lib/plugin-state.js';
 import { readStdin, writeStdout } from './process-io.js';
 
 async function main(): Promise<number> {

@@ -7,10 +7,11 @@
  *   prepare (while the daemon is asked): the veth pair, the container end
  *              created inside the container's netns under a temporary name,
  *              with its MAC; both ends down;
- *   attach, host: MTU, on the bridge, hairpin, static FDB entry, clsact + both
- *              port filters, up;
- *   attach, container: MTU, arp_notify on, rename to ifname, address, up (the
- *              gratuitous ARP goes out), routes.
+ *   attach, host: MTU, on the bridge, hairpin, static FDB entry, (clsact + both
+ *              port filters, unless the plan puts them on the container end), up;
+ *   attach, container: MTU, arp_notify on, rename to ifname, (clsact + both port
+ *              filters, when the plan says so), address, up (the gratuitous ARP
+ *              goes out), routes.
  *
  * Both ends are down until the filters are in place, so an isolated port never
  * passes a frame unfiltered. A failed attach leaves the half-made veth to the
@@ -19,7 +20,7 @@
 import { parseCidr } from '../src/lib/ipv4.js';
 import { hostVethName, peerTempNameFor } from '../src/dataplane/names.js';
 import * as rtnl from '../src/sys/netlink/rtnl.js';
-import { EEXIST, EINVAL, ENODEV, ENOENT } from './libc.js';
+import { EEXIST, EINVAL, ENODEV, ENOENT } from '../src/sys/libc.js';
 import { closeFd, NetlinkError, NetlinkSocket, openNetns } from './netlink-socket.js';
 import { InterfaceExistsError, NetnsNotFoundError, type AttachedPort, type Attacher, type AttachOptions, type PortPlan, type SandboxInterface, type VethPlan } from './ports.js';
 
@@ -69,7 +70,8 @@ export class NetlinkAttacher implements Attacher {
     host.request(rtnl.setLink(port.index, { master: bridge.index, mtu }), `putting ${hostVeth} on ${plan.bridge}`);
     if (opts.hairpin) host.request(rtnl.setHairpin(port.index), `hairpin on ${hostVeth}`);
     host.request(rtnl.replaceStaticFdb(port.index, mac), `FDB entry for ${mac}`);
-    if (filter) {
+    const onContainer = plan.filterOn === 'container';
+    if (filter && !onContainer) {
       host.request(rtnl.replaceClsact(port.index), `clsact on ${hostVeth}`);
       host.request(rtnl.replaceBpfFilter(port.index, rtnl.CLSACT_INGRESS, filter.ingress), `port filter (from the container) on ${hostVeth}`);
       host.request(rtnl.replaceBpfFilter(port.index, rtnl.CLSACT_EGRESS, filter.egress), `port filter (to the container) on ${hostVeth}`);
@@ -83,6 +85,12 @@ export class NetlinkAttacher implements Attacher {
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === EEXIST) throw new InterfaceExistsError(netnsPath, ifname);
       throw e;
+    }
+    if (filter && onContainer) {
+      // The same programs, seen from the other end: what the host end receives, this end sends.
+      ctr.sock.request(rtnl.replaceClsact(peer.index), `clsact on ${ifname}`);
+      ctr.sock.request(rtnl.replaceBpfFilter(peer.index, rtnl.CLSACT_EGRESS, filter.ingress), `port filter (from the container) on ${ifname}`);
+      ctr.sock.request(rtnl.replaceBpfFilter(peer.index, rtnl.CLSACT_INGRESS, filter.egress), `port filter (to the container) on ${ifname}`);
     }
     ctr.sock.request(rtnl.addAddress(peer.index, address.ip, address.prefix), `adding ${plan.address} to ${ifname}`);
     ctr.sock.request(rtnl.setLink(peer.index, { up: true }), `bringing ${ifname} up`);

@@ -10,12 +10,9 @@
  * container is made by entering its netns on this thread, creating the
  * socket, and going straight back.
  */
-import { address as ptr, cString, errno, errnoText, libc } from './libc.js';
+import { address as ptr, AF_NETLINK, cString, errno, errnoText, libc, SOCK_CLOEXEC, SOCK_RAW } from '../src/sys/libc.js';
 import { errnoOf, NLM_F, NLMSG_DONE, NLMSG_ERROR, parseMessages, setSequence, type NlMessage } from '../src/sys/netlink/message.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const O_RDONLY_CLOEXEC = 0o2000000;
 const CLONE_NEWNET = 0x40000000;

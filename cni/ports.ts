@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../src/lib/logger.js';
 import type { RandomBytes } from '../src/dataplane/names.js';
+import type { AttachmentStore, ReleaseQueue } from '../src/lib/plugin-state.js';
 
 export interface Allocation {
   /** The container's address with the subnet prefix, e.g. 10.32.0.5/12. */
@@ -23,18 +24,9 @@ export interface IpamStatus {
   reason?: string;
 }
 
-/** What ADD asks the daemon for: an address for the port, and the port put under the daemon's isolation. */
-export interface PortRequest {
-  netns: string;
-  ifname: string;
-  subnet?: string;
-  ip?: string;
-  /** The container's MAC; the daemon picks one when not given. */
-  mac?: string;
-  isolate: boolean;
-  /** Make the host this subnet's gateway (expose it) if it is not yet. */
-  gateway?: boolean;
-}
+/** What ADD asks the daemon for (POST /ports/admit): the daemon's own format. */
+import type { PortAdmission } from '../src/dataplane/port-service.js';
+export type PortRequest = PortAdmission;
 
 /**
  * The daemon as the plugin sees it. An owner is `${containerId}:${ifname}`.
@@ -116,36 +108,9 @@ export interface Attacher {
 /** The data plane's own errors, so `instanceof` works across the seam. */
 export { InterfaceExistsError, NetnsNotFoundError } from '../src/dataplane/errors.js';
 
-/** What ADD remembers about one attachment, so DEL and GC can undo it. */
-export interface AttachmentRecord {
-  containerId: string;
-  ifname: string;
-  netns: string;
-  network: string;
-  address: string;
-  subnet: string;
-  gateway?: string;
-  hostVeth: string;
-  mac: string;
-  createdAt: string;
-}
-
-export interface AttachmentStore {
-  get(containerId: string, ifname: string): Promise<AttachmentRecord | undefined>;
-  put(record: AttachmentRecord): Promise<void>;
-  /** Idempotent. */
-  remove(containerId: string, ifname: string): Promise<void>;
-  list(): Promise<AttachmentRecord[]>;
-}
-
-/** Releases waiting for the daemon to come back. */
-export interface ReleaseQueue {
-  enqueue(owner: string): Promise<void>;
-  /** Idempotent. */
-  remove(owner: string): Promise<void>;
-  has(owner: string): Promise<boolean>;
-  list(): Promise<string[]>;
-}
+/** The plugin's on-disk records: a format the daemon reads too, so it lives in src/. */
+export type { AttachmentRecord, AttachmentStore, ReleaseQueue } from '../src/lib/plugin-state.js';
+export { ownerOf } from '../src/lib/plugin-state.js';
 
 export interface Deps {
   daemon: DaemonClient;
@@ -159,6 +124,3 @@ export interface Deps {
   random: RandomBytes;
 }
 
-export function ownerOf(containerId: string, ifname: string): string {
-  return `${containerId}:${ifname}`;
-}

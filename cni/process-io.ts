@@ -4,7 +4,7 @@
  * native handle. Node-style process streams cost the plugin ~14 ms to set up
  * there, as much as the reference plugin's whole ADD.
  */
-import { address, EINTR, errno, errnoText, libc } from './libc.js';
+import { address, EINTR, errno, errnoText, libc } from '../src/sys/libc.js';
 import { readBounded } from './stdin.js';
 
 declare const Bun: { stdout: unknown; write(dest: unknown, data: string): Promise<number> };

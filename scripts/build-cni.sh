@@ -3,7 +3,7 @@
 # runtime), so an installed plugin needs neither this checkout nor node_modules.
 # Start-up is most of what a plugin call costs, so (and the plugin's code
 # imports nothing beyond node:fs and node:path; its kernel and daemon I/O go
-# through libc, cni/libc.ts):
+# through libc, src/sys/libc.ts):
 #  --bytecode ships precompiled bytecode (~4 ms less per call than parsing);
 #  --no-compile-autoload-* stop the runtime from reading a .env or bunfig.toml
 #    from whatever directory the runtime calls us in (slower, and not ours to read).

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables iperf3 tcpdump iputils-ping procps ethtool util-linux podman containernetworking-plugins busybox-static runc iptables curl wireguard-go wireguard-tools)
+APT_PACKAGES=(iproute2 nftables iperf3 tcpdump iputils-ping procps ethtool util-linux podman containernetworking-plugins busybox-static runc iptables curl wireguard-go wireguard-tools debootstrap lintian)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Provision one host of an overlay cluster (the Vagrant VMs run this):
-# install Node.js and overlay, launch the router with the other hosts as
+# install overlay from its Debian package (build it first, on the host that
+# runs vagrant: npm run package), launch the router with the other hosts as
 # peers, install the CNI plugin for podman (/etc/cni/net.d) and Nomad
 # (/opt/cni/config) with two isolated tenant networks, and expose the host.
 #
 #   provision.sh <peer> [<peer> ...]
 #
 # Environment (defaults in brackets), so the script also runs in the test lab:
-#   OVERLAY_SKIP_INSTALL=1    do not install Node.js / the project (already there)
+#   OVERLAY_SKIP_INSTALL=1    do not install anything (overlay is already there)
 #   OVERLAY_CLI               how to run the CLI [overlay]
 #   OVERLAY_CNI_BIN_DIR       [/opt/cni/bin]
 #   OVERLAY_CNI_CONF_DIRS     space-separated conflist dirs [/etc/cni/net.d /opt/cni/config]
-#   OVERLAY_SRC               the project checkout to install from [/vagrant]
+#   OVERLAY_SRC               the project checkout whose dist/ holds the .deb [/vagrant]
 set -euo pipefail
 
-NODE_VERSION=20.18.1
 CLI=${OVERLAY_CLI:-overlay}
 BIN_DIR=${OVERLAY_CNI_BIN_DIR:-/opt/cni/bin}
 CONF_DIRS=${OVERLAY_CNI_CONF_DIRS:-/etc/cni/net.d /opt/cni/config}
@@ -23,15 +23,20 @@ SRC=${OVERLAY_SRC:-/vagrant}
 if [ "${OVERLAY_SKIP_INSTALL:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq iproute2 nftables curl ca-certificates xz-utils podman containernetworking-plugins runc build-essential python3 wireguard-go wireguard-tools >/dev/null
-  if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
-    curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" | tar -xJ -C /usr/local --strip-components=1
-  fi
-  (cd "$SRC" && bash scripts/install.sh)
+  deb=$(ls "$SRC"/dist/overlay_*_amd64.deb 2>/dev/null | sort -V | tail -1)
+  [ -n "$deb" ] || { echo "provision: no dist/overlay_*_amd64.deb in $SRC: run \"npm run package\" there first" >&2; exit 1; }
+  # The package pulls in iproute2, nftables and WireGuard; podman and the reference plugins are the first client.
+  apt-get install -y -qq "$deb" podman containernetworking-plugins runc >/dev/null
 fi
 
-# shellcheck disable=SC2086 # CLI may be "node /path/main.js"
-$CLI launch --nickname "$(hostname)" "$@"
+if [ "${OVERLAY_SKIP_INSTALL:-0}" != 1 ] && [ -d /run/systemd/system ]; then
+  # Installed from the package: systemd runs the router (Type=notify: up once the API answers).
+  sed -i -e "s|^OVERLAY_PEERS=.*|OVERLAY_PEERS=\"$*\"|" -e "s|^OVERLAY_OPTS=.*|OVERLAY_OPTS=\"--nickname $(hostname)\"|" /etc/default/overlay
+  systemctl enable --now overlay.service
+else
+  # shellcheck disable=SC2086 # CLI may be "node /path/main.js"
+  $CLI launch --nickname "$(hostname)" "$@"
+fi
 for _ in $(seq 1 100); do
   $CLI status ipam --json 2>/dev/null | grep -q '"status": "ready"' && break
   sleep 0.2

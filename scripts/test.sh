@@ -7,6 +7,8 @@ bash scripts/install-deps.sh
 npm run build
 results="$(mktemp /tmp/overlay-test-results.XXXXXX.json)"
 # Every test daemon's log is kept, so a failure seen once (in CI) can be read afterwards.
+# The lab runs the `overlay` executable (dist/overlay), as the package installs it; OVERLAY_RUNTIME=node runs dist/src/cli/main.js instead.
+export OVERLAY_RUNTIME="${OVERLAY_RUNTIME:-executable}"
 export OVERLAY_KEEP_LOGS="${OVERLAY_KEEP_LOGS:-/tmp/overlay-test-logs/$(date +%Y%m%dT%H%M%S)}"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$results" || status=$?

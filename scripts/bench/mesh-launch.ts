@@ -5,7 +5,7 @@
  */
 import { execa } from 'execa';
 import { apiRequest } from '../../src/api/client.js';
-import { cleanupDaemons, cliPath, daemonHost, daemonPid, launch, type DaemonHost } from '../lab/daemons.js';
+import { cleanupDaemons, daemonHost, overlayCommand, daemonPid, launch, type DaemonHost } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
 import { median, rssMb } from './measure.js';
 
@@ -45,7 +45,8 @@ export async function benchMeshLaunch(runs = 5): Promise<Record<string, number>>
   const cli: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
-    await execa(process.execPath, [cliPath(), 'version']);
+    const [file, ...args] = overlayCommand();
+    await execa(file!, [...args, 'version']);
     cli.push(performance.now() - t);
   }
   const bare = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);

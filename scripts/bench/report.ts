@@ -76,12 +76,14 @@ function find(results: Record<string, unknown>, prefix: string): unknown {
   return key ? results[key] : undefined;
 }
 
-export function renderReport(results: Record<string, unknown>, when: string): string {
-  const charts: string[] = [];
+/** Every chart the results allow, each with a file name for docs/ (charts whose bench did not run are left out). */
+export function reportCharts(results: Record<string, unknown>): { file: string; svg: string }[] {
+  const charts: { file: string; svg: string }[] = [];
+  const add = (file: string) => (svg: string) => charts.push({ file, svg });
   const dp = find(results, 'dataplane') as Row[] | undefined;
   if (Array.isArray(dp)) {
     for (const streams of [1, 4]) {
-      charts.push(
+      add(`bench-throughput-${streams}-stream${streams > 1 ? 's' : ''}.svg`)(
         barChart(`Container to container throughput, ${streams} stream${streams > 1 ? 's' : ''} (iperf3)`, 'Gbit/s', dp.map((r) => ({
           name: r['tsoGsoOn'] ? 'TSO/GSO on' : 'TSO/GSO off on the host links',
           bars: [
@@ -96,7 +98,7 @@ export function renderReport(results: Record<string, unknown>, when: string): st
   }
   const cni = find(results, 'cni') as Row | undefined;
   if (cni && typeof cni === 'object') {
-    charts.push(
+    add('bench-cni-latency.svg')(
       barChart('CNI latency, median over ' + cni['runs'] + ' runs', 'ms', [
         { name: 'ADD', bars: [{ label: 'overlay plugin', value: cni['oursAddMedianMs'] ?? 0 }, { label: 'reference bridge + host-local', value: cni['refAddMedianMs'] ?? 0 }] },
         { name: 'DEL', bars: [{ label: 'overlay plugin', value: cni['oursDelMedianMs'] ?? 0 }, { label: 'reference bridge + host-local', value: cni['refDelMedianMs'] ?? 0 }] },
@@ -105,12 +107,22 @@ export function renderReport(results: Record<string, unknown>, when: string): st
   }
   const sim = find(results, 'mesh-sim') as Row[] | undefined;
   if (Array.isArray(sim)) {
-    charts.push(
+    add('bench-gossip-convergence.svg')(
       barChart('Gossip convergence against peer count (simulated ms)', 'ms', sim.map((r) => ({
         name: `${r['peers']} peers`,
         bars: [
           { label: 'after a join', value: r['joinConvergenceSimMs'] ?? 0 },
           { label: 'after a death', value: r['deathConvergenceSimMs'] ?? 0 },
+        ],
+      }))),
+    );
+    add('bench-gossip-bytes.svg')(
+      barChart('Gossip bytes per peer against peer count (simulated)', 'bytes', sim.map((r) => ({
+        name: `${r['peers']} peers`,
+        bars: [
+          { label: 'after a join', value: r['joinBytesPerPeer'] ?? 0 },
+          { label: 'after a death', value: r['deathBytesPerPeer'] ?? 0 },
+          { label: 'one full state', value: r['fullStateBytes'] ?? 0 },
         ],
       }))),
     );
@@ -120,7 +132,7 @@ export function renderReport(results: Record<string, unknown>, when: string): st
     const limited = scale.filter((r) => (r['connLimit'] ?? 0) < (r['peers'] ?? 0));
     const full = scale.filter((r) => (r['connLimit'] ?? 0) >= (r['peers'] ?? 0));
     const pts = (rows: Row[], k: string): [number, number][] => rows.map((r) => [r['peers'] ?? 0, r[k] ?? 0]);
-    charts.push(
+    add('bench-gossip-bytes-vs-peers.svg')(
       logChart('Gossip bytes per peer against N (log-log), beside Weave', 'peers', 'bytes', [
         { name: 'at rest, per min (conn-limit 10)', points: pts(limited, 'restBytesPerPeerPerMin') },
         { name: 'at rest, per min (full mesh)', points: pts(full, 'restBytesPerPeerPerMin') },
@@ -133,13 +145,39 @@ export function renderReport(results: Record<string, unknown>, when: string): st
   }
   const ipam = find(results, 'ipam') as Row | undefined;
   if (ipam && typeof ipam === 'object') {
-    charts.push(
+    add('bench-ipam.svg')(
       barChart('IPAM', 'ms', [
         { name: 'launch of 3 peers to ready', bars: [{ label: 'IPAM ready', value: ipam['launchToIpamReadyMs'] ?? 0 }, { label: 'full mesh', value: ipam['launchToFullMeshMs'] ?? 0 }] },
         { name: 'API call p50', bars: [{ label: 'allocate', value: ipam['allocP50Ms'] ?? 0 }, { label: 'no-op', value: ipam['noopApiP50Ms'] ?? 0 }] },
       ]),
     );
   }
+  const sec = find(results, 'security') as Row | undefined;
+  if (sec && typeof sec === 'object') {
+    add('bench-security.svg')(
+      barChart('Password key: scrypt (hardened) against the v1 hash', 'ms', [
+        { name: 'daemon start-up', bars: [{ label: 'scrypt key', value: sec['daemonStartHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['daemonStartLegacyMs'] ?? 0 }] },
+        { name: 'one handshake on loopback', bars: [{ label: 'scrypt key', value: sec['handshakeHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['handshakeLegacyMs'] ?? 0 }] },
+      ]),
+    );
+  }
+  const exe = find(results, 'executable') as Row | undefined;
+  if (exe && typeof exe === 'object') {
+    const nodeKey = Object.keys(exe).find((k) => k.startsWith('versionMs_node')) ?? '';
+    const both = (what: string) => [{ label: 'executable (Bun)', value: exe[`${what}_executable`] ?? 0 }, { label: 'node dist/...', value: exe[what === 'versionMs' ? nodeKey : `${what}_node`] ?? 0 }];
+    add('bench-executable-startup.svg')(
+      barChart('CLI start-up: the overlay executable against node dist/src/cli/main.js', 'ms', [
+        { name: 'overlay version', bars: both('versionMs') },
+        { name: 'overlay status (daemon running)', bars: both('statusMs') },
+      ]),
+    );
+    add('bench-executable-rss.svg')(barChart('Idle daemon memory (RSS)', 'MB', [{ name: 'a few seconds after launch', bars: both('idleDaemonRssMb') }]));
+  }
+  return charts;
+}
+
+export function renderReport(results: Record<string, unknown>, when: string): string {
+  const charts = reportCharts(results).map((c) => c.svg);
   const body = charts.length ? charts.map((c) => `<div style="margin:16px 0">${c}</div>`).join('\n') : '<p>No chartable results in this run.</p>';
   return `<!doctype html><html><head><meta charset="utf-8"><title>overlay benchmarks ${escape(when)}</title></head><body style="font-family:sans-serif"><h1>overlay benchmarks</h1><p>${escape(when)}; every number has its baseline from the same run. Raw numbers: the JSON file beside this page.</p>\n${body}\n</body></html>\n`;
 }

@@ -11,11 +11,34 @@ import { fileURLToPath } from 'node:url';
 import { logFile } from '../../src/daemon/files.js';
 import type { Lab, LabHost } from './lab.js';
 
-/** dist/src/cli/main.js, found from this file whether it runs from src (vitest) or dist. */
-export function cliPath(): string {
+/** The checkout's root, found from this file whether it runs from src (vitest) or dist. */
+function root(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const root = here.includes(`${join('dist', 'scripts')}`) ? resolve(here, '../../..') : resolve(here, '../..');
-  return join(root, 'dist', 'src', 'cli', 'main.js');
+  return here.includes(`${join('dist', 'scripts')}`) ? resolve(here, '../../..') : resolve(here, '../..');
+}
+
+/** dist/src/cli/main.js: the CLI and daemon as Node runs them. */
+export function cliPath(): string {
+  return join(root(), 'dist', 'src', 'cli', 'main.js');
+}
+
+/** dist/overlay: the same program as one Bun executable (what the package installs). */
+export function executablePath(): string {
+  return join(root(), 'dist', 'overlay');
+}
+
+/**
+ * The command that runs `overlay` in the lab: the executable (the default, and
+ * what CI runs) or, with OVERLAY_RUNTIME=node, `node dist/src/cli/main.js`.
+ */
+export function overlayCommand(): string[] {
+  // A benchmark's baseline runs another build's CLI (e.g. main's) in the same lab code.
+  const other = process.env['OVERLAY_LAB_CLI'];
+  if (other) return [process.execPath, other];
+  const runtime = process.env['OVERLAY_RUNTIME'] ?? 'executable';
+  if (runtime === 'node') return [process.execPath, cliPath()];
+  if (runtime === 'executable') return [executablePath()];
+  throw new Error(`OVERLAY_RUNTIME must be "executable" or "node", got "${runtime}"`);
 }
 
 export interface DaemonHost {
@@ -38,7 +61,7 @@ export function daemonHost(lab: Lab, index: number): DaemonHost {
 
 /** Run `overlay <args>` as if on that host (inside its namespace). */
 export function overlay(d: DaemonHost, args: string[], opts: { env?: Record<string, string>; reject?: boolean; timeoutMs?: number } = {}) {
-  return execa('ip', ['netns', 'exec', d.host.ns, process.execPath, cliPath(), ...args], {
+  return execa('ip', ['netns', 'exec', d.host.ns, ...overlayCommand(), ...args], {
     env: { ...d.env, ...opts.env },
     reject: opts.reject ?? false,
     timeout: opts.timeoutMs ?? 60_000,
@@ -118,6 +141,28 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 }
 
 /** Wait until IPAM on every one of these daemons says ready. */
+/**
+ * With every daemon frozen (SIGSTOP, by PID) and every nftables rule flushed on its host, run
+ * `checks`: what the port filters alone hold. Then thaw them and wait until the first host's
+ * isolation rules are back. The checks' failure is rethrown after the thaw.
+ */
+export async function withRulesFlushedAndDaemonsFrozen(lab: Lab, hosts: DaemonHost[], checks: () => Promise<void>): Promise<boolean> {
+  const pids = hosts.map((x) => daemonPid(x)!);
+  for (const pid of pids) process.kill(pid, 'SIGSTOP'); // nothing restores the rules meanwhile
+  try {
+    for (const x of hosts) {
+      await lab.exec(x.host.ns, 'nft', ['flush', 'ruleset']);
+      const left = (await lab.exec(x.host.ns, 'nft', ['list', 'ruleset'])).stdout.trim();
+      if (left !== '') throw new Error(`nft flush ruleset left rules on ${x.host.ns}: ${left}`);
+    }
+    await checks();
+  } finally {
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+  }
+  const drops = async () => ((await lab.exec(hosts[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ drop$/gm) ?? []).length;
+  return waitFor(async () => (await drops()) > 0, 10_000, 100);
+}
+
 export function ipamReady(hosts: DaemonHost[], timeoutMs = 20_000): Promise<boolean> {
   return waitFor(async () => (await Promise.all(hosts.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), timeoutMs);
 }

@@ -27,6 +27,8 @@ export function apiRequest(
         socketPath,
         method,
         path,
+        // A fresh connection per call: reusing a kept-alive one races the server closing it (ECONNRESET).
+        agent: false,
         headers: {
           accept: opts.accept ?? 'application/json',
           ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),

@@ -19,6 +19,8 @@ export interface DaemonStatus {
   uid: string;
   port: number;
   encryption: boolean;
+  /** Salts the password key; shown so that peers refusing each other can compare it. */
+  clusterName?: string;
   discovery: boolean;
   connLimit: number;
   targets: TargetStatus[];
@@ -36,6 +38,17 @@ function countBy<T extends string>(items: { state: T }[]): Map<T, number> {
   const m = new Map<T, number>();
   for (const i of items) m.set(i.state, (m.get(i.state) ?? 0) + 1);
   return m;
+}
+
+/** One section on its own (`overlay status dataplane`), with a table of per-peer rows under it. */
+export function formatSection(sec: StatusSection, rows: { header: string[]; rows: string[][] } | undefined): string {
+  let out = align([['Service', sec.title], ...sec.lines]);
+  if (rows && rows.rows.length) {
+    const all = [rows.header, ...rows.rows];
+    const widths = rows.header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+    out += '\n\n' + all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  }
+  return out;
 }
 
 export function formatSummary(s: DaemonStatus): string {

@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { apiRequest } from '../api/client.js';
 import { logFile, pidFile } from '../daemon/files.js';
 import type { Location } from '../daemon/config.js';
+import { selfCommand } from './self.js';
 
 export function readPid(dataDir: string): number | undefined {
   try {
@@ -73,7 +74,8 @@ export async function launchInBackground(
   const out = openSync(logFile(loc.dataDir), 'a');
   const env: NodeJS.ProcessEnv = { ...process.env, OVERLAY_DATA_DIR: loc.dataDir, OVERLAY_API_SOCKET: loc.apiSocket, OVERLAY_HTTP_ADDR: loc.httpAddr };
   if (password !== undefined) env['OVERLAY_PASSWORD'] = password;
-  const child = spawn(process.execPath, [process.argv[1]!, 'launch', '--foreground', ...foregroundArgs], {
+  const self = selfCommand(['launch', '--foreground', ...foregroundArgs]);
+  const child = spawn(self.file, self.args, {
     detached: true,
     stdio: ['ignore', out, out],
     env,

@@ -5,45 +5,14 @@
  * CLI starts fast.
  */
 import { apiRequest, DaemonUnreachable } from '../api/client.js';
-import { LAUNCH_FLAGS, LOCATION_FLAGS, resolveDaemonConfig, resolveLocation, VERSION, checkTargets, DEFAULT_API_SOCKET, type Location } from '../daemon/config.js';
-import { parseArgs, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
+import { resolveDaemonConfig, resolveLocation, VERSION, checkTargets, DEFAULT_API_SOCKET, type Location } from '../daemon/config.js';
+import { HELP_FLAG, parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { commandSpec, type CommandName } from './commands.js';
+import { bashCompletion, commandHelp, usage } from './help.js';
+import { withProgress } from './progress.js';
+import { parseCidr } from '../lib/ipv4.js';
+import { generatePassword, shortPasswordWarning } from '../mesh/password-key.js';
 import { apiAnswers, launchInBackground, processAlive, readPid, waitForExit } from './daemon-process.js';
-
-const USAGE = `Usage: overlay <command> [options]
-
-Commands:
-  launch [--foreground] [options] [peer ...]   start the router daemon (peers: host or host:port)
-  status [peers|connections|targets|ipam|dataplane] [--json]  show the daemon's state
-  expose [net:CIDR | ip:CIDR] [--without-masquerade]  give this host an address on the overlay
-  hide [CIDR]                                  undo expose (all exposed subnets when none is given)
-  attach <netns> [net:CIDR | ip:CIDR] [--ifname ethwe] [--no-multicast-route]
-                                               put a network namespace on the overlay (it gets a 224.0.0.0/4 route unless --no-multicast-route)
-  detach <netns> [--ifname ethwe]              take it off again and release its address
-  rmpeer [--force] <name|nickname>             take over the address space of a dead peer (--force: even if
-                                               seen alive less than a heartbeat timeout ago)
-  ps [--json]                                  the containers attached on this host: id, interface, MAC, addresses
-  report                                       every layer's whole state as JSON (attach it to bug reports)
-  setup-cni [--bin-dir /opt/cni/bin] [--conf-dir /etc/cni/net.d] [--name overlay] [--subnet CIDR] [--portmap]
-            [--no-gateway] [--no-multicast-route]
-                                               install the CNI plugin and write a conflist (Nomad: --conf-dir /opt/cni/config);
-                                               the host is the network's gateway (exposed on its subnet with masquerade at the
-                                               first ADD) unless --no-gateway; containers get a 224.0.0.0/4 route unless
-                                               --no-multicast-route; the plugin uses this command's --data-dir and --api-socket
-  connect [--replace] <peer> ...               add (or replace) peers to connect to
-  forget <peer> ...                            remove peers from the target list
-  stop                                         stop the daemon, keep its state
-  reset                                        stop the daemon and remove its devices, rules and state
-  version                                      print the version
-
-Launch options:
-  --name MAC  --nickname NAME  --port 6783  --password PW | --password-file FILE (or OVERLAY_PASSWORD)
-  --conn-limit N  --no-discovery  --log-level debug|info|warn|error  --min-protocol-version N
-  --ipalloc-range 10.32.0.0/12  --ipalloc-default-subnet CIDR  --ipalloc-wait SECONDS (default 10)
-  --ipalloc-init consensus[=N] | seed=<name,...> | observer
-  --bridge overlay  --vxlan-dev overlay-vx  --vxlan-vni 6784  --vxlan-port 6784  --mtu N (default: underlay MTU - 50, - 60 more when encrypted)
-  with a password: --wireguard-dev overlay-wg  --wireguard-port 6785  --trusted-subnets CIDR,...
-Options for every command (or OVERLAY_DATA_DIR, OVERLAY_API_SOCKET, OVERLAY_HTTP_ADDR):
-  --data-dir /var/lib/overlay  --api-socket /run/overlay/overlay.sock  --http-addr 127.0.0.1:6784`;
 
 type Command = (args: ParsedArgs, rawArgv: string[]) => Promise<number>;
 
@@ -77,6 +46,8 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
     const { runForeground } = await import('../daemon/foreground.js');
     return runForeground(cfg);
   }
+  const weak = cfg.password === undefined ? undefined : shortPasswordWarning(cfg.password);
+  if (weak) process.stderr.write(`overlay: warning: ${weak}\n`);
   const pid = readPid(cfg.dataDir);
   if (pid && processAlive(pid) && (await apiAnswers(cfg.apiSocket))) {
     throw new Error(`overlay is already running (pid ${pid}); use "overlay connect" to add peers or "overlay stop" first`);
@@ -170,15 +141,21 @@ const rmpeer: Command = async ({ flags, positionals }) => {
 /** "net:10.32.1.0/24" or "ip:10.32.1.7/24", as Weave spelled them. */
 function addressSpec(arg: string | undefined, cmd: string): { subnet?: string; ip?: string } {
   if (arg === undefined) return {};
-  const m = /^(net|ip):(\d+\.\d+\.\d+\.\d+\/\d+)$/.exec(arg);
-  if (!m) throw new UsageError(`${cmd}: expected net:<CIDR> or ip:<address/prefix>, got "${arg}"`);
+  const m = /^(net|ip):(.*)$/.exec(arg);
+  if (!m || !parseCidr(m[2]!)) throw new UsageError(`${cmd}: expected net:<CIDR> or ip:<address/prefix>, got "${arg}"`);
   return m[1] === 'net' ? { subnet: m[2] } : { ip: m[2] };
+}
+
+/** An allocating call, with a line on stderr whenever what it waits for changes. */
+function allocating(loc: Location, path: string, body: unknown) {
+  const ipamStatus = async () => (await call(loc, 'GET', '/status/ipam?format=json', undefined, 'application/json', 5_000)).json<object>();
+  return withProgress(call(loc, 'POST', path, body, undefined, ALLOCATING_CALL_TIMEOUT_MS), ipamStatus, (line) => process.stderr.write(`overlay: ${line}\n`));
 }
 
 const expose: Command = async ({ flags, positionals }) => {
   if (positionals.length > 1) throw new UsageError('expose takes at most one net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
-  const r = (await call(loc, 'POST', '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true }, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
+  const r = (await allocating(loc, '/expose', { ...addressSpec(positionals[0], 'expose'), masquerade: flags['without-masquerade'] !== true })).json<{ address: string }>();
   out(r.address);
   return 0;
 };
@@ -196,7 +173,7 @@ const attachCmd: Command = async ({ flags, positionals }) => {
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('attach needs a network namespace and optionally net:CIDR or ip:CIDR');
   const loc = resolveLocation(flags);
   const body = { netns: positionals[0], ifname: flags['ifname'], ...addressSpec(positionals[1], 'attach'), ...(flags['no-multicast-route'] ? { multicastRoute: false } : {}) };
-  const r = (await call(loc, 'POST', '/attach', body, undefined, ALLOCATING_CALL_TIMEOUT_MS)).json<{ address: string }>();
+  const r = (await allocating(loc, '/attach', body)).json<{ address: string }>();
   out(r.address);
   return 0;
 };
@@ -242,46 +219,65 @@ const report: Command = async ({ flags, positionals }) => {
   return 0;
 };
 
+const genPassword: Command = async ({ positionals }) => {
+  if (positionals.length) throw new UsageError('gen-password takes no arguments');
+  out(generatePassword());
+  return 0;
+};
+
 const version: Command = async () => {
   out(`overlay ${VERSION}`);
   return 0;
 };
 
-const COMMANDS: Record<string, { flags: FlagSpec; run: Command }> = {
-  launch: { flags: LAUNCH_FLAGS, run: launch },
-  status: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: status },
-  connect: { flags: { ...LOCATION_FLAGS, replace: 'boolean' }, run: connect },
-  forget: { flags: LOCATION_FLAGS, run: forget },
-  stop: { flags: LOCATION_FLAGS, run: stop },
-  reset: { flags: LOCATION_FLAGS, run: reset },
-  rmpeer: { flags: { ...LOCATION_FLAGS, force: 'boolean' }, run: rmpeer },
-  ps: { flags: { ...LOCATION_FLAGS, json: 'boolean' }, run: ps },
-  report: { flags: LOCATION_FLAGS, run: report },
-  'setup-cni': {
-    flags: { ...LOCATION_FLAGS, 'bin-dir': 'string', 'conf-dir': 'string', name: 'string', subnet: 'string', portmap: 'boolean', 'no-gateway': 'boolean', 'no-multicast-route': 'boolean' },
-    run: setupCniCmd,
-  },
-  expose: { flags: { ...LOCATION_FLAGS, 'without-masquerade': 'boolean' }, run: expose },
-  hide: { flags: LOCATION_FLAGS, run: hide },
-  attach: { flags: { ...LOCATION_FLAGS, ifname: 'string', 'no-multicast-route': 'boolean' }, run: attachCmd },
-  detach: { flags: { ...LOCATION_FLAGS, ifname: 'string' }, run: detachCmd },
-  version: { flags: {}, run: version },
+const completion: Command = async ({ positionals }) => {
+  if (positionals.length !== 1 || positionals[0] !== 'bash') throw new UsageError('completion needs the shell: bash');
+  out(bashCompletion());
+  return 0;
+};
+
+/** The code behind each command of the table in commands.ts (the compiler checks that both list the same commands). */
+const RUN: Record<CommandName, Command> = {
+  launch,
+  status,
+  connect,
+  forget,
+  stop,
+  reset,
+  rmpeer,
+  ps,
+  report,
+  'setup-cni': setupCniCmd,
+  expose,
+  hide,
+  attach: attachCmd,
+  detach: detachCmd,
+  'gen-password': genPassword,
+  completion,
+  version,
 };
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    out(USAGE);
+    // `overlay help <command>` is `overlay <command> --help`.
+    const about = rest[0] === undefined ? undefined : commandSpec(rest[0]);
+    out(about ? commandHelp(rest[0]!, about) : usage());
     return name ? 0 : 2;
   }
   if (name === '--version') return version({ positionals: [], flags: {} }, []);
-  const cmd = COMMANDS[name];
+  const spec = commandSpec(name);
   try {
-    if (!cmd) throw new UsageError(`unknown command "${name}"`);
-    return await cmd.run(parseArgs(rest, cmd.flags, name), rest);
+    if (!spec) throw new UsageError(`unknown command "${name}"`);
+    const args = parseArgs(rest, spec.flags, name);
+    if (args.flags[HELP_FLAG]) {
+      out(commandHelp(name, spec));
+      return 0;
+    }
+    return await RUN[name as CommandName](args, rest);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`overlay: ${e.message}\nRun "overlay help" for usage.\n`);
+      process.stderr.write(`overlay: ${e.message}\nRun "overlay ${spec ? `${name} --help` : 'help'}" for usage.\n`);
       return 2;
     }
     process.stderr.write(`overlay: ${(e as Error).message}\n`);

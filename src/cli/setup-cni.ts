@@ -9,10 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseNetwork, formatCidr } from '../lib/ipv4.js';
 import { cniStateDir } from '../daemon/files.js';
 import { UsageError } from './args.js';
+import { builtPluginPath } from './self.js';
 
 export interface SetupCniOptions {
   binDir: string;
@@ -27,11 +27,6 @@ export interface SetupCniOptions {
   gateway: boolean;
   /** Containers get a 224.0.0.0/4 route. */
   multicastRoute: boolean;
-}
-
-/** dist/cni/overlay, next to this build of the CLI. */
-export function builtPluginPath(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '../../cni/overlay');
 }
 
 function atomicWrite(path: string, write: (tmp: string) => void, mode: number): void {
@@ -79,7 +74,8 @@ export function setupCni(o: SetupCniOptions): { plugin: string; conf: string } {
   const src = builtPluginPath();
   if (!existsSync(src)) throw new Error(`the plugin binary ${src} is missing; run "npm run build" first`);
   const plugin = join(o.binDir, 'overlay');
-  atomicWrite(plugin, (tmp) => copyFileSync(src, tmp), 0o755);
+  // The package installs the plugin in /opt/cni/bin itself; copying it onto itself would be a no-op at best.
+  if (resolve(plugin) !== resolve(src)) atomicWrite(plugin, (tmp) => copyFileSync(src, tmp), 0o755);
   const conf = join(o.confDir, `10-${o.name}.conflist`);
   // The plugin takes absolute paths only (a runtime runs it from anywhere).
   const paths = { daemonSocket: resolve(o.daemonSocket), dataDir: resolve(o.dataDir) };

@@ -13,6 +13,7 @@ import { cidrContains, formatCidr, parseNetwork } from '../lib/ipv4.js';
 import { UsageError, type FlagSpec, type FlagValues } from '../cli/args.js';
 import { DATAPLANE_DEFAULTS, WIREGUARD_DEFAULTS, type DataplaneConfig } from '../dataplane/config.js';
 import { keyFileIn, type WireguardSettings } from '../dataplane/wireguard.js';
+import { DEFAULT_CLUSTER_NAME } from '../mesh/password-key.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/overlay';
 export const DEFAULT_API_SOCKET = '/run/overlay/overlay.sock';
@@ -21,33 +22,41 @@ export const DEFAULT_PORT = 6783;
 export const VERSION = '0.1.0';
 
 /** Flags every command accepts: where to find the daemon. */
-export const LOCATION_FLAGS: FlagSpec = { 'data-dir': 'string', 'api-socket': 'string', 'http-addr': 'string' };
+export const LOCATION_FLAGS: FlagSpec = {
+  'data-dir': { type: 'string', value: 'DIR', help: `the daemon's state, pid and log (env OVERLAY_DATA_DIR) [${DEFAULT_DATA_DIR}]` },
+  'api-socket': { type: 'string', value: 'PATH', help: `the daemon's API socket (env OVERLAY_API_SOCKET) [${DEFAULT_API_SOCKET}]` },
+  'http-addr': { type: 'string', value: 'HOST:PORT', help: `the API on TCP, for status tools and Prometheus (/metrics) (env OVERLAY_HTTP_ADDR) [${DEFAULT_HTTP_ADDR}]` },
+};
 
 export const LAUNCH_FLAGS: FlagSpec = {
   ...LOCATION_FLAGS,
-  foreground: 'boolean',
-  name: 'string',
-  nickname: 'string',
-  port: 'number',
-  password: 'string',
-  'password-file': 'string',
-  'conn-limit': 'number',
-  'no-discovery': 'boolean',
-  'log-level': 'string',
-  'http-addr-allow-remote': 'boolean',
-  'min-protocol-version': 'number',
-  'ipalloc-range': 'string',
-  'ipalloc-default-subnet': 'string',
-  'ipalloc-init': 'string',
-  'ipalloc-wait': 'number',
-  bridge: 'string',
-  'vxlan-dev': 'string',
-  'vxlan-vni': 'number',
-  'vxlan-port': 'number',
-  mtu: 'number',
-  'wireguard-dev': 'string',
-  'wireguard-port': 'number',
-  'trusted-subnets': 'string',
+  foreground: { type: 'boolean', help: 'run the daemon in this process (systemd, containers) instead of in the background' },
+  name: { type: 'string', value: 'MAC', help: 'the peer name, 6 bytes in MAC format [random on first launch, then kept]' },
+  nickname: { type: 'string', value: 'NAME', help: 'a readable name for this peer [the host name]' },
+  port: { type: 'number', value: 'PORT', help: `TCP port of the control plane [${DEFAULT_PORT}]` },
+  password: { type: 'string', value: 'PW', help: 'encrypt and authenticate the control plane, and put VXLAN inside WireGuard (prefer OVERLAY_PASSWORD)' },
+  'password-file': { type: 'string', value: 'FILE', help: 'read the password from a file' },
+  'conn-limit': { type: 'number', value: 'N', help: 'most connections to other peers [100]' },
+  'no-discovery': { type: 'boolean', help: 'connect only to the peers given, not to the peers they know' },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error [info]' },
+  'http-addr-allow-remote': { type: 'boolean', help: 'allow --http-addr on an address that is not loopback' },
+  'min-protocol-version': { type: 'number', value: 'N', help: 'refuse peers speaking an older protocol version' },
+  'cluster-name': { type: 'string', value: 'NAME', help: 'salts the password key, so guesses precomputed for one cluster serve no other [overlay]' },
+  'api-group': { type: 'string', value: 'GROUP', help: 'members of this group may use the API socket (mode 0660) [root only]' },
+  'metrics-addr': { type: 'string', value: 'HOST:PORT', help: 'also serve /metrics, and nothing else, on this address [off]' },
+  'ipalloc-range': { type: 'string', value: 'CIDR', help: `the address range the cluster shares [${'10.32.0.0/12'}]` },
+  'ipalloc-default-subnet': { type: 'string', value: 'CIDR', help: 'the subnet for containers that ask for none [the range]' },
+  'ipalloc-init': { type: 'string', value: 'MODE', help: 'consensus[=N], seed=<name,...> or observer [consensus]' },
+  'ipalloc-wait': { type: 'number', value: 'SECONDS', help: 'how long an allocation may wait for consensus or space, at most 600 [10]' },
+  bridge: { type: 'string', value: 'NAME', help: `the bridge containers attach to [${DATAPLANE_DEFAULTS.bridge}]` },
+  'vxlan-dev': { type: 'string', value: 'NAME', help: `the VXLAN device [${DATAPLANE_DEFAULTS.vxlanDev}]` },
+  'vxlan-vni': { type: 'number', value: 'VNI', help: `the VXLAN network identifier [${DATAPLANE_DEFAULTS.vni}]` },
+  'vxlan-port': { type: 'number', value: 'PORT', help: `UDP port of VXLAN [${DATAPLANE_DEFAULTS.port}]` },
+  'safety-pass-seconds': { type: 'number', value: 'SECONDS', help: 'how often the data plane rereads the kernel to repair what events missed [60]' },
+  mtu: { type: 'number', value: 'BYTES', help: 'the overlay MTU [underlay MTU - 50, - 60 more when encrypted]' },
+  'wireguard-dev': { type: 'string', value: 'NAME', help: `with a password: the WireGuard device (env OVERLAY_WIREGUARD_DEV) [${WIREGUARD_DEFAULTS.dev}]` },
+  'wireguard-port': { type: 'number', value: 'PORT', help: `with a password: WireGuard's UDP port [${WIREGUARD_DEFAULTS.port}]` },
+  'trusted-subnets': { type: 'string', value: 'CIDR,...', help: 'with a password: underlay subnets where VXLAN may go unencrypted between peers that both trust them' },
 };
 
 export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
@@ -69,6 +78,12 @@ export interface DaemonConfig extends Location {
   discovery: boolean;
   logLevel: LogLevel;
   minProtocolVersion?: number;
+  /** Salts the password's key derivation, so a guess table for one cluster is useless against another. */
+  clusterName: string;
+  /** The API socket becomes mode 0660 with this group (a name or a numeric gid): its members may change the daemon. */
+  apiGroup?: string;
+  /** host:port serving /metrics only (for Prometheus on another machine); off unless given. */
+  metricsAddr?: string;
   targets: string[];
   allowRemoteHttp: boolean;
   ipam: IpamConfig;
@@ -85,10 +100,10 @@ export function resolveLocation(flags: FlagValues, env: Env = process.env): Loca
   };
 }
 
-export function parseHttpAddr(addr: string): { host: string; port: number } {
+export function parseHttpAddr(addr: string, flag = 'http-addr'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--http-addr must be host:port, got "${addr}"`);
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--${flag} must be host:port, got "${addr}"`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
@@ -136,6 +151,12 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
   }
   if (password === '') throw new UsageError('the password must not be empty');
   const minVersion = flags['min-protocol-version'];
+  const clusterName = String(flags['cluster-name'] ?? env['OVERLAY_CLUSTER_NAME'] ?? DEFAULT_CLUSTER_NAME);
+  if (!/^[\x21-\x7e]{1,64}$/.test(clusterName)) throw new UsageError(`--cluster-name must be 1-64 printable characters without spaces, got "${clusterName}"`);
+  const apiGroup = flags['api-group'] === undefined ? undefined : String(flags['api-group']);
+  if (apiGroup !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/.test(apiGroup)) throw new UsageError(`--api-group must be a group name or a numeric gid, got "${apiGroup}"`);
+  const metricsAddr = flags['metrics-addr'] === undefined ? undefined : String(flags['metrics-addr']);
+  if (metricsAddr !== undefined) parseHttpAddr(metricsAddr, 'metrics-addr');
   return {
     ...loc,
     name,
@@ -146,6 +167,9 @@ export function resolveDaemonConfig(flags: FlagValues, positionals: string[], en
     discovery: flags['no-discovery'] !== true,
     logLevel,
     minProtocolVersion: minVersion === undefined ? undefined : Number(minVersion),
+    clusterName,
+    apiGroup,
+    metricsAddr,
     targets: checkTargets(positionals),
     allowRemoteHttp,
     ipam: resolveIpamConfig(flags, positionals.length),
@@ -171,7 +195,9 @@ function resolveDataplaneConfig(flags: FlagValues, controlPort: number): Datapla
   if (port === controlPort) throw new UsageError(`--vxlan-port must differ from the control --port ${controlPort}`);
   const mtu = flags['mtu'] === undefined ? undefined : Number(flags['mtu']);
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_000)) throw new UsageError('--mtu must be 576 to 65000');
-  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu };
+  const safety = Number(flags['safety-pass-seconds'] ?? DATAPLANE_DEFAULTS.reconcileMs / 1000);
+  if (!Number.isInteger(safety) || safety < 1 || safety > 86_400) throw new UsageError('--safety-pass-seconds must be 1 to 86400');
+  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu, reconcileMs: safety * 1000 };
 }
 
 /** With a password the data plane is encrypted too; the WireGuard flags mean nothing without one. */

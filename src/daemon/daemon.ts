@@ -1,22 +1,26 @@
 /**
  * The router daemon: opens the store, restores identity and targets, runs the
- * mesh router over TCP, serves the API on the unix socket and on loopback
- * TCP, and shuts everything down cleanly on SIGTERM, `overlay stop` or
- * `overlay reset`.
+ * mesh router over TCP, serves the API (all of it on the unix socket, only its
+ * read-only routes on loopback TCP, only /metrics on --metrics-addr), and
+ * shuts everything down cleanly on SIGTERM, `overlay stop` or `overlay reset`.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
-import { ApiError, ApiRouter, stringList } from '../api/http.js';
-import { meshMetrics, renderMetrics } from '../api/metrics.js';
+import { ApiError, ApiRouter, createApiServer, stringList, type ListenerScope } from '../api/http.js';
+import { withoutSecrets } from '../api/redact.js';
+import { buildInfo, childProcessMetrics, meshMetrics, processMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
 import { SystemClock } from '../lib/clock.js';
 import { IpamComponent } from '../ipam/component.js';
 import { DataplaneComponent } from '../dataplane/component.js';
+import { formatCidr, type Cidr } from '../lib/ipv4.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, PROTOCOL_NAME } from '../mesh/protocol.js';
+import { derivePasswordKey, shortPasswordWarning, type PasswordKey } from '../mesh/password-key.js';
 import { Router } from '../mesh/router.js';
+import { resolveGroupId } from '../sys/group.js';
 import { TcpTransport } from '../mesh/tcp-transport.js';
 import { Store } from '../store/store.js';
 import type { DaemonComponent } from './component.js';
@@ -42,11 +46,22 @@ export class Daemon {
     readonly store: Store,
     readonly router: Router,
     readonly log: Logger,
+    private readonly apiGid?: number,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
-  static async start(cfg: DaemonConfig, log = createLogger({ level: cfg.logLevel })): Promise<Daemon> {
+  /**
+   * `kdf` is how the password becomes its key; only the security benchmark hands in
+   * another (the old derivation, as its baseline).
+   */
+  static async start(
+    cfg: DaemonConfig,
+    log = createLogger({ level: cfg.logLevel }),
+    kdf: (password: string, clusterName: string) => Promise<PasswordKey> = derivePasswordKey,
+  ): Promise<Daemon> {
+    // Checked before anything is touched: a typo in the group must not leave a half-started daemon.
+    const apiGid = cfg.apiGroup === undefined ? undefined : await resolveGroupId(cfg.apiGroup);
     mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
     chmodSync(cfg.dataDir, 0o700);
     const store = await Store.open(cfg.dataDir);
@@ -54,12 +69,13 @@ export class Daemon {
       const name = await loadOrCreateName(store, cfg.name);
       const clock = new SystemClock();
       const targets = [...new Set([...(await loadTargets(store)), ...cfg.targets])];
+      const passwordKey = cfg.password === undefined ? undefined : await timedKdf(kdf, cfg.password, cfg.clusterName, log);
       const router = new Router({
         name,
         nickname: cfg.nickname,
         uid: randomBytes(8).toString('hex'),
         port: cfg.port,
-        password: cfg.password,
+        passwordKey,
         connLimit: cfg.connLimit,
         discovery: cfg.discovery,
         minProtocolVersion: cfg.minProtocolVersion,
@@ -68,12 +84,16 @@ export class Daemon {
         random: cryptoRandom,
         logger: log,
       });
-      const daemon = new Daemon(cfg, store, router, log);
+      const daemon = new Daemon(cfg, store, router, log, apiGid);
       const cniStateDir = cniStateDirIn(cfg.dataDir);
       // Every line names this peer, as the router's do.
       const peerLog = log.child({ peer: name });
-      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, peerLog.child({ component: 'ipam' }), cniStateDir);
-      daemon.components.push(ipam, new DataplaneComponent(cfg.dataplane, router, ipam, store, peerLog.child({ component: 'dataplane' }), cniStateDir));
+      // An allocation answer carries the data plane's gateway and MTU: the daemon joins the two, neither sets the other.
+      let dataplane: DataplaneComponent | undefined;
+      const decorator = { gatewayFor: (s: Cidr) => dataplane?.gatewayFor(formatCidr(s)), mtu: () => dataplane?.overlayMtu() };
+      const ipam = new IpamComponent(cfg.ipam, router, store, clock, cryptoRandom, peerLog.child({ component: 'ipam' }), cniStateDir, decorator);
+      dataplane = new DataplaneComponent(cfg.dataplane, router, ipam, store, peerLog.child({ component: 'dataplane' }), cniStateDir);
+      daemon.components.push(ipam, dataplane);
       try {
         await daemon.boot(targets);
       } catch (e) {
@@ -109,7 +129,14 @@ export class Daemon {
     this.router.connect(targets);
     await this.serveApi();
     writeFileSync(pidFile(this.cfg.dataDir), `${process.pid}\n`);
-    this.log.info('daemon ready', { name: this.router.name, nickname: this.router.nickname, apiSocket: this.cfg.apiSocket, httpAddr: this.cfg.httpAddr });
+    this.log.info('daemon ready', {
+      name: this.router.name,
+      nickname: this.router.nickname,
+      apiSocket: this.cfg.apiSocket,
+      ...(this.cfg.apiGroup ? { apiGroup: this.cfg.apiGroup } : {}),
+      httpAddr: this.cfg.httpAddr,
+      ...(this.cfg.metricsAddr ? { metricsAddr: this.cfg.metricsAddr } : {}),
+    });
   }
 
   /** Resolves when the daemon has fully stopped. */
@@ -130,6 +157,7 @@ export class Daemon {
       uid: this.router.uid,
       port: this.cfg.port,
       encryption: this.cfg.password !== undefined,
+      clusterName: this.cfg.clusterName,
       discovery: this.cfg.discovery,
       connLimit: this.cfg.connLimit,
       targets: this.router.targets(),
@@ -145,18 +173,18 @@ export class Daemon {
       const s = this.status();
       return wantsJson ? { json: pick(s) } : { text: fmt(s) };
     };
-    api.add('GET', '/version', () => ({ json: { version: VERSION, protocol: PROTOCOL_NAME, minVersion: PROTOCOL_MIN_VERSION, maxVersion: PROTOCOL_MAX_VERSION } }));
-    api.add('GET', '/status', view(formatSummary, (s) => s));
-    api.add('GET', '/status/peers', view(formatPeers, (s) => s.peers));
-    api.add('GET', '/status/connections', view(formatConnections, (s) => ({ connections: s.connections, targets: s.targets })));
-    api.add('GET', '/status/targets', view(formatTargets, (s) => s.targets));
-    // The one thing to attach to a bug report: every layer's whole state.
-    api.add('GET', '/report', async () => {
+    api.add('GET', '/version', 'read', () => ({ json: { version: VERSION, protocol: PROTOCOL_NAME, minVersion: PROTOCOL_MIN_VERSION, maxVersion: PROTOCOL_MAX_VERSION } }));
+    api.add('GET', '/status', 'read', view(formatSummary, (s) => s));
+    api.add('GET', '/status/peers', 'read', view(formatPeers, (s) => s.peers));
+    api.add('GET', '/status/connections', 'read', view(formatConnections, (s) => ({ connections: s.connections, targets: s.targets })));
+    api.add('GET', '/status/targets', 'read', view(formatTargets, (s) => s.targets));
+    // The one thing to attach to a bug report: every layer's whole state, but never a secret (it is read-only, so on TCP too).
+    api.add('GET', '/report', 'read', async () => {
       const layers: Record<string, unknown> = {};
       for (const c of this.components) layers[c.name] = c.report ? await c.report() : c.statusJson?.();
-      return { json: { generatedAt: new Date().toISOString(), status: this.status(), ...layers } };
+      return { json: withoutSecrets({ generatedAt: new Date().toISOString(), status: this.status(), ...layers }) };
     });
-    api.add('POST', '/connect', ({ body }) => {
+    api.add('POST', '/connect', 'mutate', ({ body }) => {
       const targets = stringList(body, 'targets');
       try {
         this.router.connect(targets, { replace: (body as { replace?: unknown }).replace === true });
@@ -165,7 +193,7 @@ export class Daemon {
       }
       return { json: { targets: this.router.userTargets() } };
     });
-    api.add('POST', '/forget', ({ body }) => {
+    api.add('POST', '/forget', 'mutate', ({ body }) => {
       try {
         this.router.forget(stringList(body, 'targets'));
       } catch (e) {
@@ -173,15 +201,15 @@ export class Daemon {
       }
       return { json: { targets: this.router.userTargets() } };
     });
-    api.add('GET', '/metrics', () => {
-      const fams = [...meshMetrics(this.status(), this.router.counters), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
+    api.add('GET', '/metrics', 'read', () => {
+      const fams = [buildInfo(VERSION), ...processMetrics(), childProcessMetrics(), ...meshMetrics(this.status(), this.router.counters), ...this.components.flatMap((c) => c.metrics?.() ?? [])];
       return { text: renderMetrics(fams), contentType: 'text/plain; version=0.0.4' };
     });
-    api.add('POST', '/stop', () => {
+    api.add('POST', '/stop', 'mutate', () => {
       setImmediate(() => void this.stop('stop requested through the API'));
       return { json: { stopping: true } };
     });
-    api.add('POST', '/reset', () => {
+    api.add('POST', '/reset', 'mutate', () => {
       this.resetRequested = true;
       setImmediate(() => void this.stop('reset requested through the API'));
       return { json: { resetting: true } };
@@ -190,23 +218,45 @@ export class Daemon {
     return api;
   }
 
+  /**
+   * Who may change the daemon is decided by the socket's owner, group and mode
+   * (root, or root and --api-group); loopback TCP reaches every local user, so
+   * it serves reads only, and --metrics-addr only /metrics.
+   */
   private async serveApi(): Promise<void> {
     const api = this.buildApi();
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void api.handle(req, res);
-    mkdirSync(dirname(this.cfg.apiSocket), { recursive: true, mode: 0o755 });
+    const socket = this.cfg.apiSocket;
+    const socketHint = `the API socket ${socket}`;
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o755 });
     try {
-      unlinkSync(this.cfg.apiSocket); // a stale socket from a daemon that died; the store lock proves none is running
+      unlinkSync(socket); // a stale socket from a daemon that died; the store lock proves none is running
     } catch {
       /* none */
     }
-    const unix = http.createServer(handler);
-    await listen(unix, { path: this.cfg.apiSocket }, `the API socket ${this.cfg.apiSocket}`);
-    chmodSync(this.cfg.apiSocket, 0o600);
-    this.servers.push(unix);
-    const { host, port } = parseHttpAddr(this.cfg.httpAddr);
-    const tcp = http.createServer(handler);
-    await listen(tcp, { host, port }, `the HTTP API address ${this.cfg.httpAddr}`);
-    this.servers.push(tcp);
+    const unix = this.server(api, 'all', socketHint);
+    // Created with no access for anyone, so there is no moment at which another user could connect.
+    const umask = process.umask(0o177);
+    try {
+      await listen(unix, { path: socket }, socketHint);
+    } finally {
+      process.umask(umask);
+    }
+    if (this.apiGid !== undefined) {
+      chownSync(socket, process.getuid?.() ?? 0, this.apiGid);
+      chmodSync(socket, 0o660);
+    } else chmodSync(socket, 0o600);
+    const tcp = this.server(api, 'read-only', socketHint);
+    await listen(tcp, parseHttpAddr(this.cfg.httpAddr), `the HTTP API address ${this.cfg.httpAddr}`);
+    if (this.cfg.metricsAddr !== undefined) {
+      const metrics = this.server(api, 'metrics', socketHint);
+      await listen(metrics, parseHttpAddr(this.cfg.metricsAddr, 'metrics-addr'), `the metrics address ${this.cfg.metricsAddr}`);
+    }
+  }
+
+  private server(api: ApiRouter, scope: ListenerScope, socketHint: string): http.Server {
+    const s = createApiServer(api.listener(scope, socketHint));
+    this.servers.push(s);
+    return s;
   }
 
   async stop(why: string): Promise<void> {
@@ -237,6 +287,16 @@ export class Daemon {
     this.log.info(reset ? 'daemon reset: state removed' : 'daemon stopped');
     this.resolveDone();
   }
+}
+
+/** Derive the password key once for the whole process, and say what it cost and whether the password is weak. */
+async function timedKdf(kdf: (password: string, clusterName: string) => Promise<PasswordKey>, password: string, clusterName: string, log: Logger): Promise<PasswordKey> {
+  const warning = shortPasswordWarning(password);
+  if (warning) log.warn(warning);
+  const t0 = performance.now();
+  const key = await kdf(password, clusterName);
+  log.info('password key derived', { clusterName, ms: Math.round(performance.now() - t0) });
+  return key;
 }
 
 /** Remove everything the daemon keeps on disk, but not the log (it explains what happened). */

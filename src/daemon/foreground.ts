@@ -2,6 +2,7 @@
 import { createLogger } from '../lib/logger.js';
 import type { DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
+import { notifyReady } from '../sys/sd-notify.js';
 
 /** How long a stopped daemon may take to drain its last writes before it is made to exit. */
 const LINGER_MS = 2_000;
@@ -19,6 +20,8 @@ export async function runForeground(cfg: DaemonConfig): Promise<number> {
     return 1;
   }
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon.stop(`received ${sig}`));
+  // The API answers now: under systemd (Type=notify) the unit becomes active only at this point.
+  await notifyReady().catch((e: Error) => log.warn('cannot tell systemd the daemon is ready', { error: e.message }));
   await daemon.waitUntilStopped();
   // Everything is closed; if some handle still holds the event loop, a stopped
   // daemon must not linger (the CLI waits for its PID to go), so exit anyway.

@@ -57,6 +57,12 @@ export interface PortPlan {
   mac: string;
   /** The port's filter programs (base64 struct sock_filter[]), when it is isolated. */
   filter?: PortFilterPrograms;
+  /**
+   * Which end of the veth the filters go on. `container`: the container's interface (egress:
+   * from the container, ingress: to it), which leaves the host end's qdiscs to the traffic
+   * shapers runtimes chain after us (bandwidth takes its ingress slot). Absent: the host end.
+   */
+  filterOn?: 'container';
 }
 
 export interface AttachedPort {

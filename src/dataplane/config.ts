@@ -10,7 +10,7 @@ export interface DataplaneConfig {
   port: number;
   /** Overlay MTU; found from the underlay interface when unset. */
   mtu?: number;
-  /** How often the devices and the FDB are checked against the wanted state (ms). */
+  /** How often the slow safety pass reads the whole kernel state and repairs what events missed (ms). */
   reconcileMs: number;
   /** With a password: VXLAN between untrusted peers goes through WireGuard. */
   wireguard?: WireguardSettings;
@@ -21,7 +21,7 @@ export const DATAPLANE_DEFAULTS: DataplaneConfig = {
   vxlanDev: 'overlay-vx',
   vni: 6784,
   port: 6784,
-  reconcileMs: 5_000,
+  reconcileMs: 60_000,
 };
 
 /** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */

@@ -57,10 +57,13 @@ function vxlanMatches(l: Link, cfg: DataplaneConfig): boolean {
   return l.linkinfo?.info_kind === 'vxlan' && d['id'] === cfg.vni && d['port'] === cfg.port && d['learning'] === false;
 }
 
-/** Create or repair the bridge and VXLAN device. Returns what had to be fixed (empty when all was well). */
-export async function ensureDevices(cfg: DataplaneConfig, mtu: number, bridgeMac: string): Promise<string[]> {
+/**
+ * Create or repair the bridge and VXLAN device, given the links as they are now (a
+ * snapshot: nothing is read here). Returns what had to be fixed (empty when all was well).
+ */
+export async function ensureDevices(cfg: DataplaneConfig, mtu: number, bridgeMac: string, now: ReadonlyMap<string, Link>): Promise<string[]> {
   const fixed: string[] = [];
-  const br = await link(cfg.bridge);
+  const br = now.get(cfg.bridge);
   if (br && br.linkinfo?.info_kind !== 'bridge') throw new Error(`a non-bridge interface named ${cfg.bridge} exists; remove it or choose another --bridge`);
   if (!br) {
     await ipBatch([`link add ${cfg.bridge} type bridge`]);
@@ -71,9 +74,9 @@ export async function ensureDevices(cfg: DataplaneConfig, mtu: number, bridgeMac
     if (br) fixed.push(`reset bridge ${cfg.bridge} address/mtu/up`);
   }
   // The data path probe talks between bridges' IPv6 link-local addresses.
-  await setSysctl(`net/ipv6/conf/${cfg.bridge}/disable_ipv6`, '0').catch(() => undefined);
+  if (!br) await setSysctl(`net/ipv6/conf/${cfg.bridge}/disable_ipv6`, '0').catch(() => undefined);
 
-  let vx = await link(cfg.vxlanDev);
+  let vx = now.get(cfg.vxlanDev);
   if (vx && !vxlanMatches(vx, cfg)) {
     await deleteLink(cfg.vxlanDev);
     fixed.push(`replaced ${cfg.vxlanDev} (wrong kind, VNI, port or learning)`);
@@ -91,11 +94,12 @@ export async function ensureDevices(cfg: DataplaneConfig, mtu: number, bridgeMac
 }
 
 /**
- * Container ports (host ends named by hostVethName) that lost their bridge,
- * because the bridge was deleted and recreated, are plugged back in.
+ * Plugged container ports that lost their bridge, because the bridge was deleted and
+ * recreated, are plugged back in. A port the plugin is still making is not plugged yet
+ * and is left alone: bringing it up is the plugin's last step, not ours.
  */
-export async function reattachPorts(cfg: DataplaneConfig): Promise<string[]> {
-  const orphans = (await links()).filter((l) => HOST_VETH_RE.test(l.ifname) && l.linkinfo?.info_kind === 'veth' && l.master !== cfg.bridge);
+export async function reattachPorts(cfg: DataplaneConfig, now: ReadonlyMap<string, Link>, plugged: (hostVeth: string) => boolean): Promise<string[]> {
+  const orphans = [...now.values()].filter((l) => HOST_VETH_RE.test(l.ifname) && plugged(l.ifname) && l.master !== cfg.bridge);
   if (orphans.length) await ipBatch(orphans.map((l) => `link set dev ${l.ifname} master ${cfg.bridge} up`));
   return orphans.map((l) => `plugged ${l.ifname} back into ${cfg.bridge}`);
 }

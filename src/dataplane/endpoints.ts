@@ -5,7 +5,8 @@
  */
 import type { PeerName } from '../lib/peer-name.js';
 import type { GossipChannel } from '../mesh/gossip-channel.js';
-import { parseCidr } from '../lib/ipv4.js';
+import IPCIDR from 'ip-cidr';
+import { isIPv4, parseCidr } from '../lib/ipv4.js';
 import { isValidMac } from './names.js';
 import { isWireguardKey } from './wireguard.js';
 
@@ -32,9 +33,9 @@ const MAX_MACS = 65_536;
 export function parseEndpointRecord(x: unknown): EndpointRecord | undefined {
   const r = x as Partial<EndpointRecord> | null;
   if (!r || typeof r !== 'object' || !Number.isInteger(r.version) || (r.version as number) < 0) return undefined;
-  if (typeof r.underlay !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(r.underlay)) return undefined;
+  if (typeof r.underlay !== 'string' || !isIPv4(r.underlay)) return undefined;
   if (typeof r.bridgeMac !== 'string' || !isValidMac(r.bridgeMac)) return undefined;
-  if (r.linkLocal !== undefined && (typeof r.linkLocal !== 'string' || !/^fe80:[0-9a-f:]+$/i.test(r.linkLocal))) return undefined;
+  if (r.linkLocal !== undefined && (typeof r.linkLocal !== 'string' || !/^fe80:[0-9a-f:]+$/i.test(r.linkLocal) || !IPCIDR.isValidAddress(r.linkLocal))) return undefined;
   if (!Number.isInteger(r.mtu) || (r.mtu as number) < 68 || (r.mtu as number) > 65535) return undefined;
   if (!Array.isArray(r.macs) || r.macs.length > MAX_MACS || !r.macs.every((m) => typeof m === 'string' && isValidMac(m))) return undefined;
   if (r.wgKey !== undefined && !isWireguardKey(r.wgKey)) return undefined;

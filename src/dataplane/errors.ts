@@ -15,3 +15,16 @@ export class InterfaceExistsError extends Error {
     this.name = 'InterfaceExistsError';
   }
 }
+
+/** What went wrong, as a kind: the API edge (api.ts) turns it into a status code. */
+export type DataplaneErrorKind = 'bad-request' | 'not-found' | 'conflict';
+
+export class DataplaneError extends Error {
+  constructor(
+    readonly kind: DataplaneErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DataplaneError';
+  }
+}

@@ -107,7 +107,11 @@ export async function appendPortRules(p: IsolatedPort, range: string): Promise<v
 
 /** True when the table in the kernel still holds every rule (nobody flushed or deleted it). */
 export async function isolationIntact(ports: IsolatedPort[], range: string): Promise<boolean> {
-  const text = await listTable(ISOLATION_FAMILY, ISOLATION_TABLE);
+  return isolationIntactIn(await listTable(ISOLATION_FAMILY, ISOLATION_TABLE), ports, range);
+}
+
+/** The same check on a table's text already read (the safety pass reads the whole ruleset once). */
+export function isolationIntactIn(text: string | undefined, ports: IsolatedPort[], range: string): boolean {
   if (ports.length === 0) return text === undefined;
   return text !== undefined && (text.match(/ drop$/gm) ?? []).length === expectedRuleCount(ports, range);
 }

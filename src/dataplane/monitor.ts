@@ -4,7 +4,8 @@
  * our pipe on its stdin: when the daemon exits (even by kill -9) the pipe
  * closes, `read` returns and the monitor is killed, so none outlives us.
  */
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { spawnStreaming } from '../sys/exec.js';
 
 export class EventMonitor {
   private proc?: ResultPromise;
@@ -17,7 +18,7 @@ export class EventMonitor {
 
   start(): void {
     if (this.stopped) return;
-    const p = execa('sh', ['-c', `${this.command} & m=$!; read _; kill $m`], { reject: false, buffer: false, stdin: 'pipe' });
+    const p = spawnStreaming('sh', ['-c', `${this.command} & m=$!; read _; kill $m`]);
     p.stdout?.on('data', (chunk: Buffer) => this.onLines(chunk.toString().split('\n').filter(Boolean)));
     void p.then(() => {
       if (this.proc === p && !this.stopped) setTimeout(() => this.start(), 1_000).unref();

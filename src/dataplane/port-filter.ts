@@ -172,7 +172,7 @@ export function portFilterCommands(hostVeth: string, f: PortFilterPrograms): str
 }
 
 /** `tc -batch` lines that show a port's installed filters. */
-export function portFilterShowCommands(hostVeth: string): string[] {
+function portFilterShowCommands(hostVeth: string): string[] {
   return [`filter show dev ${hostVeth} ingress`, `filter show dev ${hostVeth} egress`];
 }
 

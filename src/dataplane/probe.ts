@@ -7,31 +7,11 @@
  * that still passes, so the failure is reported instead of silently eating
  * large packets.
  */
-import { createRequire } from 'node:module';
 import { randomInt } from 'node:crypto';
+import { openIcmpV6Socket, type IcmpV6Socket } from '../sys/icmp-socket.js';
 
-const require = createRequire(import.meta.url);
-
-interface RawSocket {
-  on(event: 'message', cb: (buf: Buffer, source: string) => void): void;
-  on(event: 'error', cb: (e: Error) => void): void;
-  send(buf: Buffer, offset: number, length: number, address: string, cb: (err: Error | null, bytes: number) => void): void;
-  setOption(level: number, option: number, value: number | Buffer, length?: number): void;
-  close(): void;
-}
-
-interface RawSocketModule {
-  createSocket(opts: { protocol: number; addressFamily: number }): RawSocket;
-  AddressFamily: { IPv6: number };
-  SocketLevel: { IPPROTO_IPV6: number; SOL_SOCKET: number };
-  SocketOption: { SO_BINDTODEVICE: number };
-}
-
-const ICMPV6 = 58;
 const ECHO_REQUEST = 128;
 const ECHO_REPLY = 129;
-/** IPV6_DONTFRAG from <netinet/in.h>; raw-socket does not export it. */
-const IPV6_DONTFRAG = 62;
 const IPV6_HEADER = 40;
 const ICMP_HEADER = 8;
 /** The smallest IPv6 packet every link must carry. */
@@ -46,7 +26,7 @@ export function describeProbe(r: ProbeResult | undefined): string {
 }
 
 export class PathProber {
-  private sock?: RawSocket;
+  private sock?: Promise<IcmpV6Socket>;
   private readonly id = randomInt(1, 0xffff);
   private seq = 0;
   /** Set by close(): a probe still running must not open a new socket, which would keep a stopped daemon alive. */
@@ -55,61 +35,59 @@ export class PathProber {
 
   constructor(private readonly bridge: string) {}
 
-  private socket(): RawSocket {
-    if (this.closed) throw new Error('the prober is closed');
-    if (this.sock) return this.sock;
-    const raw = require('raw-socket') as RawSocketModule;
-    const s = raw.createSocket({ protocol: ICMPV6, addressFamily: raw.AddressFamily.IPv6 });
-    s.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_DONTFRAG, 1);
+  private socket(): Promise<IcmpV6Socket> {
+    if (this.closed) return Promise.reject(new Error('the prober is closed'));
     // Replies and requests for other peers arrive on this socket too; only ours resolve.
-    s.on('message', (buf) => {
-      if (buf.length < ICMP_HEADER || buf[0] !== ECHO_REPLY || buf.readUInt16BE(4) !== this.id) return;
+    this.sock ??= openIcmpV6Socket((buf, receivedAtNs) => {
+      // Our requests always carry their send time, so a reply without one is not ours.
+      if (buf.length < ICMP_HEADER + 8 || buf[0] !== ECHO_REPLY || buf.readUInt16BE(4) !== this.id) return;
       const seq = buf.readUInt16BE(6);
       const done = this.waiting.get(seq);
       if (done) {
         this.waiting.delete(seq);
-        done(buf.length >= ICMP_HEADER + 8 ? Number(process.hrtime.bigint() - buf.readBigUInt64BE(ICMP_HEADER)) / 1e6 : 0);
+        done(Number(receivedAtNs - buf.readBigUInt64BE(ICMP_HEADER)) / 1e6);
       }
+    }).then((sock) => {
+      // close() may have run while the socket was opening.
+      if (this.closed) sock.close();
+      return sock;
     });
-    s.on('error', () => {
-      this.sock = undefined;
-    });
-    this.sock = s;
-    return s;
+    this.sock.catch(() => (this.sock = undefined));
+    return this.sock;
   }
 
   /** One echo of a whole IPv6 packet of `size` bytes; the RTT in ms, or undefined on timeout or send error. */
-  ping(target: string, size: number, timeoutMs = 1_000): Promise<number | undefined> {
+  async ping(target: string, size: number, timeoutMs = 1_000): Promise<number | undefined> {
+    let sock: IcmpV6Socket;
+    try {
+      sock = await this.socket();
+    } catch {
+      return undefined;
+    }
     const payload = Math.max(8, size - IPV6_HEADER - ICMP_HEADER);
     const seq = (this.seq = (this.seq + 1) & 0xffff);
     const buf = Buffer.alloc(ICMP_HEADER + payload);
     buf[0] = ECHO_REQUEST;
     buf.writeUInt16BE(this.id, 4);
     buf.writeUInt16BE(seq, 6);
-    buf.writeBigUInt64BE(process.hrtime.bigint(), ICMP_HEADER);
-    return new Promise((resolve) => {
+    buf.writeBigUInt64BE(sock.now(), ICMP_HEADER);
+    const reply = new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(seq);
         resolve(undefined);
       }, timeoutMs);
-      this.waiting.set(seq, (rtt: number | undefined) => {
+      this.waiting.set(seq, (rtt) => {
         clearTimeout(timer);
         resolve(rtt);
       });
-      try {
-        // The kernel fills in the ICMPv6 checksum on raw sockets.
-        this.socket().send(buf, 0, buf.length, `${target}%${this.bridge}`, (err) => {
-          if (!err) return;
-          clearTimeout(timer);
-          this.waiting.delete(seq);
-          resolve(undefined);
-        });
-      } catch {
-        clearTimeout(timer);
-        this.waiting.delete(seq);
-        resolve(undefined);
-      }
     });
+    // The kernel fills in the ICMPv6 checksum on raw sockets.
+    if (!(await sock.send(buf, target, this.bridge, timeoutMs))) {
+      const done = this.waiting.get(seq);
+      this.waiting.delete(seq);
+      done?.(undefined);
+    }
+    return reply;
   }
 
   /** Probe a peer's bridge at the full overlay MTU; on failure, find out what still passes. */
@@ -134,7 +112,7 @@ export class PathProber {
 
   close(): void {
     this.closed = true;
-    this.sock?.close();
+    void this.sock?.then((s) => s.close(), () => undefined);
     this.sock = undefined;
     for (const done of this.waiting.values()) done(undefined);
     this.waiting.clear();

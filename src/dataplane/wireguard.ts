@@ -15,7 +15,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:cry
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipToInt, parseNetwork } from '../lib/ipv4.js';
-import { run, SysError } from '../sys/exec.js';
+import { run, runUnchecked, SysError } from '../sys/exec.js';
 import { ipBatch, link } from '../sys/ip.js';
 import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
 
@@ -23,7 +23,7 @@ import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
 export const WIREGUARD_OVERHEAD = 60;
 /** The routing table (and rule priority) that steers VXLAN into WireGuard. */
 export const WIREGUARD_TABLE = 6784;
-export const GUARD_FAMILY = 'inet';
+const GUARD_FAMILY = 'inet';
 export const GUARD_TABLE = 'overlay-wireguard';
 
 export interface WireguardSettings {
@@ -109,7 +109,7 @@ export async function ensureWireguardDevice(s: WireguardSettings, mtu: number, c
       if (!(e instanceof SysError)) throw e;
       // No WireGuard in this kernel: the userspace implementation makes a TUN device and
       // daemonizes itself; it stays up across our restarts and exits when the device is deleted.
-      await run('wireguard-go', [s.dev], { timeoutMs: 10_000 });
+      await startWireguardGo(s.dev);
       impl = 'wireguard-go';
     }
   }
@@ -118,6 +118,29 @@ export async function ensureWireguardDevice(s: WireguardSettings, mtu: number, c
     await ipBatch([`link set dev ${s.dev} mtu ${mtu} up`]);
   }
   return { impl, made: !existing };
+}
+
+/**
+ * Why wireguard-go failed, from what it printed: it logs its errors on stdout
+ * ("ERROR: (dev) date time UAPI listen error: ...") and prints a banner on
+ * stderr that claims kernel support whether or not the kernel has it, so the
+ * banner is dropped and the errors kept.
+ */
+export function wireguardGoFailure(dev: string, stdout: string, stderr: string): string {
+  const errors = `${stdout}\n${stderr}`
+    .split('\n')
+    .map((l) => /^ERROR: \([^)]*\) \S+ \S+ (.*)$/.exec(l.trim())?.[1])
+    .filter((m): m is string => !!m);
+  const text = errors.length ? errors.join('; ') : stderr.split('\n').filter((l) => l.trim() && !/[\u2500-\u257f]/.test(l)).join(' ').trim();
+  const hint = /unix socket in use/.test(text)
+    ? ` (another wireguard-go already serves a device named ${dev} on this machine: its control socket /var/run/wireguard/${dev}.sock is shared by every network namespace; choose another --wireguard-dev)`
+    : '';
+  return (text || 'it exited without saying why') + hint;
+}
+
+async function startWireguardGo(dev: string): Promise<void> {
+  const r = await runUnchecked('wireguard-go', [dev], { timeoutMs: 10_000 });
+  if (r.failed) throw new SysError(`wireguard-go ${dev}`, wireguardGoFailure(dev, r.stdout, r.stderr), r.exitCode);
 }
 
 /** `wg show <dev> dump`: the peers configured now (public key → endpoint, allowed IPs). */

@@ -4,7 +4,7 @@
  * dependent message or reply leaves, and serves the allocation API.
  */
 import { ApiError, optionalString, type ApiRouter } from '../api/http.js';
-import type { MetricFamily } from '../api/metrics.js';
+import { Histogram, LATENCY_BUCKETS, type MetricFamily } from '../api/metrics.js';
 import type { StatusSection } from '../api/status.js';
 import type { DaemonComponent } from '../daemon/component.js';
 import type { Clock } from '../lib/clock.js';
@@ -18,8 +18,8 @@ import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC
 import { ipamApiError } from './api-errors.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { CONFLICT_WAY_OUT, formatConflicts, formatIpamPeers, ipamPeerRows } from './status.js';
-// The queue's file format belongs to the plugin; the daemon only drains it.
-import { drainPendingReleases, pendingReleaseDir } from '../../cni/state.js';
+// The plugin queues releases while the daemon is down; the daemon drains them.
+import { drainPendingReleases, pendingReleaseDir } from '../lib/plugin-state.js';
 
 const CNI_DRAIN_MS = 5_000;
 
@@ -38,12 +38,12 @@ export interface AllocationDecorator {
 export class IpamComponent implements DaemonComponent {
   readonly name = 'ipam';
   private ipam?: Ipam;
+  private readonly allocationLatency = new Histogram(LATENCY_BUCKETS);
   private sender?: GossipSender;
   private chain: Promise<void> = Promise.resolve();
   /** Operations whose write failed, written first with the next batch. */
   private unwritten: StoreOp[] = [];
   private unsubscribe?: () => void;
-  decorator?: AllocationDecorator;
   private drainTimer?: NodeJS.Timeout;
 
   constructor(
@@ -55,6 +55,8 @@ export class IpamComponent implements DaemonComponent {
     private readonly log: Logger,
     /** The CNI plugin's state dir, whose queued releases this daemon applies. */
     private readonly cniStateDir?: string,
+    /** What the daemon adds to an allocation answer (gateway and MTU, from the data plane); handed in, not set by it. */
+    private readonly decorator?: AllocationDecorator,
   ) {}
 
   get core(): Ipam {
@@ -208,6 +210,8 @@ export class IpamComponent implements DaemonComponent {
       peers: ipamPeerRows(ipam, this.router.peers()),
       conflicts: ipam.conflicts().map((c) => ({ address: intToIp(c.address), owner: c.owner, otherPeer: c.otherPeer, otherNickname: ipam.peerStats().get(c.otherPeer)?.nickname ?? '', otherOwner: c.otherOwner })),
       heldOutsideOwnSpace: ipam.heldOutsideOwnSpace(),
+      waiting: ipam.waiting,
+      askingSpaceFrom: ipam.askingSpaceFrom === undefined ? undefined : ipam.describePeer(ipam.askingSpaceFrom),
     };
   }
 
@@ -232,9 +236,10 @@ export class IpamComponent implements DaemonComponent {
       gauge('overlay_ipam_ready', '1 when IPAM can allocate (ring initialised, no split)', this.ipam.state().state === 'ready' ? 1 : 0),
       gauge('overlay_ipam_addresses_in_use', 'Addresses allocated on this peer', this.ipam.space.size),
       gauge('overlay_ipam_addresses_owned', 'Addresses of the range owned by this peer', me?.owned ?? 0),
-      gauge('overlay_ipam_unreachable_share', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
+      gauge('overlay_ipam_unreachable_ratio', 'Share of the range owned by unreachable peers (0..1)', unreachable / total),
       gauge('overlay_ipam_pending_requests', 'Allocations waiting for consensus or space', this.ipam.waiting),
       gauge('overlay_ipam_conflicts', 'Addresses held both here and on another peer (after an rmpeer of a peer that was still running)', this.ipam.conflicts().length),
+      { name: 'overlay_ipam_allocation_duration_seconds', help: 'Time an allocation took, waits for consensus or space included, failed ones too', type: 'histogram', histogram: this.allocationLatency },
     ];
   }
 
@@ -244,11 +249,11 @@ export class IpamComponent implements DaemonComponent {
    * Used by the API and by other components (expose, attach).
    */
   async allocate(owner: string, subnetText?: string, ipText?: string): Promise<Allocation> {
-    return this.run(async () => {
+    return this.allocationLatency.time(() => this.run(async () => {
       const subnet = this.resolveSubnet(subnetText, ipText);
       const address = await this.core.allocate(owner, subnet, ipText === undefined ? undefined : addrArg(ipText));
       return { owner, address, subnet };
-    });
+    }));
   }
 
   /** The subnet a request means: the one named, else the one an "ip/prefix" lies in, else the default subnet. */
@@ -299,22 +304,26 @@ export class IpamComponent implements DaemonComponent {
       return o;
     };
 
-    api.add('GET', '/ipam/status', () => {
+    api.add('GET', '/ipam/status', 'read', async () => {
       const st = this.core.state();
       if (st.state !== 'ready') throw new ApiError(503, `IPAM is not ready: ${describeState(st)}`);
+      // Ready once what this peer was given (the ring, donated space) is on disk: the next ADD then waits only for its own write.
+      await this.flushed().catch((e: unknown) => {
+        throw new ApiError(503, `IPAM is not ready: cannot write its state (${String(e)})`);
+      });
       return { json: { ready: true, status: 'ready' } };
     });
-    api.add('GET', '/status/ipam', ({ wantsJson }) => {
+    api.add('GET', '/status/ipam', 'read', ({ wantsJson }) => {
       if (wantsJson) return { json: this.statusJson() };
       const conflicts = formatConflicts(this.core);
       return { text: formatIpamPeers(ipamPeerRows(this.core, this.router.peers()), this.cfg.range.size) + (conflicts ? `\n${conflicts}` : '') };
     });
     // Allocate (or claim with "ip"): {owner, subnet?, ip?}. "ip" may carry a prefix: "10.32.1.7/24" names the subnet too.
-    api.add('POST', '/ipam/allocate', async ({ body }) => {
+    api.add('POST', '/ipam/allocate', 'mutate', async ({ body }) => {
       const a = await this.allocate(owner(body), str(body, 'subnet'), str(body, 'ip'));
       return { json: this.allocationJson(a.owner, a.address, a.subnet) };
     });
-    api.add('POST', '/ipam/release', ({ body }) =>
+    api.add('POST', '/ipam/release', 'mutate', ({ body }) =>
       this.run(() => {
         const ipText = str(body, 'ip');
         if (ipText !== undefined) {
@@ -325,7 +334,7 @@ export class IpamComponent implements DaemonComponent {
         return { json: { released: addr !== undefined, address: addr === undefined ? undefined : intToIp(addr) } };
       }),
     );
-    api.add('GET', '/ipam/lookup', ({ query }) => {
+    api.add('GET', '/ipam/lookup', 'read', ({ query }) => {
       const o = query.get('owner');
       if (!o) throw new ApiError(400, 'lookup needs ?owner=<id>');
       const addr = this.core.lookup(o);
@@ -333,10 +342,10 @@ export class IpamComponent implements DaemonComponent {
       const subnet = this.core.subnetFor(this.core.subnetOf(o));
       return { json: this.allocationJson(o, addr, subnet) };
     });
-    api.add('GET', '/ipam/allocations', () => ({
+    api.add('GET', '/ipam/allocations', 'read', () => ({
       json: [...this.core.space.entries()].map(([o, a]) => ({ owner: o, address: intToIp(a) })).sort((x, y) => (x.owner < y.owner ? -1 : 1)),
     }));
-    api.add('POST', '/ipam/rmpeer', ({ body }) =>
+    api.add('POST', '/ipam/rmpeer', 'mutate', ({ body }) =>
       this.run(async () => {
         const peer = str(body, 'peer');
         if (!peer) throw new ApiError(400, '"peer" is required');

@@ -73,6 +73,8 @@ const CONSENSUS_GRACE_MS = 1_000;
 
 export type IpamState =
   | { state: 'ready' }
+  /** Joined an initialised ring with no space; asking a peer that has some (ready once it answers, or gives up). */
+  | { state: 'awaiting-space' }
   | { state: 'awaiting-consensus'; quorum: number; known: number }
   | { state: 'observer-waiting' }
   | { state: 'split-ring'; detail: string }
@@ -124,6 +126,8 @@ export function describeState(s: IpamState): string {
   switch (s.state) {
     case 'ready':
       return 'ready';
+    case 'awaiting-space':
+      return 'joined with no space: asking a peer for some';
     case 'awaiting-consensus':
       return `awaiting consensus (quorum ${s.quorum}, known ${s.known})`;
     case 'observer-waiting':
@@ -154,6 +158,8 @@ export class Ipam implements GossipChannel {
   private stopped = false;
   /** Allocation calls waiting on space or consensus right now (a metric). */
   waiting = 0;
+  /** The peer asked for space right now, while an allocation waits for it (status: what the CLI shows while it waits). */
+  askingSpaceFrom: PeerName | undefined;
   /** Owners with an allocation waiting for consensus or space, and those released meanwhile. */
   private readonly waitingOwners = new Map<string, number>();
   private readonly cancelledOwners = new Set<string>();
@@ -167,6 +173,11 @@ export class Ipam implements GossipChannel {
   private readonly startedAt: number;
   /** A request for space made in the background (a peer that joined with none). */
   private fetching?: Promise<boolean>;
+  /**
+   * Joined an initialised ring owning nothing: until this time (or until the first request for space
+   * is answered) we are not "ready", so a first ADD does not pay for that round trip.
+   */
+  private spaceWantedUntil = 0;
   /** Set by hand-over: we are leaving and must not ask for space again. */
   private leaving = false;
 
@@ -243,7 +254,8 @@ export class Ipam implements GossipChannel {
   state(): IpamState {
     const split = [...this.ringConflicts.entries()].find(([peer]) => this.isReachable(peer));
     if (split) return split[1].kind === 'split' ? { state: 'split-ring', detail: split[1].detail } : { state: 'range-mismatch', detail: split[1].detail };
-    if (this.ring.initialised) return { state: 'ready' };
+    // Ready only once the first request for space is answered: a first ADD then never waits for that round trip.
+    if (this.ring.initialised) return this.fetching || this.waitingForFirstSpace() ? { state: 'awaiting-space' } : { state: 'ready' };
     if (this.paxos) return { state: 'awaiting-consensus', quorum: this.paxos.quorum, known: this.paxos.known().length };
     return { state: 'observer-waiting' };
   }
@@ -313,6 +325,8 @@ export class Ipam implements GossipChannel {
     }
     if (r.kind === 'unchanged') return false;
     if (!wasInitialised) {
+      // The ring reached us through one peer, maybe before the mesh shows its owners as reachable: wait for space a while.
+      if (this.cfg.init.mode !== 'observer') this.spaceWantedUntil = this.env.clock.now() + this.cfg.waitMs;
       this.paxos = undefined;
       this.env.clock.clearTimeout(this.consensusTimer);
       this.env.log.info('IPAM ring received', { from, seeds: this.ring.seeds });
@@ -577,7 +591,7 @@ export class Ipam implements GossipChannel {
       for (;;) {
         if (this.cancelledOwners.delete(owner)) throw cancelled();
         const st = this.state();
-        if (st.state === 'ready') {
+        if (st.state === 'ready' || st.state === 'awaiting-space') {
           const got = ip !== undefined ? await this.tryClaim(owner, ip, subnet) : this.tryLocal(owner, subnet);
           if (got !== undefined && this.cancelledOwners.delete(owner)) {
             this.release(owner);
@@ -613,7 +627,7 @@ export class Ipam implements GossipChannel {
 
   private notReadyReason(subnet: Cidr, ip?: number): string {
     const st = this.state();
-    if (st.state !== 'ready') return `IPAM is not ready: ${describeState(st)}; try again later`;
+    if (st.state !== 'ready' && st.state !== 'awaiting-space') return `IPAM is not ready: ${describeState(st)}; try again later`;
     if (ip !== undefined) {
       const owner = this.ring.ownerOf(ip);
       const name = owner ? this.describePeer(owner) : 'nobody';
@@ -687,7 +701,8 @@ export class Ipam implements GossipChannel {
     const order = [...candidates.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([p]) => p);
     for (const donor of order) {
       if (this.env.clock.now() >= deadline || this.stopped) return false;
-      const r = await this.request(donor, { t: 'donate', id: this.newId(), subnet: formatCidr(subnet) });
+      this.askingSpaceFrom = donor;
+      const r = await this.request(donor, { t: 'donate', id: this.newId(), subnet: formatCidr(subnet) }).finally(() => (this.askingSpaceFrom = undefined));
       if (r?.t === 'donate-reply' && r.ok) {
         this.env.log.info('IPAM received space', { from: this.describePeer(donor), subnet: formatCidr(subnet) });
         return true;
@@ -875,9 +890,24 @@ export class Ipam implements GossipChannel {
    * as their mode says.
    */
   private fetchSpaceSoon(): void {
-    if (this.cfg.init.mode === 'observer' || this.fetching || this.leaving || this.stopped || this.state().state !== 'ready' || this.owned() > 0) return;
+    if (this.cfg.init.mode === 'observer' || this.fetching || this.leaving || this.stopped || !['ready', 'awaiting-space'].includes(this.state().state) || this.owned() > 0) return;
+    // Space exists only on unreachable peers (or nowhere): nothing to wait for, ready as we are.
     if (!this.ring.spans().some((s) => s.peer !== this.self && this.isReachable(s.peer))) return;
-    this.fetching = this.askForSpace(this.cfg.defaultSubnet, this.env.clock.now() + this.cfg.waitMs).finally(() => (this.fetching = undefined));
+    this.fetching = this.askForSpace(this.cfg.defaultSubnet, this.env.clock.now() + this.cfg.waitMs).finally(() => {
+      this.fetching = undefined;
+      this.spaceWantedUntil = 0;
+      this.notify(); // "ready" now, with or without space
+    });
+  }
+
+  /** Just joined with no space while others own some, and no answer yet (bounded by the wait). */
+  private waitingForFirstSpace(): boolean {
+    if (this.spaceWantedUntil === 0) return false;
+    if (this.leaving || this.stopped || this.env.clock.now() >= this.spaceWantedUntil || this.owned() > 0 || !this.ring.spans().some((s) => s.peer !== this.self)) {
+      this.spaceWantedUntil = 0;
+      return false;
+    }
+    return true;
   }
 
   stop(): void {

@@ -57,6 +57,9 @@ export function ringId(range: Cidr, seeds: PeerName[]): string {
 
 export class Ring {
   private entries: RingEntry[] = [];
+  /** Bumped on every change of `entries`: caches of derived views key on it. */
+  private rev = 0;
+  private spansOfCache?: { rev: number; peer: PeerName; spans: { start: number; end: number }[] };
   private _id?: string;
   private _seeds: PeerName[] = [];
 
@@ -85,6 +88,7 @@ export class Ring {
     if (sorted.length === 0) throw new Error('cannot seed a ring with no peers');
     this._id = ringId(this.range, sorted);
     this._seeds = sorted;
+    this.rev++;
     this.entries = sorted.map((peer, i) => ({
       token: this.range.start + Math.floor((i * this.range.size) / sorted.length),
       peer,
@@ -121,14 +125,23 @@ export class Ring {
     return this.entries.map((e, i) => ({ start: e.token, end: this.entries[i + 1]?.token ?? this.end, peer: e.peer }));
   }
 
-  /** Spans of one peer, adjacent ones joined. */
+  /** Spans of one peer, adjacent ones joined (a fresh copy: callers may keep it across ring changes). */
   spansOf(peer: PeerName): { start: number; end: number }[] {
+    // Asked for on every gossip merge and allocation: computed once per ring revision.
+    if (this.spansOfCache?.rev !== this.rev || this.spansOfCache.peer !== peer) this.spansOfCache = { rev: this.rev, peer, spans: this.computeSpansOf(peer) };
+    return this.spansOfCache.spans.map((s) => ({ start: s.start, end: s.end }));
+  }
+
+  private computeSpansOf(peer: PeerName): { start: number; end: number }[] {
     const out: { start: number; end: number }[] = [];
-    for (const s of this.spans()) {
-      if (s.peer !== peer) continue;
+    const n = this.entries.length;
+    for (let i = 0; i < n; i++) {
+      const e = this.entries[i]!;
+      if (e.peer !== peer) continue;
+      const end = i + 1 < n ? this.entries[i + 1]!.token : this.end;
       const last = out[out.length - 1];
-      if (last && last.end === s.start) last.end = s.end;
-      else out.push({ start: s.start, end: s.end });
+      if (last && last.end === e.token) last.end = end;
+      else out.push({ start: e.token, end });
     }
     return out;
   }
@@ -151,8 +164,10 @@ export class Ring {
     const e = this.entries[i]!;
     if (e.token === at) {
       if (e.peer === to) return;
+      this.rev++;
       this.entries[i] = { token: at, peer: to, version: e.version + 1 };
     } else {
+      this.rev++;
       this.entries.splice(i + 1, 0, { token: at, peer: to, version: 1 });
     }
   }
@@ -217,6 +232,7 @@ export class Ring {
       this._seeds = [...w.seeds];
     }
     if (changed.length === 0) return { kind: 'unchanged' };
+    this.rev++;
     this.entries = merged;
     return { kind: 'changed', tokens: changed };
   }

@@ -10,6 +10,7 @@ import { encodeFrame, FrameDecoder, FrameError } from './frame.js';
 import {
   decodeHello,
   decodeMessage,
+  ENCRYPTED_MIN_VERSION,
   negotiateVersion,
   PROTOCOL_NAME,
   ProtocolError,
@@ -28,6 +29,7 @@ import {
   type EphemeralKey,
   type SessionKeys,
 } from './session-crypto.js';
+import type { PasswordKey } from './password-key.js';
 import type { ByteStream } from './transport.js';
 
 export interface LocalIdentity {
@@ -35,7 +37,8 @@ export interface LocalIdentity {
   nickname: string;
   uid: string;
   port: number;
-  password?: string;
+  /** Derived once per process from the password (password-key.ts); set means encrypted. */
+  passwordKey?: PasswordKey;
   minVersion: number;
   maxVersion: number;
 }
@@ -81,6 +84,8 @@ export class Connection {
   private sealer?: FrameSealer;
   private opener?: FrameOpener;
   private handshakeTimer?: TimerHandle;
+  /** Our sealed proof went out, or the peer broke the protocol, and no handshake completed: it counts as a failure. */
+  private failedDuringHandshake = false;
   private heartbeatTimer?: TimerHandle;
 
   constructor(
@@ -120,12 +125,12 @@ export class Connection {
   start(): void {
     const hello: HelloWire = {
       protocol: PROTOCOL_NAME,
-      minVersion: this.local.minVersion,
+      minVersion: this.minVersion(),
       maxVersion: this.local.maxVersion,
-      encrypted: this.local.password !== undefined,
+      encrypted: this.local.passwordKey !== undefined,
     };
     // With a password the hello carries only the key exchange: who we are goes in the first sealed frame.
-    if (this.local.password !== undefined) {
+    if (this.local.passwordKey !== undefined) {
       this.eph = newEphemeralKey();
       hello.pub = this.eph.publicB64;
     } else Object.assign(hello, this.identity());
@@ -198,6 +203,7 @@ export class Connection {
   }
 
   private reject(reason: string, permanent = false): void {
+    if (this.state !== 'established') this.failedDuringHandshake = true;
     this.events.onProtocolError?.(this, reason);
     this.close(reason, permanent);
   }
@@ -241,8 +247,14 @@ export class Connection {
 
   private handleHello(body: Buffer): void {
     const { hello, identity } = decodeHello(body);
-    this.version = negotiateVersion(hello, this.local.minVersion, this.local.maxVersion);
-    const wePassword = this.local.password !== undefined;
+    const wePassword = this.local.passwordKey !== undefined;
+    if (wePassword && hello.encrypted && hello.maxVersion < ENCRYPTED_MIN_VERSION) {
+      throw new ProtocolError(
+        `peer at ${this.stream.remoteAddress} speaks only protocol v${hello.maxVersion}, whose password handshake can be guessed offline; upgrade it (v${ENCRYPTED_MIN_VERSION} or later is needed with a password)`,
+        true,
+      );
+    }
+    this.version = negotiateVersion(hello, this.minVersion(), this.local.maxVersion);
     if (hello.encrypted !== wePassword) {
       const who = identity ? `peer ${identity.name}(${identity.nickname})` : `peer at ${this.stream.remoteAddress}`;
       throw new ProtocolError(wePassword ? `${who} has no password set but we require one` : `${who} requires a password but we have none`, true);
@@ -253,12 +265,19 @@ export class Connection {
     }
     const initiatorHello = this.outbound ? this.ownHelloBody : body;
     const responderHello = this.outbound ? body : this.ownHelloBody;
-    this.keys = deriveSessionKeys(this.eph!, hello.pub!, this.local.password!, initiatorHello, responderHello, this.outbound);
+    this.keys = deriveSessionKeys(this.eph!, hello.pub!, this.local.passwordKey!, initiatorHello, responderHello, this.outbound);
     this.sealer = new FrameSealer(this.keys.sendKey);
     this.opener = new FrameOpener(this.keys.recvKey);
     this.pendingHello = hello;
     this.state = 'proof';
+    // Whoever got this proof can test password guesses against it offline: until they prove theirs, it counts as a failure.
+    this.failedDuringHandshake = true;
     this.writeBody(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(this.keys, this.outbound), ...this.identity() })));
+  }
+
+  /** Our floor: with a password, never below the version whose key derivation resists offline guessing. */
+  private minVersion(): number {
+    return this.local.passwordKey !== undefined ? Math.max(this.local.minVersion, ENCRYPTED_MIN_VERSION) : this.local.minVersion;
   }
 
   /** The remote's identity is known (from its hello, or its sealed proof): refuse ourselves. */
@@ -267,6 +286,11 @@ export class Connection {
       throw new ProtocolError(identity.uid === this.local.uid ? 'connected to ourselves' : `peer uses our own name ${identity.name}`, true);
     }
     this.remote = { ...hello, ...identity };
+  }
+
+  /** The handshake failed in a way worth slowing its address down for (not a connection lost before any proof). */
+  get handshakeFailed(): boolean {
+    return this.establishedAt === 0 && this.failedDuringHandshake;
   }
 
   private becomeEstablished(): void {

@@ -54,7 +54,8 @@ export class FrameDecoder {
 
   private take(n: number): Buffer {
     const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const out = Buffer.from(joined.subarray(0, n));
+    // A chunk that is exactly one frame is handed on as it is; otherwise the frame is copied so it does not pin the rest.
+    const out = joined.length === n ? joined : Buffer.from(joined.subarray(0, n));
     const rest = joined.subarray(n);
     this.chunks = rest.length ? [rest] : [];
     this.buffered -= n;

@@ -11,10 +11,16 @@ export const PROTOCOL_NAME = 'overlay';
 export const PROTOCOL_MIN_VERSION = 1;
 export const PROTOCOL_MAX_VERSION = 3;
 /**
+ * With a password, v2 is the floor: v1 keyed the handshake with a plain hash
+ * of the password, so one captured handshake let anyone test guesses offline
+ * at hash speed. v2 keys it with scrypt (password-key.ts). Without a password
+ * v1 and v2 are the same on the wire.
+ */
+export const ENCRYPTED_MIN_VERSION = 2;
+/**
  * From v3: topology records in the compact encoding (topology-wire.ts), and
- * anti-entropy by digest (the 'ah' and 'av' messages below). A v1 peer gets
- * the v1 JSON records and full-state anti-entropy. (v2 is the scrypt password
- * key of the security work; nothing here depends on it.)
+ * anti-entropy by digest (the 'ah' and 'av' messages below). An older peer
+ * gets the JSON records and full-state anti-entropy.
  */
 export const DIGEST_GOSSIP_VERSION = 3;
 

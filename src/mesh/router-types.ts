@@ -49,4 +49,6 @@ export interface MeshCounters {
   largestGossipMessageBytes: number;
   handshakesRejected: number;
   framesRejected: number;
+  /** Inbound connections closed unstarted because their address kept failing handshakes. */
+  handshakesThrottled: number;
 }

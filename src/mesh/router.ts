@@ -11,6 +11,8 @@ import type { PeerName } from '../lib/peer-name.js';
 import { shuffle, type Random } from '../lib/random.js';
 import { backoffDelay } from './backoff.js';
 import { Connection, hostOf, type LocalIdentity } from './connection.js';
+import { DEFAULT_HANDSHAKE_LIMITS, HandshakeLimiter, type HandshakeLimits, type LimiterLogLine } from './handshake-limiter.js';
+import type { PasswordKey } from './password-key.js';
 import type { GossipChannel, GossipSender, PeerInfo } from './gossip-channel.js';
 import { Gossip } from './gossip.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, type Message } from './protocol.js';
@@ -56,7 +58,8 @@ export interface RouterConfig {
   uid?: string;
   /** Our listen port, advertised in the hello for discovery; also the default port of targets. */
   port: number;
-  password?: string;
+  /** The password's key, derived once per process (password-key.ts); set means encrypted. */
+  passwordKey?: PasswordKey;
   connLimit?: number;
   discovery?: boolean;
   minProtocolVersion?: number;
@@ -69,6 +72,7 @@ export interface RouterConfig {
   random: Random;
   logger: Logger;
   timings?: Partial<RouterTimings>;
+  handshakeLimits?: Partial<HandshakeLimits>;
 }
 
 interface Target {
@@ -97,6 +101,7 @@ export class Router {
     largestGossipMessageBytes: 0,
     handshakesRejected: 0,
     framesRejected: 0,
+    handshakesThrottled: 0,
   };
 
   private readonly t: RouterTimings;
@@ -105,6 +110,7 @@ export class Router {
   private readonly random: Random;
   private readonly identity: LocalIdentity;
   private readonly topoCh: TopologyChannel;
+  private readonly limiter: HandshakeLimiter;
   private readonly topo: Topology;
   private readonly conns = new Set<Connection>();
   private readonly byPeer = new Map<PeerName, Connection>();
@@ -143,10 +149,11 @@ export class Router {
       nickname: cfg.nickname,
       uid: this.uid,
       port: cfg.port,
-      password: cfg.password,
+      passwordKey: cfg.passwordKey,
       minVersion: Math.max(PROTOCOL_MIN_VERSION, cfg.minProtocolVersion ?? PROTOCOL_MIN_VERSION),
       maxVersion: Math.min(PROTOCOL_MAX_VERSION, cfg.maxProtocolVersion ?? PROTOCOL_MAX_VERSION),
     };
+    this.limiter = new HandshakeLimiter(this.clock, { ...DEFAULT_HANDSHAKE_LIMITS, ...cfg.handshakeLimits });
     this.gossip = new Gossip({
       clock: this.clock,
       random: this.random,
@@ -178,7 +185,7 @@ export class Router {
     this.opened = opts.open ?? true;
     await this.cfg.transport.listen((stream) => this.accept(stream));
     this.scheduleAntiEntropy();
-    this.log.info('router started', { nickname: this.nickname, uid: this.uid, port: this.cfg.port, encrypted: this.cfg.password !== undefined });
+    this.log.info('router started', { nickname: this.nickname, uid: this.uid, port: this.cfg.port, encrypted: this.cfg.passwordKey !== undefined });
   }
 
   /** Start the connections held since start({ open: false }), and every later one at once. */
@@ -345,6 +352,14 @@ export class Router {
       stream.close();
       return;
     }
+    // An address whose handshakes keep failing waits: closed before our hello, so it gets no proof to guess at.
+    const host = hostOf(stream.remoteAddress);
+    if (this.limiter.blockedFor(host) > 0) {
+      this.counters.handshakesThrottled++;
+      this.logThrottled(this.limiter.refused(host));
+      stream.close();
+      return;
+    }
     this.startConnection(new Connection(stream, false, this.newConnId(), this.identity, this.clock, this.t, this.log, this.events));
   }
 
@@ -362,7 +377,9 @@ export class Router {
     onProtocolError: (c: Connection, reason: string) => {
       if (c.state === 'established') this.counters.framesRejected++;
       else this.counters.handshakesRejected++;
-      this.log.warn('closing connection: protocol error', {
+      // A failed inbound handshake is logged by the limiter, once per address per minute; each one only at debug.
+      const quiet = !c.outbound && c.state !== 'established';
+      this.log[quiet ? 'debug' : 'warn']('closing connection: protocol error', {
         remote: c.stream.remoteAddress,
         remotePeer: c.remote?.name,
         remoteNickname: c.remote?.nickname,
@@ -460,6 +477,7 @@ export class Router {
   private connectionClosed(c: Connection, reason: string, permanent: boolean): void {
     this.conns.delete(c);
     this.gossip.forget(c);
+    if (!c.outbound && !this.stopped) this.judgeInbound(c, reason);
     const name = c.remote?.name;
     const wasCurrent = name !== undefined && this.byPeer.get(name) === c;
     if (wasCurrent) {
@@ -467,7 +485,7 @@ export class Router {
       this.log.info('connection lost', { remotePeer: name, remoteNickname: c.remote?.nickname, reason });
       this.updateOwnRecord();
       this.afterTopologyChange();
-    } else if (c.state !== 'established' && reason !== 'duplicate connection') {
+    } else if (c.state !== 'established' && reason !== 'duplicate connection' && (c.outbound || !c.handshakeFailed)) {
       this.log.info('connection attempt failed', { remote: c.stream.remoteAddress, remotePeer: name, reason });
     }
     if (this.stopped) return;
@@ -482,6 +500,26 @@ export class Router {
         if (t.peer === name && t.address !== c.target && !t.dialing && !t.timer) this.scheduleDial(t, 0);
       }
     }
+  }
+
+  /** Tell the limiter how an inbound handshake ended: a refused proof, a protocol error, or a proof taken and none given count against the address. */
+  private judgeInbound(c: Connection, reason: string): void {
+    const host = hostOf(c.stream.remoteAddress);
+    if (c.establishedAt > 0) return this.limiter.succeeded(host);
+    if (!c.handshakeFailed) return;
+    this.logThrottled(this.limiter.failed(host), reason);
+  }
+
+  private logThrottled(line: LimiterLogLine | undefined, reason?: string): void {
+    if (!line) return;
+    this.log.warn('inbound handshakes failing from this address (logged at most once a minute per address)', {
+      remote: line.host,
+      failures: line.failures,
+      failuresSinceLastLog: line.failuresSinceLastLog,
+      refusedSinceLastLog: line.refusedSinceLastLog,
+      ...(line.blockedForMs > 0 ? { slowedDownForMs: line.blockedForMs } : {}),
+      ...(reason ? { lastReason: reason } : {}),
+    });
   }
 
   connections(): ConnectionStatus[] {
@@ -529,9 +567,9 @@ export class Router {
     const routes = this.routes();
     for (const name of this.unreachableSince.keys()) if (routes.has(name) || !this.topo.get(name)) this.unreachableSince.delete(name);
     for (const r of this.topo.all()) if (r.name !== this.name && !routes.has(r.name) && !this.unreachableSince.has(r.name)) this.unreachableSince.set(r.name, now);
-    const gone = this.topo.removeUnreachable((n) => now - (this.unreachableSince.get(n) ?? now) < this.t.unreachableGraceMs, routes);
+    const { gone } = this.topo.removeUnreachable((n) => now - (this.unreachableSince.get(n) ?? now) < this.t.unreachableGraceMs, routes);
+    this.routeCache = routes;
     if (gone.length) {
-      this.routeCache = undefined;
       for (const n of gone) {
         this.unreachableSince.delete(n);
         this.connInfo.delete(n);
@@ -614,7 +652,7 @@ export class Router {
     const routes = this.routes();
     return this.topo
       .all()
-      .map((r) => `${r.name}/${r.uid}/${r.name === this.name || routes.has(r.name) ? 1 : 0}`)
+      .map((r) => `${r.name}/${r.uid}/${r.name === this.name || routes.has(r.name) ? 'up' : 'down'}`)
       .sort()
       .join(',');
   }

@@ -1,13 +1,12 @@
 /**
  * Password authentication and frame encryption for one connection, composed
- * from standard primitives only: ephemeral X25519, HKDF-SHA256 (keyed with the
- * password and the handshake transcript), HMAC-SHA256 proofs in both
+ * from standard primitives only: ephemeral X25519, HKDF-SHA256 (salted with
+ * the process's scrypt-derived password key, see password-key.ts, and bound to
+ * the handshake transcript), HMAC-SHA256 proofs in both
  * directions, and ChaCha20-Poly1305 frames with sequence-number nonces, so a
  * replayed, reordered or altered frame fails to open.
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createHmac,
   createPublicKey,
@@ -17,6 +16,10 @@ import {
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
+import type { PasswordKey } from './password-key.js';
+// ChaCha20-Poly1305 from @noble/ciphers, not node:crypto: Bun's node:crypto (BoringSSL) has no
+// chacha20-poly1305 cipher ("Unknown cipher"), and the overlay executable is a Bun program.
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ProtocolError } from './protocol.js';
 
 const TAG = 16;
@@ -54,7 +57,7 @@ export interface SessionKeys {
 export function deriveSessionKeys(
   own: EphemeralKey,
   peerPublicB64: string,
-  password: string,
+  passwordKey: PasswordKey,
   initiatorHello: Buffer,
   responderHello: Buffer,
   weInitiated: boolean,
@@ -66,8 +69,8 @@ export function deriveSessionKeys(
     throw new ProtocolError(`key exchange failed: ${(e as Error).message}`);
   }
   const transcript = createHash('sha256').update(initiatorHello).update(responderHello).digest();
-  const salt = createHash('sha256').update('overlay-password\0').update(password, 'utf8').digest();
-  const okm = Buffer.from(hkdfSync('sha256', shared, salt, Buffer.concat([Buffer.from('overlay mesh v1\0'), transcript]), 96));
+  // Protocol v2: the salt is the scrypt-derived key (v1 used a plain hash of the password, cheap to guess offline).
+  const okm = Buffer.from(hkdfSync('sha256', shared, passwordKey, Buffer.concat([Buffer.from('overlay mesh v2\0'), transcript]), 96));
   const i2r = okm.subarray(32, 64);
   const r2i = okm.subarray(64, 96);
   return {
@@ -103,9 +106,8 @@ export class FrameSealer {
   private seq = 0n;
   constructor(private readonly key: Buffer) {}
   seal(plain: Buffer): Buffer {
-    const c = createCipheriv('chacha20-poly1305', this.key, nonce(this.seq++), { authTagLength: TAG });
-    const body = Buffer.concat([c.update(plain), c.final()]);
-    return Buffer.concat([body, c.getAuthTag()]);
+    // Ciphertext, then the 16-byte tag: the layout of every earlier release.
+    return Buffer.from(chacha20poly1305(this.key, nonce(this.seq++)).encrypt(plain));
   }
 }
 
@@ -115,10 +117,8 @@ export class FrameOpener {
   constructor(private readonly key: Buffer) {}
   open(sealed: Buffer): Buffer {
     if (sealed.length < TAG) throw new ProtocolError('encrypted frame too short');
-    const d = createDecipheriv('chacha20-poly1305', this.key, nonce(this.seq), { authTagLength: TAG });
-    d.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
-      const plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+      const plain = Buffer.from(chacha20poly1305(this.key, nonce(this.seq)).decrypt(sealed));
       this.seq++;
       return plain;
     } catch {

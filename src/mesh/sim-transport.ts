@@ -44,7 +44,7 @@ class SimStream implements ByteStream {
 
   write(data: Uint8Array): boolean {
     if (this.closed) return true;
-    const copy = Uint8Array.from(data);
+    const copy = data.slice(); // the writer may reuse its buffer, as with a socket (slice copies in one go; from() iterates)
     this.net.bytes += copy.length;
     this.unread += copy.length;
     const ok = this.unread < this.net.opts.windowBytes;

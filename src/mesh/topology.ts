@@ -98,13 +98,13 @@ export class Topology {
 
   /** Undirected adjacency, counting an edge only when both ends report it. */
   private adjacency(): Map<PeerName, PeerName[]> {
-    // Linear in edges (a set per record), not edges × degree: this runs after every burst of changes.
-    const declared = new Map<PeerName, Set<PeerName>>();
-    for (const r of this.records.values()) declared.set(r.name, new Set(r.conns.map((c) => c.peer)));
+    // Each record's neighbours as a set first: checking "both ends report it" is then O(1) per edge.
+    const reported = new Map<PeerName, Set<PeerName>>();
+    for (const r of this.records.values()) reported.set(r.name, new Set(r.conns.map((c) => c.peer)));
     const adj = new Map<PeerName, PeerName[]>();
     for (const r of this.records.values()) {
       const list: PeerName[] = [];
-      for (const c of r.conns) if (declared.get(c.peer)?.has(r.name)) list.push(c.peer);
+      for (const c of r.conns) if (reported.get(c.peer)?.has(r.name)) list.push(c.peer);
       adj.set(r.name, list);
     }
     return adj;
@@ -132,8 +132,11 @@ export class Topology {
     return hop;
   }
 
-  /** Remove records of peers we cannot reach (except those `spare` keeps for now); returns their names. */
-  removeUnreachable(spare: (name: PeerName) => boolean = () => false, reachable = this.routes()): PeerName[] {
+  /**
+   * Remove records of peers we cannot reach (except those `spare` keeps for now); returns their
+   * names, and the routes (still valid: only unreachable records went).
+   */
+  removeUnreachable(spare: (name: PeerName) => boolean = () => false, reachable = this.routes()): { gone: PeerName[]; routes: Map<PeerName, PeerName> } {
     const gone: PeerName[] = [];
     for (const name of this.records.keys()) {
       if (name !== this.own.name && !reachable.has(name) && !spare(name)) gone.push(name);
@@ -142,7 +145,7 @@ export class Topology {
       this.records.delete(n);
       this.versions.delete(n);
     }
-    return gone;
+    return { gone, routes: reachable };
   }
 }
 

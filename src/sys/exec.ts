@@ -3,7 +3,22 @@
  * execa. Every failure becomes a SysError naming the command and quoting the
  * tool's own message, so callers can report it as is.
  */
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
+
+/**
+ * Processes this daemon has started, by program (the first argument after nsenter). The
+ * data plane at rest must start none outside its slow safety pass; `/metrics` shows this.
+ */
+const started = new Map<string, number>();
+
+function count(cmd: string): void {
+  started.set(cmd, (started.get(cmd) ?? 0) + 1);
+}
+
+/** A copy of the counts, by program. */
+export function processesStarted(): Map<string, number> {
+  return new Map(started);
+}
 
 export class SysError extends Error {
   constructor(
@@ -34,6 +49,7 @@ export interface RunResult {
 export async function runUnchecked(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   // nsenter, not `ip netns exec`: it takes any netns path and does not remount /sys.
   const [file, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, cmd, ...args]] : [cmd, args];
+  count(cmd);
   const r = await execa(file, argv, { input: opts.input, reject: false, timeout: opts.timeoutMs ?? 30_000, stripFinalNewline: true });
   const failed = r.exitCode !== 0 || r.failed;
   return { stdout: String(r.stdout), stderr: String(r.stderr || (failed ? r.message : '') || ''), exitCode: r.exitCode, failed };
@@ -52,4 +68,10 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
 export function parseJsonList<T>(text: string): T[] {
   const t = text.trim();
   return t ? (JSON.parse(t) as T[]) : [];
+}
+
+/** Start a long-lived process (an event monitor) whose output the caller streams; counted like the rest. */
+export function spawnStreaming(cmd: string, args: string[]): ResultPromise<{ reject: false; buffer: false; stdin: 'pipe' }> {
+  count(cmd);
+  return execa(cmd, args, { reject: false, buffer: false, stdin: 'pipe' });
 }

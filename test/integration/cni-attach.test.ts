@@ -238,4 +238,25 @@ describe('CNI plugin binary on real daemons', () => {
     await launch(d[1]!, ['198.51.100.1']);
     expect(await waitFor(async () => !(await allocated(d[1]!, 'ctr8:eth0')), 15_000, 200)).toBe(true);
   });
+
+  it('a recreated bridge takes back finished ports, not one the plugin has made but not finished', async () => {
+    const h = d[0]!.host.ns;
+    const done = await lab.addNamespace('k30');
+    expect((await cni(d[0]!, 'ADD', 'ctr30', done)).exitCode).toBe(0);
+    const finished = hostVethName(`/run/netns/${done}`, 'eth0');
+    // A port admitted by the daemon whose plugin got only as far as its first step: the veth pair, down, off the bridge.
+    const half = await lab.addNamespace('k31');
+    const plan = (await apiRequest(d[0]!.apiSocket, 'POST', '/ports/admit', { owner: 'ctr31:eth0', netns: `/run/netns/${half}`, ifname: 'eth0' })).json<{ hostVeth: string }>();
+    await lab.exec(h, 'ip', ['link', 'add', plan.hostVeth, 'type', 'veth', 'peer', 'name', peerTempName(`/run/netns/${half}`, 'eth0'), 'netns', half]);
+    await lab.exec(h, 'ip', ['link', 'del', 'overlay']);
+    const linkOf = async (dev: string) => JSON.parse((await lab.exec(h, 'ip', ['-j', 'link', 'show', 'dev', dev])).stdout)[0] as { master?: string; flags: string[] };
+    expect(await waitFor(async () => (await linkOf(finished)).master === 'overlay', 15_000, 200)).toBe(true);
+    const l = await linkOf(plan.hostVeth);
+    expect(l.master).toBeUndefined();
+    expect(l.flags).not.toContain('UP');
+    await apiRequest(d[0]!.apiSocket, 'POST', '/ports/release', { owner: 'ctr31:eth0', hostVeth: plan.hostVeth });
+    await lab.exec(h, 'ip', ['link', 'del', plan.hostVeth]);
+    expect((await cni(d[0]!, 'DEL', 'ctr30', done)).exitCode).toBe(0);
+  });
 });
+

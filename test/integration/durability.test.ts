@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
-import { cleanupDaemons, cliPath, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, overlayCommand, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 
 describe('state on disk under damage', () => {
@@ -85,7 +85,7 @@ describe('state on disk under damage', () => {
     const inMount = (cmd: string[], opts: { env?: Record<string, string>; reject?: boolean } = {}) =>
       execa('nsenter', ['-t', String(holder!.pid), '-m', ...cmd], { env: opts.env, reject: opts.reject ?? true });
     const start = async () => {
-      const r = await inMount(['ip', 'netns', 'exec', d.host.ns, process.execPath, cliPath(), 'launch', '--nickname', 'h1'], { env: disk.env, reject: false });
+      const r = await inMount(['ip', 'netns', 'exec', d.host.ns, ...overlayCommand(), 'launch', '--nickname', 'h1'], { env: disk.env, reject: false });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(await ipamReady([disk])).toBe(true);
     };

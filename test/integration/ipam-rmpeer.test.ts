@@ -140,6 +140,7 @@ describe("Weave's scenario: the only owner dies before anyone was given space", 
     expect(await owners(d[1]!)).toBe(1); // h2 and h3 were given no space
     expect(await owners(d[2]!)).toBe(1);
 
+    const before = [...new Set((await report(d[1]!)).ipam.ring.map((s) => s.peer))][0]!; // h1, the only owner
     await killDaemon(d[0]!); // for good
     expect(await waitFor(async () => (await sees(d[1]!, 'h1', false)) && (await sees(d[2]!, 'h1', false)), 60_000, 200)).toBe(true);
     const early = await overlay(d[1]!, ['rmpeer', 'h1']);
@@ -160,6 +161,8 @@ describe("Weave's scenario: the only owner dies before anyone was given space", 
       }
     }
     expect(ok, 'rmpeer of the dead only owner went through').toBe(true);
+    // h3 hears of the takeover by gossip; its first ADD then asks h2 for space (a runtime would retry an ADD sent before).
+    expect(await waitFor(async () => (await report(d[2]!)).ipam.ring.every((s) => s.peer !== before), 30_000, 200), 'h3 sees the takeover').toBe(true);
     const a = await cni(d[1]!, 'ADD', 'on-h2', await lab.addNamespace('k2'));
     const b = await cni(d[2]!, 'ADD', 'on-h3', await lab.addNamespace('k3'));
     expect(a).toMatch(/^10\.34\./);

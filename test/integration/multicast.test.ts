@@ -6,12 +6,14 @@
  * on h2 and h3; the containers of the other subnet (on the sender's host and
  * on the others) receive none of it, not even at L2 (a capture inside them
  * sees nothing from the sender's subnet). With every nftables rule flushed
- * and the daemons frozen, the ports' filters alone hold the same line.
+ * and the daemons frozen, the ports' filters alone keep the other subnet's
+ * stacks from receiving any of it (the filters of CNI ports sit on the
+ * container end, after a capture inside the container taps the frame).
  */
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDaemons, daemonHost, daemonPid, ipamReady, launch, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
+import { cleanupDaemons, daemonHost, ipamReady, launch, withRulesFlushedAndDaemonsFrozen, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab, type SpawnedProcess } from '../../scripts/lab/lab.js';
 
 const PLUGIN = resolve(__dirname, '../../dist/cni/overlay');
@@ -142,9 +144,14 @@ describe('multicast and broadcast with isolation on, across three hosts', () => 
     await checkCaptures(captures);
   });
 
-  /** The sender streams to a group (or "-": limited broadcast); what did each receiver get from it? */
-  const stream = async (group: string, port: number) => {
-    const captures = await captureOtherSubnet();
+  /**
+   * The sender streams to a group (or "-": limited broadcast); what did each receiver get from it?
+   * `l2`: also capture inside the other subnet's containers. Without nftables a CNI port's filter
+   * is on its container end (bandwidth owns the host end's qdiscs), and a capture inside the
+   * container taps frames before that filter drops them, so then only what reaches the stack counts.
+   */
+  const stream = async (group: string, port: number, l2 = true) => {
+    const captures = l2 ? await captureOtherSubnet() : undefined;
     const receivers = await startAll((x) => lab.spawn(x.ns, process.execPath, ['-e', RECEIVER, group, String(port), x.ip], { label: `receiver ${x.ns}` }), /ready/, [
       ...sameSubnetRemote(),
       ...others(),
@@ -156,7 +163,7 @@ describe('multicast and broadcast with isolation on, across three hosts', () => 
     const countFrom = (ns: string) => (JSON.parse(got.get(ns)!.split('\n').find((l) => l.startsWith('{')) ?? '{}') as Record<string, number>)[c['a1']!.ip] ?? 0;
     for (const x of sameSubnetRemote()) expect(countFrom(x.ns), `datagrams ${x.ns} received`).toBeGreaterThanOrEqual(18);
     for (const x of others()) expect(countFrom(x.ns), `datagrams ${x.ns} received`).toBe(0);
-    await checkCaptures(captures);
+    if (captures) await checkCaptures(captures);
   };
 
   for (const [what, group, port] of [
@@ -167,19 +174,10 @@ describe('multicast and broadcast with isolation on, across three hosts', () => 
   }
 
   it('with every nftables rule gone and the daemons frozen, the port filters alone keep groups inside their subnet', async () => {
-    const pids = d.map((x) => daemonPid(x)!);
-    for (const pid of pids) process.kill(pid, 'SIGSTOP'); // our own daemons, by PID: nothing restores the rules meanwhile
-    try {
-      for (const x of d) {
-        await lab.exec(x.host.ns, 'nft', ['flush', 'ruleset']);
-        expect((await lab.exec(x.host.ns, 'nft', ['list', 'ruleset'])).stdout.trim()).toBe('');
-      }
-      await stream('239.1.1.1', 5002);
-      await stream('-', 5003);
-    } finally {
-      for (const pid of pids) process.kill(pid, 'SIGCONT');
-    }
-    const rules = async () => ((await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'], { reject: false })).stdout.match(/ drop$/gm) ?? []).length;
-    expect(await waitFor(async () => (await rules()) > 0, 10_000, 100)).toBe(true);
+    const restored = await withRulesFlushedAndDaemonsFrozen(lab, d, async () => {
+      await stream('239.1.1.1', 5002, false);
+      await stream('-', 5003, false);
+    });
+    expect(restored, 'the isolation rules come back after the thaw').toBe(true);
   });
 });

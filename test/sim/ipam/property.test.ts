@@ -153,6 +153,12 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     };
 
     const wallStart = Date.now();
+    const cpuStart = process.cpuUsage();
+    /** CPU time of this process since the loop began: the machine may be shared, so wall time alone says little. */
+    const cpuMs = () => {
+      const u = process.cpuUsage(cpuStart);
+      return Math.round((u.user + u.system) / 1000);
+    };
     for (let step = 0; step < STEPS; step++) {
       for (const [p, at] of down) {
         if (at <= step) {
@@ -270,7 +276,7 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
       await sim.run(20, 20);
       if (checkReportsAt !== undefined && step >= checkReportsAt && !partitioned && checkConflictsReported(step)) checkReportsAt = undefined;
       if (PROGRESS && step % PROGRESS === 0)
-        console.log(`step ${step}`, { ...counts, pending: sim.alive().reduce((n, [, p]) => n + p.waiting, 0), ringTokens: sim.alive()[0]![1].ring.all().length, wallMs: Date.now() - wallStart });
+        console.log(`step ${step}`, { ...counts, pending: sim.alive().reduce((n, [, p]) => n + p.waiting, 0), ringTokens: sim.alive()[0]![1].ring.all().length, wallMs: Date.now() - wallStart, cpuMs: cpuMs() });
       expect(sim.violations, `seed ${SEED}, step ${step}`).toEqual([]);
     }
 
@@ -329,7 +335,7 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     // Only space moved by an rmpeer of a live peer may still hold addresses of a peer that is not its owner (claims).
     for (const [i, p] of sim.alive())
       for (const [, addr] of p.space.entries()) if (!sim.excuse(addr)) expect(p.ring.ownerOf(addr), `seed ${SEED}: peer ${i} holds ${intToIp(addr)} outside its space`).toBe(p.self);
-    console.log('IPAM simulation', { ...counts, retried: failed.size, servedAfterHeal: served, live: held.size, ledger: sim.ledger.size, wallMs: Date.now() - wallStart });
+    console.log('IPAM simulation', { ...counts, retried: failed.size, servedAfterHeal: served, live: held.size, ledger: sim.ledger.size, wallMs: Date.now() - wallStart, cpuMs: cpuMs() });
     await sim.stop();
   });
 });

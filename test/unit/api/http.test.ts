@@ -11,8 +11,8 @@ describe('API router and client over a unix socket', () => {
   let server: http.Server;
   beforeAll(async () => {
     const api = new ApiRouter();
-    api.add('POST', '/echo', ({ body }) => ({ json: { targets: stringList(body, 'targets') } }));
-    api.add('GET', '/hello', ({ wantsJson }) => (wantsJson ? { json: { hi: 1 } } : { text: 'hi' }));
+    api.add('POST', '/echo', 'mutate', ({ body }) => ({ json: { targets: stringList(body, 'targets') } }));
+    api.add('GET', '/hello', 'read', ({ wantsJson }) => (wantsJson ? { json: { hi: 1 } } : { text: 'hi' }));
     server = http.createServer((q, s) => void api.handle(q, s));
     await new Promise<void>((r) => server.listen(socket, r));
   });

@@ -48,6 +48,6 @@ describe('status rendering', () => {
 
   it('renders Prometheus text with labels escaped', () => {
     const t = renderMetrics([{ name: 'm', help: 'h', type: 'gauge', samples: [{ labels: { a: 'x"y' }, value: 2 }, { value: 3 }] }]);
-    expect(t).toBe('# HELP m h\n# TYPE m gauge\nm{a="x_y"} 2\nm 3\n');
+    expect(t).toBe('# HELP m h\n# TYPE m gauge\nm{a="x\\"y"} 2\nm 3\n');
   });
 });

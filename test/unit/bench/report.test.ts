@@ -16,11 +16,13 @@ describe('benchmark report', () => {
       {
         'cni (…)': { runs: 40, oursAddMedianMs: 124, refAddMedianMs: 16, oursDelMedianMs: 100, refDelMedianMs: 30 },
         'dataplane (…)': [{ tsoGsoOn: 1, overlayGbps_1: 11.7, handVxlanGbps_1: 11.4, hostLinkGbps_1: 13.4, bareVethGbps_1: 14.1 }],
+        'security (…)': { daemonStartHardenedMs: 890, daemonStartLegacyMs: 270, handshakeHardenedMs: 2.56, handshakeLegacyMs: 2.53 },
       },
       '2026-11-25T00:00:00Z',
     );
     expect(html).toMatch(/CNI latency, median over 40 runs/);
     expect(html).toMatch(/Container to container throughput, 1 stream/);
+    expect(html).toMatch(/Password key: scrypt \(hardened\) against the v1 hash/);
     expect(html).not.toMatch(/Gossip convergence/);
     expect(renderReport({}, 'now')).toMatch(/No chartable results/);
   });

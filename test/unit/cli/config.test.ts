@@ -26,6 +26,17 @@ describe('CLI arguments and daemon configuration', () => {
     expect(resolveLocation({}, { OVERLAY_API_SOCKET: '/s', OVERLAY_HTTP_ADDR: '127.0.0.1:1' })).toMatchObject({ apiSocket: '/s', httpAddr: '127.0.0.1:1' });
   });
 
+  it('security settings: cluster name (default "overlay"), API group and metrics address (off unless given)', () => {
+    const d = launch([]);
+    expect(d.clusterName).toBe('overlay');
+    expect(d.apiGroup).toBeUndefined();
+    expect(d.metricsAddr).toBeUndefined();
+    const c = launch(['--cluster-name', 'prod-eu', '--api-group', 'overlay', '--metrics-addr', '0.0.0.0:9784']);
+    expect(c).toMatchObject({ clusterName: 'prod-eu', apiGroup: 'overlay', metricsAddr: '0.0.0.0:9784' });
+    expect(launch([], { OVERLAY_CLUSTER_NAME: 'from-env' }).clusterName).toBe('from-env');
+    expect(launch(['--api-group', '1234']).apiGroup).toBe('1234');
+  });
+
   it('takes the password from the flag, the environment or a file', () => {
     expect(launch([], { OVERLAY_PASSWORD: 'env' }).password).toBe('env');
     expect(launch(['--password', 'flag'], { OVERLAY_PASSWORD: 'env' }).password).toBe('flag');
@@ -57,6 +68,10 @@ describe('CLI arguments and daemon configuration', () => {
     [['--ipalloc-default-subnet', '10.99.0.0/24'], /inside --ipalloc-range/],
     [['--ipalloc-init', 'sometimes'], /--ipalloc-init must be/],
     [['--ipalloc-wait', '-1'], /--ipalloc-wait must be/],
+    [['--cluster-name', 'has space'], /--cluster-name must be 1-64 printable/],
+    [['--cluster-name', ''], /--cluster-name must be 1-64 printable/],
+    [['--api-group', 'bad group!'], /--api-group must be a group name or a numeric gid/],
+    [['--metrics-addr', 'nowhere'], /--metrics-addr must be host:port/],
   ])('refuses %j', (argv, msg) => {
     expect(() => launch(argv as string[])).toThrow(UsageError);
     expect(() => launch(argv as string[])).toThrow(msg);

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/lib/logger.js';
-import { drainPendingReleases, FileAttachmentStore, FileReleaseQueue, pendingReleaseDir } from '../../../cni/state.js';
+import { drainPendingReleases, FileAttachmentStore, FileReleaseQueue, pendingReleaseDir } from '../../../src/lib/plugin-state.js';
 import type { AttachmentRecord } from '../../../cni/ports.js';
 
 let dir: string;

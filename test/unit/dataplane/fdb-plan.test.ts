@@ -48,4 +48,16 @@ describe('VXLAN FDB plan', () => {
     ]);
     expect(planFdb('overlay-vx', want, want)).toEqual([]);
   });
+
+  it('an unchanged input gives an empty plan', () => {
+    const remotes = [{ underlay: A, macs: ['02:00:00:00:00:0a', '02:00:00:00:00:0c'] }, { underlay: B, macs: ['02:00:00:00:00:0b'] }];
+    const programmed = desiredFdb(remotes);
+    expect(planFdb('overlay-vx', programmed, desiredFdb(structuredClone(remotes)))).toEqual([]);
+  });
+
+  it('one new MAC at one peer gives one FDB add, and nothing else', () => {
+    const before = desiredFdb([{ underlay: A, macs: ['02:00:00:00:00:0a'] }, { underlay: B, macs: ['02:00:00:00:00:0b'] }]);
+    const after = desiredFdb([{ underlay: A, macs: ['02:00:00:00:00:0a', '02:00:00:00:00:0d'] }, { underlay: B, macs: ['02:00:00:00:00:0b'] }]);
+    expect(planFdb('overlay-vx', before, after)).toEqual(['fdb replace 02:00:00:00:00:0d dev overlay-vx dst 198.51.100.1']);
+  });
 });

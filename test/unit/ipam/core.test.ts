@@ -37,6 +37,25 @@ async function alloc(s: IpamSim, peer: number, owner: string, subnet = NET, ip?:
 }
 
 describe('IPAM core', () => {
+  it('a peer that gets the ring owning nothing is ready only once it has space; an observer is ready with none', async () => {
+    const s = await cluster(3, { init: (i) => (i === 0 ? { mode: 'seed', seeds: [simName(0)] } : i === 1 ? { mode: 'consensus', n: 3 } : { mode: 'observer' }) });
+    const joiner = s.ipams[1]!;
+    const observer = s.ipams[2]!;
+    const seen = new Set<string>();
+    expect(
+      await s.runUntil(() => {
+        if (joiner.ring.initialised) {
+          const st = joiner.state().state;
+          seen.add(st);
+          if (st === 'ready') expect(joiner.ownedSpans().length, 'ready before it had space').toBeGreaterThan(0);
+        }
+        return joiner.state().state === 'ready' && observer.state().state === 'ready';
+      }, 30_000, 5),
+    ).toBe(true);
+    expect(seen.has('awaiting-space')).toBe(true);
+    expect(observer.ownedSpans()).toEqual([]);
+  });
+
   it('three peers agree on one ring and split the range evenly', async () => {
     const s = await cluster(3);
     await ready(s);

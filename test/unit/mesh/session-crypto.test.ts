@@ -1,14 +1,20 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../src/lib/random.js';
+import { derivePasswordKey, type PasswordKey } from '../../../src/mesh/password-key.js';
 import { deriveSessionKeys, FrameOpener, FrameSealer, newEphemeralKey, proofFor, verifyProof } from '../../../src/mesh/session-crypto.js';
+
+const keys = new Map<string, PasswordKey>();
+beforeAll(async () => {
+  for (const pw of ['pw', 'other']) keys.set(pw, await derivePasswordKey(pw, 'overlay'));
+});
 
 function pair(pwA: string, pwB: string) {
   const a = newEphemeralKey();
   const b = newEphemeralKey();
   const ha = Buffer.from('hello-a');
   const hb = Buffer.from('hello-b');
-  const ka = deriveSessionKeys(a, b.publicB64, pwA, ha, hb, true);
-  const kb = deriveSessionKeys(b, a.publicB64, pwB, ha, hb, false);
+  const ka = deriveSessionKeys(a, b.publicB64, keys.get(pwA)!, ha, hb, true);
+  const kb = deriveSessionKeys(b, a.publicB64, keys.get(pwB)!, ha, hb, false);
   return { ka, kb };
 }
 
@@ -67,6 +73,25 @@ describe('session crypto', () => {
         if (rand() < 0.3) input = input.subarray(0, Math.floor(rand() * input.length));
       }
       expect(() => opener.open(input), `seed ${seed}, round ${i}`).toThrow(/authentication|too short/);
+    }
+  });
+});
+
+describe('frame cipher compatibility', () => {
+  it("seals exactly as node:crypto's chacha20-poly1305 did (ciphertext then tag), so older peers still talk to this one", async () => {
+    const { createCipheriv, randomBytes: rb } = await import('node:crypto');
+    const key = rb(32);
+    const sealer = new FrameSealer(key);
+    const opener = new FrameOpener(key);
+    for (let seq = 0n; seq < 3n; seq++) {
+      const plain = rb(100 + Number(seq));
+      const n = Buffer.alloc(12);
+      n.writeBigUInt64BE(seq, 4);
+      const c = createCipheriv('chacha20-poly1305', key, n, { authTagLength: 16 });
+      const want = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+      const got = sealer.seal(plain);
+      expect(got.equals(want)).toBe(true);
+      expect(opener.open(want).equals(plain)).toBe(true);
     }
   });
 });

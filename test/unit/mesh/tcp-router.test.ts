@@ -1,35 +1,38 @@
 /** Three real Routers over real TCP on loopback (ports picked by the OS; no devices, no namespaces). */
 import net from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
-import { SystemClock } from '../../../src/lib/clock.js';
-import { silentLogger } from '../../../src/lib/logger.js';
-import { Router, type RouterTimings } from '../../../src/mesh/router.js';
-import { TcpTransport } from '../../../src/mesh/tcp-transport.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, silentLogger, type Logger } from '../../../src/lib/logger.js';
+import type { HandshakeLimits } from '../../../src/mesh/handshake-limiter.js';
+import { derivePasswordKey, type PasswordKey } from '../../../src/mesh/password-key.js';
+import type { Router, RouterTimings } from '../../../src/mesh/router.js';
+import { freePort, loopbackRouter as makeLoopbackRouter } from '../../../scripts/lab/loopback.js';
 import { encodeFrame, FrameDecoder } from '../../../src/mesh/frame.js';
 import { deriveSessionKeys, FrameSealer, newEphemeralKey, proofFor } from '../../../src/mesh/session-crypto.js';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const routers: Router[] = [];
+/** The key of password "pw", derived once for the file as the daemon does once per process. */
+let pwKey: PasswordKey;
+beforeAll(async () => {
+  pwKey = await derivePasswordKey('pw', 'test-cluster');
+});
+const key = (password: string) => (password === 'pw' ? Promise.resolve(pwKey) : derivePasswordKey(password, 'test-cluster'));
 
 /** An encrypted router on loopback, stopped after the file's tests. */
-function loopbackRouter(name: string, nickname: string, port: number, timings: Partial<RouterTimings> = {}): Router {
-  const r = new Router({
+function loopbackRouter(
+  name: string,
+  nickname: string,
+  port: number,
+  timings: Partial<RouterTimings> = {},
+  extra: { handshakeLimits?: Partial<HandshakeLimits>; logger?: Logger } = {},
+): Router {
+  const r = makeLoopbackRouter({
     name,
     nickname,
     port,
-    password: 'pw',
-    transport: new TcpTransport({ host: '127.0.0.1', port }),
-    clock: new SystemClock(),
-    random: Math.random,
-    logger: silentLogger,
-    discovery: false,
+    passwordKey: pwKey,
+    handshakeLimits: extra.handshakeLimits,
+    logger: extra.logger ?? silentLogger,
     timings: { deltaCoalesceMs: 5, ...timings },
   });
   routers.push(r);
@@ -38,6 +41,49 @@ function loopbackRouter(name: string, nickname: string, port: number, timings: P
 afterAll(async () => {
   for (const r of routers) await r.stop();
 });
+
+type AttackScript = (send: (b: Buffer) => void, frames: Buffer[], sock: net.Socket) => Promise<void>;
+
+/** A hand-driven client: returns when the router closes the socket, with what it said. */
+function attackAt(port: number, script: AttackScript) {
+  return new Promise<{ closed: boolean; frames: Buffer[] }>((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const dec = new FrameDecoder();
+    const frames: Buffer[] = [];
+    sock.on('data', (d) => frames.push(...dec.push(d)));
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({ closed: false, frames });
+    }, 3_000);
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve({ closed: true, frames });
+    });
+    sock.on('error', () => undefined);
+    sock.on('connect', () => void script((b) => sock.write(encodeFrame(b)), frames, sock));
+  });
+}
+
+const until = async (f: () => boolean) => {
+  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+};
+const helloOf = (eph: ReturnType<typeof newEphemeralKey>, version = 2) =>
+  Buffer.from(JSON.stringify({ protocol: 'overlay', minVersion: version, maxVersion: version, encrypted: true, pub: eph.publicB64 }));
+
+/** Handshake with `password`; resolves with a sealer for the frames after it. */
+async function handshake(password: string, send: (b: Buffer) => void, frames: Buffer[]) {
+  // Derived before the hello: the router's handshake timer must not run while scrypt does.
+  const passwordKey = await key(password);
+  const eph = newEphemeralKey();
+  const mine = helloOf(eph);
+  send(mine);
+  await until(() => frames.length >= 1);
+  const theirs = frames[0]!;
+  const keys = deriveSessionKeys(eph, (JSON.parse(theirs.toString()) as { pub: string }).pub, passwordKey, mine, theirs, true);
+  const sealer = new FrameSealer(keys.sendKey);
+  send(sealer.seal(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(keys, true), name: '02:00:00:00:02:09', nickname: 'mallory', uid: 'u', connId: 'c', port: 1 }))));
+  return sealer;
+}
 
 describe('routers over TCP on loopback', () => {
   it('mesh, exchange gossip on a custom channel, and route a unicast', async () => {
@@ -74,7 +120,8 @@ describe('routers over TCP on loopback', () => {
 
   it('an encrypted router refuses no password, a wrong password, a truncated handshake, replayed and tampered frames, and keeps serving its good peer', async () => {
     const ports = [await freePort(), await freePort()];
-    const pair = ports.map((port, i) => loopbackRouter(`02:00:00:00:02:0${i}`, `s${i}`, port, { handshakeTimeoutMs: 500 }));
+    // Every attack below comes from 127.0.0.1: no slowing down here (that has its own test).
+    const pair = ports.map((port, i) => loopbackRouter(`02:00:00:00:02:0${i}`, `s${i}`, port, { handshakeTimeoutMs: 500 }, { handshakeLimits: { freeFailures: 1_000 } }));
     for (const r of pair) await r.start();
     pair[1]!.connect([`127.0.0.1:${ports[0]}`]);
     const deadline = Date.now() + 10_000;
@@ -82,40 +129,7 @@ describe('routers over TCP on loopback', () => {
     const good = pair[0]!.connections()[0]!;
     expect(good.state).toBe('established');
 
-    /** A hand-driven client: returns when the router closes the socket, with what it said. */
-    const attack = (script: (send: (b: Buffer) => void, frames: Buffer[], sock: net.Socket) => Promise<void>) =>
-      new Promise<{ closed: boolean; frames: Buffer[] }>((resolve) => {
-        const sock = net.connect(ports[0]!, '127.0.0.1');
-        const dec = new FrameDecoder();
-        const frames: Buffer[] = [];
-        sock.on('data', (d) => frames.push(...dec.push(d)));
-        const timer = setTimeout(() => {
-          sock.destroy();
-          resolve({ closed: false, frames });
-        }, 3_000);
-        sock.on('close', () => {
-          clearTimeout(timer);
-          resolve({ closed: true, frames });
-        });
-        sock.on('error', () => undefined);
-        sock.on('connect', () => void script((b) => sock.write(encodeFrame(b)), frames, sock));
-      });
-    const until = async (f: () => boolean) => {
-      for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-    };
-    const helloOf = (eph: ReturnType<typeof newEphemeralKey>) => Buffer.from(JSON.stringify({ protocol: 'overlay', minVersion: 1, maxVersion: 1, encrypted: true, pub: eph.publicB64 }));
-    /** Handshake with `password`; resolves with a sealer for the frames after it. */
-    const handshake = async (password: string, send: (b: Buffer) => void, frames: Buffer[]) => {
-      const eph = newEphemeralKey();
-      const mine = helloOf(eph);
-      send(mine);
-      await until(() => frames.length >= 1);
-      const theirs = frames[0]!;
-      const keys = deriveSessionKeys(eph, (JSON.parse(theirs.toString()) as { pub: string }).pub, password, mine, theirs, true);
-      const sealer = new FrameSealer(keys.sendKey);
-      send(sealer.seal(Buffer.from(JSON.stringify({ t: 'proof', mac: proofFor(keys, true), name: '02:00:00:00:02:09', nickname: 'mallory', uid: 'u', connId: 'c', port: 1 }))));
-      return sealer;
-    };
+    const attack = (script: AttackScript) => attackAt(ports[0]!, script);
 
     // The router's own hello never names it.
     const probe = await attack(async (_send, frames, sock) => {
@@ -125,11 +139,15 @@ describe('routers over TCP on loopback', () => {
     expect(probe.frames[0]!.toString()).not.toMatch(/s0|02:00:00:00:02:00/);
 
     const noPassword = await attack(async (send) =>
-      send(Buffer.from(JSON.stringify({ protocol: 'overlay', minVersion: 1, maxVersion: 1, encrypted: false, name: '02:00:00:00:02:09', nickname: 'm', uid: 'u', connId: 'c', port: 1 }))),
+      send(Buffer.from(JSON.stringify({ protocol: 'overlay', minVersion: 1, maxVersion: 2, encrypted: false, name: '02:00:00:00:02:09', nickname: 'm', uid: 'u', connId: 'c', port: 1 }))),
     );
     expect(noPassword.closed).toBe(true);
     const wrong = await attack(async (send, frames) => void (await handshake('not-pw', send, frames)));
     expect(wrong.closed).toBe(true);
+    // A peer of protocol v1 (whose password handshake could be guessed offline) gets no proof at all: only our hello.
+    const v1 = await attack(async (send) => send(helloOf(newEphemeralKey(), 1)));
+    expect(v1.closed).toBe(true);
+    expect(v1.frames.length).toBe(1);
     const truncated = await attack(async (_send, _frames, sock) => void sock.write(encodeFrame(helloOf(newEphemeralKey())).subarray(0, 20)));
     expect(truncated.closed).toBe(true); // the handshake timer ends it
     const replayed = await attack(async (send, frames) => {
@@ -178,5 +196,40 @@ describe('routers over TCP on loopback', () => {
     // The topology comes by digest (hash, versions, then the missing records): a round trip later.
     while (Date.now() < deadline && restarted.peers().length < 2) await new Promise((r) => setTimeout(r, 20));
     expect(restarted.peers().map((p) => p.nickname).sort()).toEqual(['q0', 'q1']);
+  });
+});
+
+describe('failed handshakes from one address are slowed down', () => {
+  it('after the free failures, new connections are closed before the hello (no proof to guess at), logged once; after the delay a good handshake is let in', async () => {
+    const port = await freePort();
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const r = loopbackRouter('02:00:00:00:04:00', 'rl', port, { handshakeTimeoutMs: 10_000 }, { logger, handshakeLimits: { freeFailures: 3, baseDelayMs: 1_500, maxDelayMs: 1_500 } });
+    await r.start();
+    // Four wrong guesses: each got the router's hello and its sealed proof, then was refused.
+    for (let i = 0; i < 4; i++) {
+      const wrong = await attackAt(port, async (send, frames) => void (await handshake(`guess-${i}`, send, frames)));
+      expect(wrong.closed).toBe(true);
+      expect(wrong.frames.length, `guess ${i}`).toBe(2);
+    }
+    // Now this address waits: closed at once, not even a hello.
+    const blocked = await attackAt(port, async () => undefined);
+    expect(blocked.closed).toBe(true);
+    expect(blocked.frames.length).toBe(0);
+    expect(r.counters.handshakesThrottled).toBe(1);
+    const throttleLines = lines.filter((l) => l['remote'] === '127.0.0.1' && /inbound handshakes failing/.test(String(l['msg'])));
+    expect(throttleLines.length).toBe(1); // five events, one line (the first); the rest are counted into the next minute's line
+    expect(throttleLines[0]!['lastReason']).toMatch(/failed password authentication/);
+    // After the delay, the right password gets in (and clears the address's record).
+    await new Promise((res) => setTimeout(res, 1_600));
+    let admitted: string[] = [];
+    const good = await attackAt(port, async (send, frames) => {
+      await handshake('pw', send, frames);
+      await until(() => r.connections().some((c) => c.state === 'established'));
+      admitted = r.connections().filter((c) => c.state === 'established').map((c) => c.nickname);
+      send(Buffer.from('x')); // not sealed: ends the connection, after it was established
+    });
+    expect(good.frames.length).toBeGreaterThanOrEqual(2);
+    expect(admitted).toContain('mallory');
   });
 });

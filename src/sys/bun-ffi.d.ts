@@ -1,6 +1,6 @@
 /**
- * The part of Bun's `bun:ffi` the plugin uses (libc.ts). Declared
- * here rather than pulling in @types/bun for five declarations.
+ * The part of Bun's `bun:ffi` that overlay uses (libc.ts). Declared
+ * here rather than pulling in @types/bun for a handful of declarations.
  */
 declare module 'bun:ffi' {
   export const FFIType: { readonly i32: 5; readonly u64: 8; readonly ptr: 12 };

@@ -1,7 +1,10 @@
 /**
- * The few libc calls the plugin makes itself, through bun:ffi (the plugin is
- * a Bun executable): netlink sockets (netlink-socket.ts) and the daemon's
- * unix socket (daemon-socket.ts). Loaded on first use (~0.3 ms).
+ * The few libc calls overlay makes itself, through bun:ffi (the plugin and the
+ * `overlay` executable are Bun executables): the plugin's netlink sockets
+ * (cni/netlink-socket.ts) and the daemon's unix socket (cni/daemon-socket.ts),
+ * and the daemon's ICMPv6 probe socket (icmp-socket-bun.ts) and sd_notify
+ * (sd-notify-bun.ts), whose extra calls are bound apart (daemonLibc). Loaded
+ * on first use (~0.3 ms). Only ever imported under Bun.
  */
 import { dlopen, FFIType, ptr, read, type Pointer } from 'bun:ffi';
 
@@ -27,6 +30,32 @@ let symbols: ReturnType<typeof load> | undefined;
 export function libc(): ReturnType<typeof load> {
   return (symbols ??= load());
 }
+
+function loadDaemonOnly() {
+  return dlopen('libc.so.6', {
+    sendto: { args: [i32, p, u64, i32, p, i32], returns: i32 },
+    ioctl: { args: [i32, u64, p], returns: i32 },
+    clock_gettime: { args: [i32, p], returns: i32 },
+    if_nametoindex: { args: [p], returns: i32 },
+  }).symbols;
+}
+
+let daemonSymbols: ReturnType<typeof loadDaemonOnly> | undefined;
+/** The calls only the daemon makes (probe socket, sd_notify): bound apart, so the plugin does not pay for them. */
+export function daemonLibc(): ReturnType<typeof loadDaemonOnly> {
+  return (daemonSymbols ??= loadDaemonOnly());
+}
+
+/** From <sys/socket.h> and <fcntl.h>. */
+export const AF_UNIX = 1;
+export const AF_INET6 = 10;
+export const AF_NETLINK = 16;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
 
 /** errno of the last failed call on this thread. */
 export function errno(): number {

@@ -1,5 +1,5 @@
 /**
- * On-disk state of the plugin: one small JSON file per attachment, and one
+ * On-disk state of the CNI plugin, a format the daemon reads too (so it lives in src/): one small JSON file per attachment, and one
  * empty-ish file per release that still has to reach the daemon. Files are
  * written atomically (temp file + rename; queued releases also fsync'd) so a
  * crashed plugin never leaves a half-written file. File names are the URI-encoded owner
@@ -11,10 +11,49 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../src/lib/logger.js';
-import { DEFAULT_STATE_DIR, PENDING_RELEASE_SUBDIR } from './defaults.js';
-import type { AttachmentRecord, AttachmentStore, ReleaseQueue } from './ports.js';
-import { ownerOf } from './ports.js';
+import type { Logger } from './logger.js';
+
+/** Where the plugin keeps its records unless its network config names a stateDir. */
+export const DEFAULT_STATE_DIR = '/var/lib/overlay/cni';
+
+/** Releases that could not reach the daemon wait here, under the plugin's state dir; the daemon drains them. */
+export const PENDING_RELEASE_SUBDIR = 'pending-release';
+
+/** What ADD remembers about one attachment, so DEL and GC can undo it (and `overlay ps` list it). */
+export interface AttachmentRecord {
+  containerId: string;
+  ifname: string;
+  netns: string;
+  network: string;
+  address: string;
+  subnet: string;
+  gateway?: string;
+  hostVeth: string;
+  mac: string;
+  createdAt: string;
+}
+
+export interface AttachmentStore {
+  get(containerId: string, ifname: string): Promise<AttachmentRecord | undefined>;
+  put(record: AttachmentRecord): Promise<void>;
+  /** Idempotent. */
+  remove(containerId: string, ifname: string): Promise<void>;
+  list(): Promise<AttachmentRecord[]>;
+}
+
+/** Releases waiting for the daemon to come back. */
+export interface ReleaseQueue {
+  enqueue(owner: string): Promise<void>;
+  /** Idempotent. */
+  remove(owner: string): Promise<void>;
+  has(owner: string): Promise<boolean>;
+  list(): Promise<string[]>;
+}
+
+/** The owner of a CNI attachment's address. */
+export function ownerOf(containerId: string, ifname: string): string {
+  return `${containerId}:${ifname}`;
+}
 
 const SUFFIX = '.json';
 

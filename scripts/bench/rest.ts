@@ -1,0 +1,160 @@
+/**
+ * The data plane at rest: N namespaced hosts, all idle, first with no
+ * containers and then with 5 per host. Per daemon: processes started per
+ * minute (counted with strace on a sample of daemons, so the baseline build
+ * is measured the same way), CPU % of a core (utime+stime+cutime+cstime from
+ * /proc/<pid>/stat), RSS; and the processes a remote host starts for one
+ * container attached elsewhere. The baseline is another build of the CLI
+ * (BENCH_REST_BASELINE_CLI, e.g. main's dist/src/cli/main.js) measured in the
+ * same run on the same lab sizes; without it, the 3-host figure of this build.
+ * BENCH_REST_CLI runs this build from a copy (so rebuilding meanwhile changes nothing).
+ *
+ * Sizes: BENCH_REST_HOSTS (default "10,20,50"). Above 20 hosts the kernel's
+ * shared neighbour tables are raised for the run and restored after it, even
+ * on failure (the only root-namespace change, and only here).
+ */
+import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
+import { cleanupDaemons, daemonHost, daemonPid, launch, overlay, waitFor, statusJson, type DaemonHost } from '../lab/daemons.js';
+import { Lab } from '../lab/lab.js';
+import { ratio, rssMb } from './measure.js';
+
+const WINDOW_S = Number(process.env['BENCH_REST_WINDOW_S'] ?? 30);
+const SAMPLED = 3;
+const CONTAINERS = 5;
+const TICKS = 100; // USER_HZ
+
+interface RestFigures {
+  build: string;
+  hosts: number;
+  containersPerHost: number;
+  processesPerDaemonPerMinute: number;
+  cpuPercentPerDaemon: number;
+  rssMbPerDaemon: number;
+  processesAtRemotePerAdd?: number;
+}
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // Fields 14-17 (utime stime cutime cstime), counted from after "(comm)", which is field 3.
+  return [11, 12, 13, 14].reduce((a, i) => a + Number(f[i]), 0);
+}
+
+/** Count execve calls of a process and its children for `seconds` (strace -f). */
+function straceExecs(pid: number): { stop: () => Promise<number> } {
+  const p: ResultPromise = execa('strace', ['-f', '-qq', '-z', '-e', 'trace=execve', '-e', 'signal=none', '-p', String(pid)], { reject: false, all: true });
+  return {
+    stop: async () => {
+      p.kill('SIGINT');
+      const r = await p;
+      return String(r.all ?? '').split('\n').filter((l) => l.includes('execve(') && !l.includes('resumed')).length;
+    },
+  };
+}
+
+async function idleFigures(hosts: DaemonHost[], build: string, containersPerHost: number): Promise<RestFigures> {
+  const pids = hosts.map((d) => daemonPid(d)!);
+  const sample = [pids[0]!, pids[Math.floor(pids.length / 2)]!, pids[pids.length - 1]!].slice(0, SAMPLED);
+  const tracers = sample.map(straceExecs);
+  await new Promise((r) => setTimeout(r, 1000)); // strace attached
+  const t0 = performance.now();
+  const before = pids.map(cpuTicks);
+  await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+  const after = pids.map(cpuTicks);
+  const secs = (performance.now() - t0) / 1000;
+  const execs = await Promise.all(tracers.map((t) => t.stop()));
+  const cpu = after.map((a, i) => (a - before[i]!) / TICKS / secs);
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return {
+    build,
+    hosts: hosts.length,
+    containersPerHost,
+    processesPerDaemonPerMinute: +((avg(execs) * 60) / secs).toFixed(1),
+    cpuPercentPerDaemon: +(avg(cpu) * 100).toFixed(2),
+    rssMbPerDaemon: +avg(pids.map(rssMb)).toFixed(1),
+  };
+}
+
+async function attachOne(lab: Lab, d: DaemonHost, name: string): Promise<void> {
+  const ns = await lab.addNamespace(name);
+  const r = await overlay(d, ['attach', ns]);
+  if (r.exitCode !== 0) throw new Error(`attach ${name} failed: ${r.stderr}`);
+}
+
+async function withNeighbourTables<T>(hosts: number, fn: () => Promise<T>): Promise<T> {
+  if (hosts <= 20) return fn();
+  const keys = ['ipv4', 'ipv6'].flatMap((f) => [1, 2, 3].map((i) => `net.${f}.neigh.default.gc_thresh${i}`));
+  const old = await Promise.all(keys.map(async (k) => (await execa('sysctl', ['-n', k])).stdout.trim()));
+  try {
+    for (const [i, k] of keys.entries()) await execa('sysctl', ['-q', '-w', `${k}=${[8192, 32768, 65536][i % 3]}`]);
+    return await fn();
+  } finally {
+    for (const [i, k] of keys.entries()) await execa('sysctl', ['-q', '-w', `${k}=${old[i]}`], { reject: false });
+  }
+}
+
+async function restAt(n: number, build: string, cli: string | undefined): Promise<RestFigures[]> {
+  const env = process.env['OVERLAY_LAB_CLI'];
+  if (cli) process.env['OVERLAY_LAB_CLI'] = cli;
+  else delete process.env['OVERLAY_LAB_CLI'];
+  const lab = await Lab.create({ hosts: n, label: 'benchrest' });
+  const hosts = Array.from({ length: n }, (_, i) => daemonHost(lab, i + 1));
+  try {
+    for (const [i, d] of hosts.entries()) await launch(d, i === 0 ? [] : ['198.51.100.1']);
+    const meshed = await waitFor(async () => {
+      for (const d of [hosts[0]!, hosts[n - 1]!]) if ((await statusJson<unknown[]>(d, 'peers')).length !== n) return false;
+      return (await statusJson<{ status: string }>(hosts[n - 1]!, 'ipam')).status === 'ready';
+    }, 60_000 + n * 2000, 1000);
+    if (!meshed) throw new Error(`${n} hosts did not form one mesh`);
+    await new Promise((r) => setTimeout(r, 10_000)); // let start-up settle
+    const out = [await idleFigures(hosts, build, 0)];
+    // Work at a remote host for one container attached on host 1.
+    const remote = hosts[1]!;
+    const t = straceExecs(daemonPid(remote)!);
+    await new Promise((r) => setTimeout(r, 1000));
+    await attachOne(lab, hosts[0]!, 'probe');
+    await new Promise((r) => setTimeout(r, 5000));
+    const perAdd = await t.stop();
+    for (const [i, d] of hosts.entries()) for (let k = 1; k < (i === 0 ? CONTAINERS : CONTAINERS + 1); k++) await attachOne(lab, d, `c${i + 1}x${k}`);
+    await new Promise((r) => setTimeout(r, 10_000));
+    out.push({ ...(await idleFigures(hosts, build, CONTAINERS)), processesAtRemotePerAdd: perAdd });
+    return out;
+  } finally {
+    await cleanupDaemons(hosts);
+    await lab.destroy();
+    if (env === undefined) delete process.env['OVERLAY_LAB_CLI'];
+    else process.env['OVERLAY_LAB_CLI'] = env;
+  }
+}
+
+export async function benchRest(): Promise<Record<string, number | string>[]> {
+  const sizes = (process.env['BENCH_REST_HOSTS'] ?? '10,20,50').split(',').map(Number);
+  const baselineCli = process.env['BENCH_REST_BASELINE_CLI'];
+  // This build's CLI may be a copy, so a rebuild during a long run does not change what is measured.
+  const thisCli = process.env['BENCH_REST_CLI'];
+  const rows: RestFigures[] = [];
+  const add = (r: RestFigures[]) => {
+    for (const x of r) console.log(JSON.stringify(x)); // as measured: a long run that fails later keeps these
+    rows.push(...r);
+  };
+  for (const n of sizes) {
+    await withNeighbourTables(n, async () => {
+      add(await restAt(n, 'this', thisCli));
+      if (baselineCli) add(await restAt(n, 'baseline', baselineCli));
+    });
+  }
+  if (!baselineCli) add(await restAt(3, 'this@3 hosts (baseline)', thisCli));
+  // Ratios against the baseline of the same size and container count (or the 3-host figure).
+  return rows.map((r) => {
+    const base =
+      rows.find((b) => b.build === 'baseline' && b.hosts === r.hosts && b.containersPerHost === r.containersPerHost) ??
+      rows.find((b) => b.build.startsWith('this@3') && b.containersPerHost === r.containersPerHost);
+    if (!base || base === r) return { ...r };
+    return {
+      ...r,
+      processesRatio: base.processesPerDaemonPerMinute ? ratio(r.processesPerDaemonPerMinute, base.processesPerDaemonPerMinute) : NaN,
+      cpuRatio: base.cpuPercentPerDaemon ? ratio(r.cpuPercentPerDaemon, base.cpuPercentPerDaemon) : NaN,
+      rssRatio: ratio(r.rssMbPerDaemon, base.rssMbPerDaemon),
+    };
+  });
+}

@@ -1,0 +1,34 @@
+/**
+ * An ICMPv6 raw socket for the data path probe (dataplane/probe.ts), on
+ * whichever runtime runs the daemon:
+ *  - under Bun (the `overlay` executable) through libc via bun:ffi
+ *    (icmp-socket-bun.ts). raw-socket is a NAN addon: it is built against
+ *    V8's C++ ABI and libuv's uv_poll, and Bun provides neither (rebuilt for
+ *    Bun's ABI it fails with "undefined symbol: v8::EscapableHandleScope::Escape");
+ *  - under Node (`node dist/src/cli/main.js`, the developer path) through
+ *    raw-socket (icmp-socket-node.ts).
+ * Both give each received message with its receive time, in the clock of now().
+ */
+export type OnIcmpMessage = (message: Buffer, receivedAtNs: bigint) => void;
+
+export interface IcmpV6Socket {
+  /**
+   * Send one ICMPv6 message (the kernel fills in the checksum) to a link-local
+   * address on `ifname`, with "don't fragment"; replies are awaited for up to
+   * `listenMs`. Resolves false when the kernel refused to send it.
+   */
+  send(message: Buffer, target: string, ifname: string, listenMs: number): Promise<boolean>;
+  /** Now, in nanoseconds of the clock that receive times are given in. */
+  now(): bigint;
+  close(): void;
+}
+
+/** IPV6_DONTFRAG from <netinet/in.h>: a probe larger than the path must fail, not be fragmented. */
+export const IPV6_DONTFRAG = 62;
+export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_IPV6 = 41;
+
+export async function openIcmpV6Socket(onMessage: OnIcmpMessage): Promise<IcmpV6Socket> {
+  if (process.versions['bun']) return (await import('./icmp-socket-bun.js')).openBunIcmpV6Socket(onMessage);
+  return (await import('./icmp-socket-node.js')).openNodeIcmpV6Socket(onMessage);
+}
