@@ -6,15 +6,23 @@
  *      pair between two namespaces, with no switch in between);
  *  (b) a bridge + kernel VXLAN set up by hand between the same two hosts, with
  *      the same MTU and the same kind of veth-attached "containers".
- * iperf3 for 10 s with 1 and 4 streams; ping for RTT. Then again with TSO/GSO
- * off on the host links (a realistic wire that segments in software).
+ * iperf3 with 1 and 4 streams; ping for RTT. Then again with TSO/GSO off on
+ * the host links (a realistic wire that segments in software). Each path is
+ * measured in ROUNDS short runs, the paths taking turns in a rotating order,
+ * and the median is kept: on a shared machine the load drifts within seconds,
+ * and one long run per path, one path after the other, let that drift decide
+ * the ratio (the same bench gave the overlay 1.06× and 1.56× the hand-made
+ * VXLAN in two runs ten minutes apart, because the baseline's run fell on a
+ * busy moment).
  */
 import { execa } from 'execa';
 import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor } from '../lab/daemons.js';
 import { ipBatch, Lab } from '../lab/lab.js';
-import { ratio } from './measure.js';
+import { median, ratio } from './measure.js';
 
 export const SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 10);
+const ROUNDS = Number(process.env['BENCH_IPERF_ROUNDS'] ?? 3);
+const ROUND_SECONDS = Math.max(2, Math.ceil(SECONDS / ROUNDS));
 const MTU = 1450;
 
 export interface Path {
@@ -23,11 +31,11 @@ export interface Path {
   serverIp: string;
 }
 
-export async function iperf(lab: Lab, p: Path, streams: number): Promise<number> {
+export async function iperf(lab: Lab, p: Path, streams: number, seconds = SECONDS): Promise<number> {
   const srv = lab.spawn(p.server, 'iperf3', ['-s', '-1']);
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const r = await lab.exec(p.client, 'iperf3', ['-c', p.serverIp, '-t', String(SECONDS), '-P', String(streams), '-J'], { timeoutMs: (SECONDS + 20) * 1000 });
+    const r = await lab.exec(p.client, 'iperf3', ['-c', p.serverIp, '-t', String(seconds), '-P', String(streams), '-J'], { timeoutMs: (seconds + 20) * 1000 });
     const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
     return +(j.end.sum_received.bits_per_second / 1e9).toFixed(2);
   } finally {
@@ -97,12 +105,17 @@ export async function benchDataplane(): Promise<Record<string, number>[]> {
     const rows: Record<string, number>[] = [];
     for (const offload of [true, false]) {
       await offloads(lab, offload);
-      const row: Record<string, number> = { tsoGsoOn: offload ? 1 : 0 };
+      const row: Record<string, number> = { tsoGsoOn: offload ? 1 : 0, rounds: ROUNDS, secondsPerRound: ROUND_SECONDS };
       for (const streams of [1, 4]) {
-        const o = await iperf(lab, overlayPath, streams);
-        const a = await iperf(lab, hostLink, streams);
-        const v = await iperf(lab, direct, streams);
-        const b = await iperf(lab, hand, streams);
+        const paths = [overlayPath, hostLink, direct, hand];
+        const samples: number[][] = paths.map(() => []);
+        for (let round = 0; round < ROUNDS; round++) {
+          for (let k = 0; k < paths.length; k++) {
+            const i = (k + round) % paths.length;
+            samples[i]!.push(await iperf(lab, paths[i]!, streams, ROUND_SECONDS));
+          }
+        }
+        const [o, a, v, b] = samples.map(median) as [number, number, number, number];
         Object.assign(row, {
           [`overlayGbps_${streams}`]: o,
           [`hostLinkGbps_${streams}`]: a,

@@ -18,49 +18,112 @@ function escape(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
-/** Horizontal bars, grouped: each group is a row of bars sharing one scale. */
-export function barChart(title: string, unit: string, groups: { name: string; bars: Bar[] }[]): string {
-  const max = Math.max(1e-9, ...groups.flatMap((g) => g.bars.map((b) => b.value)));
+/** A round step for about `parts` ticks between 0 and max (1, 2, 2.5 or 5 times a power of ten). */
+function tickStep(max: number, parts = 4): number {
+  const raw = max / parts;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw)!;
+}
+
+const fmt = (x: number) => String(+x.toPrecision(6));
+
+/** a as a multiple of b, as the benches print it (two decimals), without rounding a small ratio to 0. */
+function times(a: number, b: number): string {
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(0) : r >= 0.01 ? r.toFixed(2) : r.toPrecision(1)}×`;
+}
+
+/**
+ * Horizontal bars, grouped; all groups share one scale, drawn as a value axis
+ * with the unit. In a group with `ratios`, the first bar is the one measured
+ * and the others are its baselines from the same run: each baseline bar also
+ * says how the measured value compares with it ("overlay 0.97×"), so the
+ * number the bench prints is on the picture. Bars without a value (a field the
+ * run did not produce) are left out rather than drawn as zero.
+ */
+export function barChart(title: string, unit: string, groups: { name: string; bars: Bar[]; ratios?: boolean }[]): string {
+  // A ratio needs the measured value: without it the group's baselines are still drawn, without ratios.
+  const shown = groups
+    .map((g) => ({
+      name: g.name,
+      measured: g.ratios && Number.isFinite(g.bars[0]?.value) ? g.bars[0] : undefined,
+      bars: g.bars.map((b, i) => ({ ...b, color: COLORS[i % COLORS.length]! })).filter((b) => Number.isFinite(b.value)),
+    }))
+    .filter((g) => g.bars.length > 0);
+  const max = Math.max(1e-9, ...shown.flatMap((g) => g.bars.map((b) => b.value)));
+  const step = tickStep(max);
+  const axisMax = Math.ceil(max / step - 1e-9) * step;
   const barH = 18;
   const labelW = 220;
   const plotW = 420;
+  const x = (v: number) => labelW + (v / axisMax) * plotW;
   let y = 30;
   const parts: string[] = [`<text x="0" y="18" font-weight="bold">${escape(title)}</text>`];
-  for (const g of groups) {
+  for (const g of shown) {
     parts.push(`<text x="0" y="${y + 12}" font-style="italic">${escape(g.name)}</text>`);
     y += 18;
-    g.bars.forEach((b, i) => {
-      const w = Math.max(1, (b.value / max) * plotW);
+    const m = g.measured;
+    for (const b of g.bars) {
+      const w = Math.max(1, x(b.value) - labelW);
+      const vs = m && b.label !== m.label && b.value > 0 ? `<tspan dx="10" font-weight="bold" fill="${COLORS[0]}">${escape(m.label)}: ${times(m.value, b.value)}</tspan>` : '';
       parts.push(
         `<text x="0" y="${y + 13}">${escape(b.label)}</text>`,
-        `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 4}" fill="${COLORS[i % COLORS.length]}"/>`,
-        `<text x="${labelW + w + 6}" y="${y + 13}">${b.value} ${escape(unit)}</text>`,
+        `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 4}" fill="${b.color}"/>`,
+        `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 13}">${fmt(b.value)} ${escape(unit)}${vs}</text>`,
       );
       y += barH;
-    });
+    }
     y += 8;
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + plotW + 120}" height="${y}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
+  // The value axis: a tick and a faint grid line per step (drawn first, under the bars), the unit below.
+  const grid: string[] = [];
+  for (let v = 0; v <= axisMax + 1e-9; v += step) {
+    grid.push(
+      `<line x1="${x(v).toFixed(1)}" y1="30" x2="${x(v).toFixed(1)}" y2="${y}" stroke="${v === 0 ? '#888' : '#e4e4e4'}"/>`,
+      `<text x="${x(v).toFixed(1)}" y="${y + 14}" text-anchor="middle" fill="#555">${fmt(v)}</text>`,
+    );
+  }
+  grid.push(`<line x1="${labelW}" y1="${y}" x2="${labelW + plotW}" y2="${y}" stroke="#888"/>`, `<text x="${labelW + plotW / 2}" y="${y + 30}" text-anchor="middle" fill="#555">${escape(unit)}</text>`);
+  parts.splice(1, 0, ...grid);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + plotW + 220}" height="${y + 40}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/>${parts.join('')}</svg>`;
 }
 
-/** Lines on log-log axes: each series a list of (x, y) points. */
-export function logChart(title: string, xLabel: string, yLabel: string, series: { name: string; points: [number, number][] }[]): string {
+/** A tick label people read at a glance: 200, 5k, 10M. */
+function si(v: number): string {
+  const r = (x: number) => String(+x.toPrecision(3));
+  return v >= 1e6 ? `${r(v / 1e6)}M` : v >= 1e3 ? `${r(v / 1e3)}k` : r(v);
+}
+
+/** The ticks of a log axis from 10^lo to 10^hi: every decade, and 2 and 5 between them when the axis spans two decades or less. */
+function logTicks(lo: number, hi: number): number[] {
+  const ticks: number[] = [];
+  for (let d = lo; d <= hi; d++) for (const m of hi - lo <= 2 && d < hi ? [1, 2, 5] : [1]) ticks.push(m * 10 ** d);
+  return ticks;
+}
+
+/** Lines on log-log axes: each series a list of (x, y) points; `note`, a line under the title (what the picture says, as a ratio). */
+export function logChart(title: string, xLabel: string, yLabel: string, series: { name: string; points: [number, number][] }[], note?: string): string {
   const pts = series.flatMap((s) => s.points).filter(([x, y]) => x > 0 && y > 0);
   if (pts.length === 0) return '';
   const lx = pts.map(([x]) => Math.log10(x));
   const ly = pts.map(([, y]) => Math.log10(y));
-  const [x0, x1] = [Math.floor(Math.min(...lx)), Math.ceil(Math.max(...lx) + 0.01)];
-  const [y0, y1] = [Math.floor(Math.min(...ly)), Math.ceil(Math.max(...ly) + 0.01)];
+  const range = (ls: number[]) => {
+    const lo = Math.floor(Math.min(...ls) + 1e-9);
+    return [lo, Math.max(lo + 1, Math.ceil(Math.max(...ls) - 1e-9))] as const;
+  };
+  const [x0, x1] = range(lx);
+  const [y0, y1] = range(ly);
   const W = 520;
   const H = 300;
   const L = 70;
-  const T = 30;
+  const T = note ? 62 : 30;
   const px = (x: number) => L + ((Math.log10(x) - x0) / (x1 - x0)) * W;
   const py = (y: number) => T + H - ((Math.log10(y) - y0) / (y1 - y0)) * H;
-  const parts: string[] = [`<text x="0" y="18" font-weight="bold">${escape(title)}</text>`];
-  for (let d = x0; d <= x1; d++) parts.push(`<line x1="${px(10 ** d)}" y1="${T}" x2="${px(10 ** d)}" y2="${T + H}" stroke="#ddd"/><text x="${px(10 ** d) - 10}" y="${T + H + 16}">1e${d}</text>`);
-  for (let d = y0; d <= y1; d++) parts.push(`<line x1="${L}" y1="${py(10 ** d)}" x2="${L + W}" y2="${py(10 ** d)}" stroke="#ddd"/><text x="${L - 40}" y="${py(10 ** d) + 4}">1e${d}</text>`);
-  parts.push(`<text x="${L + W / 2 - 40}" y="${T + H + 34}">${escape(xLabel)}</text><text x="4" y="${T - 8}">${escape(yLabel)}</text>`);
+  const parts: string[] = [`<rect width="100%" height="100%" fill="#fff"/><text x="0" y="18" font-weight="bold">${escape(title)}</text>`];
+  if (note) parts.push(`<text x="0" y="36">${escape(note)}</text>`);
+  for (const t of logTicks(x0, x1)) parts.push(`<line x1="${px(t).toFixed(1)}" y1="${T}" x2="${px(t).toFixed(1)}" y2="${T + H}" stroke="#ddd"/><text x="${px(t).toFixed(1)}" y="${T + H + 16}" text-anchor="middle" fill="#555">${si(t)}</text>`);
+  for (const t of logTicks(y0, y1)) parts.push(`<line x1="${L}" y1="${py(t).toFixed(1)}" x2="${L + W}" y2="${py(t).toFixed(1)}" stroke="#ddd"/><text x="${L - 8}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end" fill="#555">${si(t)}</text>`);
+  parts.push(`<text x="${L + W / 2}" y="${T + H + 34}" text-anchor="middle">${escape(xLabel)}</text><text x="4" y="${T - 8}">${escape(yLabel)}</text>`);
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
     const ps = s.points.filter(([x, y]) => x > 0 && y > 0).sort((a, b) => a[0] - b[0]);
@@ -71,8 +134,9 @@ export function logChart(title: string, xLabel: string, yLabel: string, series: 
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${L + W + 330}" height="${T + H + 44}" font-family="sans-serif" font-size="12">${parts.join('')}</svg>`;
 }
 
-function find(results: Record<string, unknown>, prefix: string): unknown {
-  const key = Object.keys(results).find((k) => k.startsWith(prefix));
+/** The results of one bench: its key is its name, alone or followed by its description ("ipam" is not "ipam-join"). */
+function find(results: Record<string, unknown>, name: string): unknown {
+  const key = Object.keys(results).find((k) => k === name || k.startsWith(`${name} `));
   return key ? results[key] : undefined;
 }
 
@@ -82,39 +146,51 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
   const add = (file: string) => (svg: string) => charts.push({ file, svg });
   const dp = find(results, 'dataplane') as Row[] | undefined;
   if (Array.isArray(dp)) {
-    for (const streams of [1, 4]) {
-      add(`bench-throughput-${streams}-stream${streams > 1 ? 's' : ''}.svg`)(
-        barChart(`Container to container throughput, ${streams} stream${streams > 1 ? 's' : ''} (iperf3)`, 'Gbit/s', dp.map((r) => ({
-          name: r['tsoGsoOn'] ? 'TSO/GSO on' : 'TSO/GSO off on the host links',
-          bars: [
-            { label: 'overlay', value: r[`overlayGbps_${streams}`] ?? 0 },
-            { label: 'hand-made bridge + VXLAN', value: r[`handVxlanGbps_${streams}`] ?? 0 },
-            { label: 'host link', value: r[`hostLinkGbps_${streams}`] ?? 0 },
-            { label: 'bare veth pair', value: r[`bareVethGbps_${streams}`] ?? 0 },
-          ],
-        }))),
-      );
-    }
+    add('bench-throughput.svg')(
+      barChart('Container to container throughput (iperf3), the overlay against hand-made VXLAN and the wire', 'Gbit/s', [1, 4].flatMap((streams) => dp.map((r) => ({
+        name: `${streams} stream${streams > 1 ? 's' : ''}, ${r['tsoGsoOn'] ? 'TSO/GSO on' : 'TSO/GSO off on the host links'}`,
+        ratios: true,
+        bars: [
+          { label: 'overlay', value: r[`overlayGbps_${streams}`]! },
+          { label: 'hand-made bridge + VXLAN', value: r[`handVxlanGbps_${streams}`]! },
+          { label: 'host link (the wire)', value: r[`hostLinkGbps_${streams}`]! },
+          { label: 'bare veth pair', value: r[`bareVethGbps_${streams}`]! },
+        ],
+      })))),
+    );
+  }
+  const enc = find(results, 'encryption') as Row | undefined;
+  if (enc && typeof enc === 'object') {
+    add('bench-encryption.svg')(
+      barChart(`Container to container throughput (iperf3), encrypted (${enc['wireguard'] ?? 'WireGuard'}) against plain VXLAN`, 'Gbit/s', [1, 4].map((streams) => ({
+        name: `${streams} stream${streams > 1 ? 's' : ''}; the WireGuard processes use ${enc[`wireguardCpuCores_${streams}`]} cores`,
+        ratios: true,
+        bars: [
+          { label: 'encrypted', value: enc[`encryptedGbps_${streams}`]! },
+          { label: 'plain VXLAN', value: enc[`plainGbps_${streams}`]! },
+        ],
+      }))),
+    );
   }
   const cni = find(results, 'cni') as Row | undefined;
   if (cni && typeof cni === 'object') {
     add('bench-cni-latency.svg')(
-      barChart('CNI latency, median over ' + cni['runs'] + ' runs', 'ms', [
-        { name: 'ADD', bars: [{ label: 'overlay plugin', value: cni['oursAddMedianMs'] ?? 0 }, { label: 'reference bridge + host-local', value: cni['refAddMedianMs'] ?? 0 }] },
-        { name: 'DEL', bars: [{ label: 'overlay plugin', value: cni['oursDelMedianMs'] ?? 0 }, { label: 'reference bridge + host-local', value: cni['refDelMedianMs'] ?? 0 }] },
+      barChart(`CNI plugin latency, median of ${cni['runs']} calls each, interleaved with the reference plugins`, 'ms', [
+        { name: 'ADD', ratios: true, bars: [{ label: 'overlay plugin', value: cni['oursAddMedianMs']! }, { label: 'reference bridge + host-local', value: cni['refAddMedianMs']! }] },
+        { name: 'DEL', ratios: true, bars: [{ label: 'overlay plugin', value: cni['oursDelMedianMs']! }, { label: 'reference bridge + host-local', value: cni['refDelMedianMs']! }] },
       ]),
     );
   }
   const sim = find(results, 'mesh-sim') as Row[] | undefined;
   if (Array.isArray(sim)) {
+    const bySize = [...sim].sort((p, q) => p['peers']! - q['peers']!);
+    const [first, last] = [bySize[0]!, bySize[bySize.length - 1]!];
+    const growth = (k: string) => times(last[k]!, first[k]!);
     add('bench-gossip-convergence.svg')(
-      barChart('Gossip convergence against peer count (simulated ms)', 'ms', sim.map((r) => ({
-        name: `${r['peers']} peers`,
-        bars: [
-          { label: 'after a join', value: r['joinConvergenceSimMs'] ?? 0 },
-          { label: 'after a death', value: r['deathConvergenceSimMs'] ?? 0 },
-        ],
-      }))),
+      logChart('Gossip convergence against peer count (simulated, 3 targets per peer; log-log)', 'peers', 'ms until every peer agrees', [
+        { name: 'after a join', points: bySize.map((r) => [r['peers']!, r['joinConvergenceSimMs']!]) },
+        { name: 'after a death', points: bySize.map((r) => [r['peers']!, r['deathConvergenceSimMs']!]) },
+      ], bySize.length > 1 ? `${first['peers']} → ${last['peers']} peers (${times(last['peers']!, first['peers']!)}): a join takes ${growth('joinConvergenceSimMs')} as long, a death ${growth('deathConvergenceSimMs')}` : undefined),
     );
     add('bench-gossip-bytes.svg')(
       barChart('Gossip bytes per peer against peer count (simulated)', 'bytes', sim.map((r) => ({
@@ -156,8 +232,8 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
   if (sec && typeof sec === 'object') {
     add('bench-security.svg')(
       barChart('Password key: scrypt (hardened) against the v1 hash', 'ms', [
-        { name: 'daemon start-up', bars: [{ label: 'scrypt key', value: sec['daemonStartHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['daemonStartLegacyMs'] ?? 0 }] },
-        { name: 'one handshake on loopback', bars: [{ label: 'scrypt key', value: sec['handshakeHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['handshakeLegacyMs'] ?? 0 }] },
+        { name: 'daemon start-up', ratios: true, bars: [{ label: 'scrypt key', value: sec['daemonStartHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['daemonStartLegacyMs'] ?? 0 }] },
+        { name: 'one handshake on loopback', ratios: true, bars: [{ label: 'scrypt key', value: sec['handshakeHardenedMs'] ?? 0 }, { label: 'v1 hash', value: sec['handshakeLegacyMs'] ?? 0 }] },
       ]),
     );
   }
@@ -167,11 +243,11 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
     const both = (what: string) => [{ label: 'executable (Bun)', value: exe[`${what}_executable`] ?? 0 }, { label: 'node dist/...', value: exe[what === 'versionMs' ? nodeKey : `${what}_node`] ?? 0 }];
     add('bench-executable-startup.svg')(
       barChart('CLI start-up: the overlay executable against node dist/src/cli/main.js', 'ms', [
-        { name: 'overlay version', bars: both('versionMs') },
-        { name: 'overlay status (daemon running)', bars: both('statusMs') },
+        { name: 'overlay version', ratios: true, bars: both('versionMs') },
+        { name: 'overlay status (daemon running)', ratios: true, bars: both('statusMs') },
       ]),
     );
-    add('bench-executable-rss.svg')(barChart('Idle daemon memory (RSS)', 'MB', [{ name: 'a few seconds after launch', bars: both('idleDaemonRssMb') }]));
+    add('bench-executable-rss.svg')(barChart('Idle daemon memory (RSS)', 'MB', [{ name: 'a few seconds after launch', ratios: true, bars: both('idleDaemonRssMb') }]));
   }
   return charts;
 }
