@@ -238,13 +238,13 @@ export class Ipam implements GossipChannel {
   }
 
   /**
-   * The ring goes out as our next (coalesced) delta, whether we changed it or
-   * merged a newer one: a burst of changes then costs one whole-ring message
-   * per neighbour instead of one per change.
+   * What changed in the ring goes out as our next (coalesced) delta, whether
+   * we changed it or merged it from a peer: a burst of changes then costs one
+   * message per neighbour, carrying the changed tokens (closed, see ring.ts)
+   * rather than the whole ring.
    */
   private ringChanged(): void {
     this.ownClaims = undefined;
-    this.delta.ring = this.ring.toWire();
     this.env.gossip();
     this.publishStats();
     this.notify();
@@ -272,6 +272,8 @@ export class Ipam implements GossipChannel {
   encodeDelta(): IpamGossip | undefined {
     const d = this.delta;
     this.delta = {};
+    const ring = this.ring.takeDelta();
+    if (ring) d.ring = ring;
     return d.ring || d.stats || d.paxos ? d : undefined;
   }
 

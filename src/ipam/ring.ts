@@ -5,9 +5,15 @@
  * the owner bumps, so replicas merge by "highest version wins" per token.
  *
  * Tokens are never deleted, and a peer only inserts tokens inside its own
- * spans. The ring is always gossiped whole, so any replica that knows a token
- * at some version also knows every token that existed when it was written;
- * that is what keeps two spans from ever overlapping.
+ * spans. The range is cut into at most 64 fixed chunks, and the first
+ * address of every chunk is a token from the seeding on, so no span ever
+ * crosses a chunk boundary. Gossip then carries only the chunks that
+ * changed, each one whole: any replica that knows a token at some version
+ * also knows every token of its chunk that existed when it was written, as
+ * if the whole ring had been sent, and that is what keeps two spans from
+ * ever overlapping. (A ring seeded without those tokens, by an older
+ * version, is gossiped whole.) Replies, hand-overs, new connections and
+ * anti-entropy carry the whole ring.
  *
  * A ring has an id, fixed when it is seeded (a hash of the range and seeds).
  * Two rings with different ids were initialised separately and are never
@@ -35,6 +41,8 @@ export interface RingWire {
   seeds: PeerName[];
   peers: PeerName[];
   e: number[];
+  /** Some chunks only (each one whole): never adopted as a whole ring, never stored. */
+  partial?: true;
 }
 export interface Span {
   start: number;
@@ -48,6 +56,10 @@ export type MergeOutcome =
   | { kind: 'split'; ours: string; theirs: string; theirSeeds: PeerName[] }
   | { kind: 'range-mismatch'; theirs: string };
 
+/** A delta holds at most 1/64 of the ring; chunks are never smaller than 256 addresses (a /24 is one chunk). */
+const MAX_CHUNKS = 64;
+const MIN_CHUNK = 256;
+
 export function ringId(range: Cidr, seeds: PeerName[]): string {
   return createHash('sha256')
     .update(`${formatCidr(range)}|${[...seeds].sort().join(',')}`)
@@ -60,10 +72,18 @@ export class Ring {
   /** Bumped on every change of `entries`: caches of derived views key on it. */
   private rev = 0;
   private spansOfCache?: { rev: number; peer: PeerName; spans: { start: number; end: number }[] };
+  private wireCache?: { rev: number; wire: RingWire };
+  /** Tokens changed since the last takeDelta(). */
+  private dirty = new Set<number>();
+  /** Size of the fixed chunks whose first addresses are always tokens (a power of two). */
+  private readonly chunkSize: number;
+  private chunkedCache?: { rev: number; chunked: boolean };
   private _id?: string;
   private _seeds: PeerName[] = [];
 
-  constructor(readonly range: Cidr) {}
+  constructor(readonly range: Cidr) {
+    this.chunkSize = Math.max(MIN_CHUNK, Math.floor(range.size / MAX_CHUNKS));
+  }
 
   get id(): string | undefined {
     return this._id;
@@ -89,11 +109,31 @@ export class Ring {
     this._id = ringId(this.range, sorted);
     this._seeds = sorted;
     this.rev++;
-    this.entries = sorted.map((peer, i) => ({
-      token: this.range.start + Math.floor((i * this.range.size) / sorted.length),
-      peer,
-      version: 1,
-    }));
+    const even = sorted.map((peer, i) => ({ token: this.range.start + Math.floor((i * this.range.size) / sorted.length), peer }));
+    // Every chunk starts with a token, owned as the even split says.
+    const tokens = new Map<number, PeerName>();
+    let k = 0;
+    for (let at = this.range.start; at < this.end; at += this.chunkSize) {
+      while (k + 1 < even.length && even[k + 1]!.token <= at) k++;
+      tokens.set(at, even[k]!.peer);
+    }
+    for (const e of even) tokens.set(e.token, e.peer);
+    this.entries = [...tokens].sort((a, b) => a[0] - b[0]).map(([token, peer]) => ({ token, peer, version: 1 }));
+    for (const e of this.entries) this.dirty.add(e.token);
+  }
+
+  /** Whether every chunk starts with a token (a ring seeded by this version): then deltas may carry chunks only. */
+  private chunked(): boolean {
+    if (this.chunkedCache?.rev !== this.rev) {
+      let ok = this.initialised;
+      for (let at = this.range.start; ok && at < this.end; at += this.chunkSize) ok = this.entries[this.indexOf(at)]?.token === at;
+      this.chunkedCache = { rev: this.rev, chunked: ok };
+    }
+    return this.chunkedCache.chunked;
+  }
+
+  private chunkOf(addr: number): number {
+    return Math.floor((addr - this.range.start) / this.chunkSize);
   }
 
   all(): readonly RingEntry[] {
@@ -170,6 +210,7 @@ export class Ring {
       this.rev++;
       this.entries.splice(i + 1, 0, { token: at, peer: to, version: 1 });
     }
+    this.dirty.add(at);
   }
 
   /** Hand [start, end) to `to`; the caller owns all of it. The address `end` stays with its owner. */
@@ -202,30 +243,33 @@ export class Ring {
   merge(w: RingWire): MergeOutcome {
     if (w.range !== formatCidr(this.range)) return { kind: 'range-mismatch', theirs: w.range };
     if (this._id !== undefined && w.id !== this._id) return { kind: 'split', ours: this._id, theirs: w.id, theirSeeds: w.seeds };
+    // A delta holds some chunks only: a peer without a (chunked) ring waits for a whole one (its connections bring it).
+    if (w.partial && !this.chunked()) return { kind: 'unchanged' };
     const theirs = decodeEntries(w, this.range.start).filter((e) => e.token < this.end);
-    // Both lists are sorted by token: one linear merge pass.
-    const merged: RingEntry[] = [];
+    const wins = (b: RingEntry, a: RingEntry) => b.version > a.version || (b.version === a.version && b.peer > a.peer);
     const changed: number[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < this.entries.length || j < theirs.length) {
-      const a = this.entries[i];
-      const b = theirs[j];
-      if (b === undefined || (a !== undefined && a.token < b.token)) {
-        merged.push(a!);
-        i++;
-      } else if (a === undefined || b.token < a.token) {
+    // Deltas are small and mostly bump existing tokens: those are replaced in place, found by binary search.
+    const inserts: RingEntry[] = [];
+    for (const b of theirs) {
+      const i = this.indexOf(b.token);
+      const a = i < 0 ? undefined : this.entries[i]!;
+      if (a?.token !== b.token) inserts.push(b);
+      else if (wins(b, a)) {
+        this.entries[i] = b;
+        changed.push(b.token);
+      }
+    }
+    if (inserts.length) {
+      // New tokens: one linear merge pass of two sorted lists.
+      const merged: RingEntry[] = [];
+      let i = 0;
+      for (const b of inserts) {
+        while (i < this.entries.length && this.entries[i]!.token < b.token) merged.push(this.entries[i++]!);
         merged.push(b);
         changed.push(b.token);
-        j++;
-      } else {
-        if (b.version > a.version || (b.version === a.version && b.peer > a.peer)) {
-          merged.push(b);
-          changed.push(b.token);
-        } else merged.push(a);
-        i++;
-        j++;
       }
+      while (i < this.entries.length) merged.push(this.entries[i++]!);
+      this.entries = merged;
     }
     if (this._id === undefined) {
       this._id = w.id;
@@ -233,15 +277,35 @@ export class Ring {
     }
     if (changed.length === 0) return { kind: 'unchanged' };
     this.rev++;
-    this.entries = merged;
+    for (const t of changed) this.dirty.add(t);
     return { kind: 'changed', tokens: changed };
   }
 
+  /**
+   * Every chunk with a token changed since the last call, whole (see the
+   * header), or undefined when nothing changed. The whole ring when that is
+   * everything, or when the ring is not chunked.
+   */
+  takeDelta(): RingWire | undefined {
+    if (this.dirty.size === 0 || !this.initialised) return undefined;
+    const chunks = new Set<number>();
+    for (const token of this.dirty) chunks.add(this.chunkOf(token));
+    this.dirty.clear();
+    if (!this.chunked() || chunks.size * this.chunkSize >= this.range.size) return this.toWire();
+    return { ...this.encode(this.entries.filter((e) => chunks.has(this.chunkOf(e.token)))), partial: true };
+  }
+
+  /** The whole ring (a fresh object per ring revision, shared by every caller until the next change: do not modify it). */
   toWire(): RingWire {
+    if (this.wireCache?.rev !== this.rev) this.wireCache = { rev: this.rev, wire: this.encode(this.entries) };
+    return this.wireCache.wire;
+  }
+
+  private encode(entries: readonly RingEntry[]): RingWire {
     const index = new Map<PeerName, number>();
     const e: number[] = [];
     let prev = this.range.start;
-    for (const x of this.entries) {
+    for (const x of entries) {
       let k = index.get(x.peer);
       if (k === undefined) index.set(x.peer, (k = index.size));
       e.push(x.token - prev, k, x.version);
@@ -257,6 +321,7 @@ export class Ring {
     if (!Array.isArray(w.seeds) || !w.seeds.every((s) => typeof s === 'string')) return undefined;
     if (!Array.isArray(w.peers) || !w.peers.every((s) => typeof s === 'string')) return undefined;
     if (!Array.isArray(w.e) || w.e.length % 3 !== 0) return undefined;
+    if (w.partial !== undefined && w.partial !== true) return undefined;
     let offset = 0;
     for (let i = 0; i < w.e.length; i += 3) {
       const [d, p, v] = [w.e[i], w.e[i + 1], w.e[i + 2]];
