@@ -15,7 +15,7 @@ import type { Random } from '../lib/random.js';
 import type { GossipChannel, PeerInfo } from '../mesh/gossip-channel.js';
 import type { StoreOp } from '../store/store.js';
 import { DEFAULT_TIMINGS } from '../mesh/router.js';
-import { ForeignHoldings, sortHoldings, type Conflict } from './holdings.js';
+import { ForeignHoldings, sameHoldings, sortHoldings, type Conflict } from './holdings.js';
 import { parseGossip, parseMessage, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
@@ -68,6 +68,13 @@ export const KEY_RING = 'ipam/ring';
 export const KEY_PAXOS = 'ipam/paxos';
 export const KEY_ALLOC_PREFIX = 'ipam/a/';
 const STATS_COALESCE_MS = 1_000;
+/**
+ * A peer whose gossip reached us directly this recently is alive, whatever
+ * the mesh's reachability (settled at most every topologySettleMs) says yet:
+ * a peer that just joined asks the peer that handed it the ring for space at
+ * once, instead of waiting for the topology to settle.
+ */
+const HEARD_DIRECTLY_MS = 2_000;
 /** How long the first proposer waits for the rest of the initial peers once it has a quorum. */
 const CONSENSUS_GRACE_MS = 1_000;
 
@@ -180,6 +187,8 @@ export class Ipam implements GossipChannel {
   private spaceWantedUntil = 0;
   /** Set by hand-over: we are leaving and must not ask for space again. */
   private leaving = false;
+  /** When each peer last sent us gossip or a message directly (see HEARD_DIRECTLY_MS). */
+  private readonly heardAt = new Map<PeerName, number>();
 
   constructor(
     readonly cfg: IpamConfig,
@@ -246,9 +255,22 @@ export class Ipam implements GossipChannel {
   private ringChanged(): void {
     this.ownClaims = undefined;
     this.env.gossip();
-    this.publishStats();
+    // Claims and contested addresses go out at once (they keep others from handing an address out);
+    // free space, which moves with every donation, at most once per STATS_COALESCE_MS.
+    if (this.holdingsChanged()) this.publishStats();
+    else this.publishStatsSoon();
     this.notify();
     this.fetchSpaceSoon();
+  }
+
+  /** Whether our claims or contested addresses differ from what we last published. */
+  private holdingsChanged(): boolean {
+    const prev = this.stats.get(this.self);
+    return !sameHoldings(prev?.claims ?? [], this.claimList()) || !sameHoldings(prev?.contested ?? [], this.holdings.ourContested());
+  }
+
+  private claimList(): Holding[] {
+    return sortHoldings([...this.claims()].map(([a, o]): Holding => [a, o]));
   }
 
   state(): IpamState {
@@ -283,8 +305,8 @@ export class Ipam implements GossipChannel {
       this.env.log.warn('ignoring malformed IPAM gossip', { from });
       return undefined;
     }
+    this.heardAt.set(from, this.env.clock.now());
     const out: IpamGossip = {};
-    if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
     const stats: [PeerName, PeerStats][] = [];
     for (const [peer, s] of g.stats ?? []) {
       if (peer === this.self) continue;
@@ -294,6 +316,8 @@ export class Ipam implements GossipChannel {
       stats.push([peer, s]);
       if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
     }
+    // After the stats: a ring that makes us ask for space then picks donors by their free space.
+    if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
     if (stats.length) out.stats = stats;
     if (g.paxos && this.paxos && !this.ring.initialised) {
       const px: [PeerName, PaxosRecord][] = [];
@@ -387,6 +411,7 @@ export class Ipam implements GossipChannel {
       this.env.log.warn('ignoring malformed IPAM message', { from });
       return;
     }
+    this.heardAt.set(from, this.env.clock.now());
     switch (m.t) {
       case 'donate':
         return this.reply(from, this.donate(from, m.id, m.subnet, m.ip));
@@ -430,6 +455,12 @@ export class Ipam implements GossipChannel {
   private isReachable(peer: PeerName): boolean {
     if (peer === this.self) return true;
     return this.env.peers().some((p) => p.name === peer && p.reachable);
+  }
+
+  /** Worth asking for space: reachable, or heard from directly just now (the mesh may not show it reachable yet). */
+  private canAsk(peer: PeerName): boolean {
+    const heard = this.heardAt.get(peer);
+    return this.isReachable(peer) || (heard !== undefined && this.env.clock.now() - heard < HEARD_DIRECTLY_MS);
   }
 
   /** The mesh's membership changed: waiting allocations may now find a donor. */
@@ -527,10 +558,9 @@ export class Ipam implements GossipChannel {
     const prev = this.stats.get(this.self);
     const inUse = this.space.size;
     const free = Math.max(0, this.owned() - inUse);
-    const claims = sortHoldings([...this.claims()].map(([a, o]): Holding => [a, o]));
+    const claims = this.claimList();
     const contested = this.holdings.ourContested();
-    const same = (a: Holding[] | undefined, b: Holding[]) => JSON.stringify(a ?? []) === JSON.stringify(b);
-    if (prev && prev.inUse === inUse && prev.free === free && same(prev.claims, claims) && same(prev.contested, contested)) return;
+    if (prev && prev.inUse === inUse && prev.free === free && sameHoldings(prev.claims ?? [], claims) && sameHoldings(prev.contested ?? [], contested)) return;
     const s: PeerStats = {
       version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1),
       nickname: this.env.nickname,
@@ -697,7 +727,7 @@ export class Ipam implements GossipChannel {
     const hosts = hostSpan(subnet);
     const candidates = new Map<PeerName, number>();
     for (const s of this.ring.spans()) {
-      if (s.peer === this.self || s.end <= hosts.start || s.start >= hosts.end || !this.isReachable(s.peer)) continue;
+      if (s.peer === this.self || s.end <= hosts.start || s.start >= hosts.end || !this.canAsk(s.peer)) continue;
       candidates.set(s.peer, this.stats.get(s.peer)?.free ?? 0);
     }
     const order = [...candidates.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([p]) => p);
@@ -894,7 +924,7 @@ export class Ipam implements GossipChannel {
   private fetchSpaceSoon(): void {
     if (this.cfg.init.mode === 'observer' || this.fetching || this.leaving || this.stopped || !['ready', 'awaiting-space'].includes(this.state().state) || this.owned() > 0) return;
     // Space exists only on unreachable peers (or nowhere): nothing to wait for, ready as we are.
-    if (!this.ring.spans().some((s) => s.peer !== this.self && this.isReachable(s.peer))) return;
+    if (!this.ring.spans().some((s) => s.peer !== this.self && this.canAsk(s.peer))) return;
     this.fetching = this.askForSpace(this.cfg.defaultSubnet, this.env.clock.now() + this.cfg.waitMs).finally(() => {
       this.fetching = undefined;
       this.spaceWantedUntil = 0;

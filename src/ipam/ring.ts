@@ -5,7 +5,7 @@
  * the owner bumps, so replicas merge by "highest version wins" per token.
  *
  * Tokens are never deleted, and a peer only inserts tokens inside its own
- * spans. The range is cut into at most 64 fixed chunks, and the first
+ * spans. The range is cut into at most 256 fixed chunks, and the first
  * address of every chunk is a token from the seeding on, so no span ever
  * crosses a chunk boundary. Gossip then carries only the chunks that
  * changed, each one whole: any replica that knows a token at some version
@@ -56,9 +56,9 @@ export type MergeOutcome =
   | { kind: 'split'; ours: string; theirs: string; theirSeeds: PeerName[] }
   | { kind: 'range-mismatch'; theirs: string };
 
-/** A delta holds at most 1/64 of the ring; chunks are never smaller than 256 addresses (a /24 is one chunk). */
-const MAX_CHUNKS = 64;
-const MIN_CHUNK = 256;
+/** A delta holds at most 1/256 of the range per chunk it carries; chunks are never smaller than 64 addresses. */
+const MAX_CHUNKS = 256;
+const MIN_CHUNK = 64;
 
 export function ringId(range: Cidr, seeds: PeerName[]): string {
   return createHash('sha256')
@@ -73,6 +73,7 @@ export class Ring {
   private rev = 0;
   private spansOfCache?: { rev: number; peer: PeerName; spans: { start: number; end: number }[] };
   private wireCache?: { rev: number; wire: RingWire };
+  private spansCache?: { rev: number; spans: readonly Span[] };
   /** Tokens changed since the last takeDelta(). */
   private dirty = new Set<number>();
   /** Size of the fixed chunks whose first addresses are always tokens (a power of two). */
@@ -161,8 +162,10 @@ export class Ring {
     return i < 0 ? undefined : this.entries[i]!.peer;
   }
 
-  spans(): Span[] {
-    return this.entries.map((e, i) => ({ start: e.token, end: this.entries[i + 1]?.token ?? this.end, peer: e.peer }));
+  /** Every span in order (shared until the next change: do not modify it). */
+  spans(): readonly Span[] {
+    if (this.spansCache?.rev !== this.rev) this.spansCache = { rev: this.rev, spans: this.entries.map((e, i) => ({ start: e.token, end: this.entries[i + 1]?.token ?? this.end, peer: e.peer })) };
+    return this.spansCache.spans;
   }
 
   /** Spans of one peer, adjacent ones joined (a fresh copy: callers may keep it across ring changes). */
@@ -248,28 +251,41 @@ export class Ring {
     const theirs = decodeEntries(w, this.range.start).filter((e) => e.token < this.end);
     const wins = (b: RingEntry, a: RingEntry) => b.version > a.version || (b.version === a.version && b.peer > a.peer);
     const changed: number[] = [];
-    // Deltas are small and mostly bump existing tokens: those are replaced in place, found by binary search.
-    const inserts: RingEntry[] = [];
-    for (const b of theirs) {
-      const i = this.indexOf(b.token);
-      const a = i < 0 ? undefined : this.entries[i]!;
-      if (a?.token !== b.token) inserts.push(b);
-      else if (wins(b, a)) {
-        this.entries[i] = b;
-        changed.push(b.token);
-      }
-    }
-    if (inserts.length) {
-      // New tokens: one linear merge pass of two sorted lists.
+    if (theirs.length * 2 >= this.entries.length) {
+      // A whole ring (or most of one): one linear merge pass of two sorted lists.
       const merged: RingEntry[] = [];
       let i = 0;
-      for (const b of inserts) {
-        while (i < this.entries.length && this.entries[i]!.token < b.token) merged.push(this.entries[i++]!);
-        merged.push(b);
+      let j = 0;
+      while (i < this.entries.length || j < theirs.length) {
+        const a = this.entries[i];
+        const b = theirs[j];
+        if (b === undefined || (a !== undefined && a.token < b.token)) {
+          merged.push(a!);
+          i++;
+        } else if (a === undefined || b.token < a.token) {
+          merged.push(b);
+          changed.push(b.token);
+          j++;
+        } else {
+          if (wins(b, a)) {
+            merged.push(b);
+            changed.push(b.token);
+          } else merged.push(a);
+          i++;
+          j++;
+        }
+      }
+      if (changed.length) this.entries = merged;
+    } else {
+      // A delta (a few chunks): each token found by binary search, bumped in place or inserted.
+      for (const b of theirs) {
+        const i = this.indexOf(b.token);
+        const a = i < 0 ? undefined : this.entries[i]!;
+        if (a?.token !== b.token) this.entries.splice(i + 1, 0, b);
+        else if (!wins(b, a)) continue;
+        else this.entries[i] = b;
         changed.push(b.token);
       }
-      while (i < this.entries.length) merged.push(this.entries[i++]!);
-      this.entries = merged;
     }
     if (this._id === undefined) {
       this._id = w.id;
@@ -292,7 +308,13 @@ export class Ring {
     for (const token of this.dirty) chunks.add(this.chunkOf(token));
     this.dirty.clear();
     if (!this.chunked() || chunks.size * this.chunkSize >= this.range.size) return this.toWire();
-    return { ...this.encode(this.entries.filter((e) => chunks.has(this.chunkOf(e.token)))), partial: true };
+    const picked: RingEntry[] = [];
+    for (const c of [...chunks].sort((a, b) => a - b)) {
+      const start = this.range.start + c * this.chunkSize;
+      // Every chunk starts with a token (chunked), so the chunk is entries[indexOf(start)..] up to the next chunk.
+      for (let i = this.indexOf(start); i < this.entries.length && this.entries[i]!.token < start + this.chunkSize; i++) picked.push(this.entries[i]!);
+    }
+    return { ...this.encode(picked), partial: true };
   }
 
   /** The whole ring (a fresh object per ring revision, shared by every caller until the next change: do not modify it). */
