@@ -187,6 +187,8 @@ export class Ipam implements GossipChannel {
   private spaceWantedUntil = 0;
   /** Set by hand-over: we are leaving and must not ask for space again. */
   private leaving = false;
+  /** Our next published record's lowest version: above a removal record published for us. */
+  private statsFloor = 0;
   /** When each peer last sent us gossip or a message directly (see HEARD_DIRECTLY_MS). */
   private readonly heardAt = new Map<PeerName, number>();
 
@@ -309,7 +311,10 @@ export class Ipam implements GossipChannel {
     const out: IpamGossip = {};
     const stats: [PeerName, PeerStats][] = [];
     for (const [peer, s] of g.stats ?? []) {
-      if (peer === this.self) continue;
+      if (peer === this.self) {
+        this.removedWhileRunning(s);
+        continue;
+      }
       const mine = this.stats.get(peer);
       if (mine && mine.version >= s.version) continue;
       this.stats.set(peer, s);
@@ -384,6 +389,24 @@ export class Ipam implements GossipChannel {
           'It keeps those addresses and tells their new owner; any address both handed out is reported as a conflict in `overlay status`.',
         { addresses: [...held.values()].reduce((a, b) => a + b, 0), newOwners: [...held.keys()].map((p) => this.describePeer(p)) },
       );
+  }
+
+  /**
+   * Another peer removed us with rmpeer and published a record for us that
+   * drops our claims: we were alive after all (behind a partition). We keep
+   * every address we hold and publish a newer record of our own with our
+   * claims, so each address its new owner handed out meanwhile is a conflict
+   * on both sides, never silently lost.
+   */
+  private removedWhileRunning(s: PeerStats): void {
+    const mine = this.stats.get(this.self);
+    if (s.removedBy === undefined || (mine && mine.version > s.version)) return;
+    this.env.log.error('IPAM: this peer was removed with `overlay rmpeer` while it was still running; it keeps its addresses and tells their new owners', {
+      removedBy: this.describePeer(s.removedBy),
+      addresses: this.space.size,
+    });
+    this.statsFloor = s.version + 1;
+    this.publishStats(true);
   }
 
   /** Our allocations in space the ring gives to other peers (only after an rmpeer of this peer while it ran). */
@@ -554,15 +577,15 @@ export class Ipam implements GossipChannel {
     }, STATS_COALESCE_MS);
   }
 
-  private publishStats(): void {
+  private publishStats(force = false): void {
     const prev = this.stats.get(this.self);
     const inUse = this.space.size;
     const free = Math.max(0, this.owned() - inUse);
     const claims = this.claimList();
     const contested = this.holdings.ourContested();
-    if (prev && prev.inUse === inUse && prev.free === free && sameHoldings(prev.claims ?? [], claims) && sameHoldings(prev.contested ?? [], contested)) return;
+    if (!force && prev && prev.inUse === inUse && prev.free === free && sameHoldings(prev.claims ?? [], claims) && sameHoldings(prev.contested ?? [], contested)) return;
     const s: PeerStats = {
-      version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1),
+      version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1, this.statsFloor),
       nickname: this.env.nickname,
       inUse,
       free,
@@ -570,7 +593,7 @@ export class Ipam implements GossipChannel {
       ...(contested.length ? { contested } : {}),
     };
     this.stats.set(this.self, s);
-    this.delta.stats = [[this.self, s]];
+    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== this.self), [this.self, s]];
     this.env.gossip();
   }
 
@@ -904,15 +927,33 @@ export class Ipam implements GossipChannel {
     if (!this.ring.initialised) return no('IPAM is not ready on the coordinator');
     const refusal = this.removalRefusal(target, force);
     if (refusal) return no(refusal);
-    if (!this.ring.spans().some((s) => s.peer === target)) return no(`peer ${this.describePeer(target)} owns no space (already removed?)`);
+    const claims = this.stats.get(target)?.claims?.length ?? 0;
+    if (!this.ring.spans().some((s) => s.peer === target) && claims === 0) return no(`peer ${this.describePeer(target)} owns no space and holds no claims (already removed?)`);
     const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
     const reachable = others.filter((p) => this.isReachable(p)).length;
     if (others.length > 0 && reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} other space owners are reachable; refusing rmpeer during a partition`);
     const moved = this.ring.transferAll(target, requester);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();
-    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved, forced: force });
+    this.dropClaimsOf(target);
+    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved, claimsDropped: claims, forced: force });
     return { t: 'rmpeer-reply', id, ok: true, moved, ring: this.ring.toWire() };
+  }
+
+  /**
+   * The removed peer's claims go with its space: a record for it, one version
+   * above its last, with none, frees those addresses on their owners. If it
+   * was only partitioned it answers with its own newer record (see
+   * removedWhileRunning), and its claims, and any conflicts, come back.
+   */
+  private dropClaimsOf(target: PeerName): void {
+    const last = this.stats.get(target);
+    const s: PeerStats = { version: (last?.version ?? 0) + 1, nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
+    this.stats.set(target, s);
+    this.holdings.update(target, [], []);
+    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== target), [target, s]];
+    this.env.gossip();
+    this.publishStatsSoon(); // our contested list may change
   }
 
   /**

@@ -86,8 +86,6 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     /** Space moved by an rmpeer of a live peer: the only place a duplicate is allowed. */
     const tainted: { start: number; end: number }[] = [];
     sim.excuse = (addr) => tainted.some((t) => addr >= t.start && addr < t.end);
-    /** Peers removed while alive: they may hold claims, so they are never "removed as dead" afterwards (see the README). */
-    const removedLive = new Set<PeerName>();
     const faults: { kind: 'crash' | 'cut'; donor: number; requester?: PeerName }[] = [];
     let loseAcks = false;
     let nextOwner = 0;
@@ -235,9 +233,9 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
         const slot = pick(rnd, [...down.keys()]);
         const name = sim.mesh.name(slot);
         const by = pick(rnd, live.length ? live : [slot]);
-        // A peer holding claims (it lost space to an rmpeer while running) keeps them on the ring's other owners: not removed as dead.
+        // A peer holding claims (it lost space to an rmpeer while running) is removed too: its claims go with it.
         const claims = sim.ipams[by]?.peerStats().get(name)?.claims?.length ?? 0;
-        if (sim.ipams[by] && !removedLive.has(name) && claims === 0 && sim.ipams[by].ring.ownership().has(name)) {
+        if (sim.ipams[by] && (claims > 0 || sim.ipams[by].ring.ownership().has(name))) {
           counts.rmpeerDead++;
           await sim.wipe(slot);
           forgetSlot(slot);
@@ -251,8 +249,9 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
         if (far.length) {
           const target = sim.ipams[pick(rnd, far)]!.self;
           counts.rmpeerLive++;
-          removedLive.add(target);
           for (const [, p] of sim.alive()) for (const s of p.ring.spansOf(target)) tainted.push(s);
+          // Its claims go with it too: their addresses may now be handed out on this side while it still holds them.
+          for (const [, p] of sim.alive()) for (const [a] of p.peerStats().get(target)?.claims ?? []) tainted.push({ start: a, end: a + 1 });
           void sim.ipams[by]!.rmpeer(target, { force: true }).catch(() => undefined);
         }
       } else if (e >= 0.019 && e < 0.021 && live.length > PEERS / 2) {
@@ -290,7 +289,9 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     // The operator removes every owner that is gone for good (wiped slots came back under new names).
     const [, first] = sim.alive()[0]!;
     await sim.run(HEARTBEAT_TIMEOUT_MS + 1_000);
-    const gone = [...first.ring.ownership().keys()].filter((name) => slotOf(name) < 0);
+    // Owners of space, and peers holding claims (removed while running, then gone).
+    const holders = [...first.peerStats()].filter(([, st]) => (st.claims?.length ?? 0) > 0).map(([name]) => name);
+    const gone = [...new Set([...first.ring.ownership().keys(), ...holders])].filter((name) => slotOf(name) < 0);
     for (const name of gone) await sim.settle([first.rmpeer(name)]);
     expect(await sim.runUntil(() => sim.ringsAgree(), 60_000), `seed ${SEED}: rings agree after the removals`).toBe(true);
     await sim.run(3_000);
