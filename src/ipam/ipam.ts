@@ -251,11 +251,11 @@ export class Ipam implements GossipChannel {
   /**
    * What changed in the ring goes out as our next (coalesced) delta, whether
    * we changed it or merged it from a peer: a burst of changes then costs one
-   * message per neighbour, carrying the changed tokens (closed, see ring.ts)
-   * rather than the whole ring.
+   * message per neighbour, carrying the chunks that changed (see ring.ts)
+   * rather than the whole ring. `mine`: our own spans may have changed.
    */
-  private ringChanged(): void {
-    this.ownClaims = undefined;
+  private ringChanged(mine = true): void {
+    if (mine) this.ownClaims = undefined;
     this.env.gossip();
     // Claims and contested addresses go out at once (they keep others from handing an address out);
     // free space, which moves with every donation, at most once per STATS_COALESCE_MS.
@@ -362,9 +362,10 @@ export class Ipam implements GossipChannel {
       this.env.clock.clearTimeout(this.consensusTimer);
       this.env.log.info('IPAM ring received', { from, seeds: this.ring.seeds });
     }
-    if (wasInitialised && JSON.stringify(this.ownedSpans()) !== JSON.stringify(mineBefore)) this.checkLostSpace(mineBefore);
+    const mine = r.owners.has(this.self);
+    if (wasInitialised && mine && JSON.stringify(this.ownedSpans()) !== JSON.stringify(mineBefore)) this.checkLostSpace(mineBefore);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }, ...(wasInitialised ? [] : [{ type: 'del' as const, key: KEY_PAXOS }])]);
-    this.ringChanged();
+    this.ringChanged(mine || !wasInitialised);
     return true;
   }
 
@@ -770,10 +771,11 @@ export class Ipam implements GossipChannel {
   private donate(to: PeerName, id: string, subnetText: string, ip?: number): IpamMessage {
     const no = (reason: string, inUse?: boolean): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason, ...(inUse ? { inUse } : {}) });
     if (!this.ring.initialised || this.stopped) return no('not ready');
+    let given: { start: number; end: number };
     if (ip !== undefined) {
       if (this.ring.ownerOf(ip) !== this.self) return no('not mine');
       if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip) ?? this.describePeer(this.holdings.holderOf(ip) ?? '?')}`, true);
-      this.ring.transfer(ip, ip + 1, to);
+      given = { start: ip, end: ip + 1 };
     } else {
       let subnet: Cidr;
       try {
@@ -794,12 +796,14 @@ export class Ipam implements GossipChannel {
       if (!best) return no('no free space in that subnet');
       const len = best.end - best.start;
       const give = len >= 2 ? Math.floor(len / 2) : 1;
-      this.ring.transfer(best.end - give, best.end, to);
-      this.env.log.info('IPAM donated space', { to, start: intToIp(best.end - give), count: give });
+      given = { start: best.end - give, end: best.end };
+      this.env.log.info('IPAM donated space', { to, start: intToIp(given.start), count: give });
     }
+    this.ring.transfer(given.start, given.end, to);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();
-    return { t: 'donate-reply', id, ok: true, ring: this.ring.toWire() };
+    // The chunks the block lies in (whole, see ring.ts): the requester has the rest of the ring already.
+    return { t: 'donate-reply', id, ok: true, ring: this.ring.deltaOf(given.start, given.end) };
   }
 
   // ---- release -------------------------------------------------------------

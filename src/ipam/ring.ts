@@ -52,7 +52,8 @@ export interface Span {
 
 export type MergeOutcome =
   | { kind: 'unchanged' }
-  | { kind: 'changed'; tokens: number[] }
+  /** owners: every peer whose spans the merge changed (gained or lost addresses). */
+  | { kind: 'changed'; tokens: number[]; owners: Set<PeerName> }
   | { kind: 'split'; ours: string; theirs: string; theirSeeds: PeerName[] }
   | { kind: 'range-mismatch'; theirs: string };
 
@@ -251,6 +252,7 @@ export class Ring {
     const theirs = decodeEntries(w, this.range.start).filter((e) => e.token < this.end);
     const wins = (b: RingEntry, a: RingEntry) => b.version > a.version || (b.version === a.version && b.peer > a.peer);
     const changed: number[] = [];
+    const owners = new Set<PeerName>();
     if (theirs.length * 2 >= this.entries.length) {
       // A whole ring (or most of one): one linear merge pass of two sorted lists.
       const merged: RingEntry[] = [];
@@ -265,11 +267,15 @@ export class Ring {
         } else if (a === undefined || b.token < a.token) {
           merged.push(b);
           changed.push(b.token);
+          owners.add(b.peer);
+          const before = this.entries[i - 1]?.peer; // whose span the new token cuts
+          if (before !== undefined) owners.add(before);
           j++;
         } else {
           if (wins(b, a)) {
             merged.push(b);
             changed.push(b.token);
+            owners.add(b.peer).add(a.peer);
           } else merged.push(a);
           i++;
           j++;
@@ -285,6 +291,8 @@ export class Ring {
         else if (!wins(b, a)) continue;
         else this.entries[i] = b;
         changed.push(b.token);
+        owners.add(b.peer);
+        if (a) owners.add(a.peer); // the replaced owner, or the one whose span the new token cuts
       }
     }
     if (this._id === undefined) {
@@ -294,7 +302,7 @@ export class Ring {
     if (changed.length === 0) return { kind: 'unchanged' };
     this.rev++;
     for (const t of changed) this.dirty.add(t);
-    return { kind: 'changed', tokens: changed };
+    return { kind: 'changed', tokens: changed, owners };
   }
 
   /**
@@ -307,6 +315,18 @@ export class Ring {
     const chunks = new Set<number>();
     for (const token of this.dirty) chunks.add(this.chunkOf(token));
     this.dirty.clear();
+    return this.chunksWire(chunks);
+  }
+
+  /** The chunks holding [start, end] (end included: a transfer pins it), for a reply that moved that block. */
+  deltaOf(start: number, end: number): RingWire {
+    const chunks = new Set<number>();
+    for (let c = this.chunkOf(start); c <= this.chunkOf(Math.min(end, this.end - 1)); c++) chunks.add(c);
+    return this.chunksWire(chunks);
+  }
+
+  /** These chunks, each whole; the whole ring when that is everything or when the ring is not chunked. */
+  private chunksWire(chunks: Set<number>): RingWire {
     if (!this.chunked() || chunks.size * this.chunkSize >= this.range.size) return this.toWire();
     const picked: RingEntry[] = [];
     for (const c of [...chunks].sort((a, b) => a - b)) {
