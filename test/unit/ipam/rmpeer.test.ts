@@ -40,6 +40,31 @@ function subnetInside(span: { start: number; end: number }): Cidr {
   return { start, prefix: 24, size: 256 };
 }
 
+/**
+ * 5 peers; h5 allocates 3 addresses, is removed by rmpeer on h1 while it runs
+ * behind a partition, and after the heal holds those 3 as claims.
+ */
+async function peerHoldingClaims(seed: number) {
+  const s = new IpamSim(seed, 5, { range: '10.32.0.0/20' });
+  sim = s;
+  await s.start();
+  await ready(s);
+  const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
+  const h5Name = h5.self;
+  const span = h5.ownedSpans()[0]!;
+  const sub = subnetInside(span);
+  s.excuse = (addr) => addr >= span.start && addr < span.end; // the removal of a live peer
+  const mine: number[] = [];
+  for (let k = 0; k < 3; k++) mine.push(await settled(s, h5.allocate(`h5-c${k}`, sub)));
+  s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
+  expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
+  await settled(s, h1.rmpeer(h5Name, { force: true }));
+  s.mesh.net.healAll();
+  const claimsSeen = () => (h1.peerStats().get(h5Name)?.claims?.length ?? 0) === 3;
+  expect(await s.runUntil(() => claimsSeen() && s.ringsAgree() && h5.heldOutsideOwnSpace() === 3, 120_000)).toBe(true);
+  return { s, h1, h5, h5Name, sub, mine };
+}
+
 describe('rmpeer', () => {
   it('of a live peer behind a partition: the addresses both sides handed out are conflicts on both sides at the heal, never resolved silently', async () => {
     const s = new IpamSim(7, 5, { range: '10.32.0.0/20' });
@@ -98,24 +123,7 @@ describe('rmpeer', () => {
   });
 
   it('of a peer that holds claims: its claims go with it, and come back as conflicts on both sides if it was alive after all', async () => {
-    const s = new IpamSim(9, 5, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
-    const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
-    const h5Name = h5.self;
-    const span = h5.ownedSpans()[0]!;
-    const sub = subnetInside(span);
-    s.excuse = (addr) => addr >= span.start && addr < span.end; // both removals below are of a live peer
-    const mine = [];
-    for (let k = 0; k < 3; k++) mine.push(await settled(s, h5.allocate(`h5-c${k}`, sub)));
-    // First removal while it runs behind a partition: at the heal it keeps its 3 addresses as claims.
-    s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
-    expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
-    await settled(s, h1.rmpeer(h5Name, { force: true }));
-    s.mesh.net.healAll();
-    const claimsSeen = () => (h1.peerStats().get(h5Name)?.claims?.length ?? 0) === 3;
-    expect(await s.runUntil(() => claimsSeen() && s.ringsAgree() && h5.heldOutsideOwnSpace() === 3, 120_000)).toBe(true);
+    const { s, h1, h5, h5Name, sub, mine } = await peerHoldingClaims(9);
     // Removed again: its space (asked for after the heal) and its claims go to h1.
     s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
     expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
@@ -138,22 +146,7 @@ describe('rmpeer', () => {
   });
 
   it('of a dead peer that held claims frees them, and no duplicate arises', async () => {
-    const s = new IpamSim(10, 5, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
-    const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
-    const h5Name = h5.self;
-    const span = h5.ownedSpans()[0]!;
-    const sub = subnetInside(span);
-    s.excuse = (addr) => addr >= span.start && addr < span.end;
-    const mine = [];
-    for (let k = 0; k < 3; k++) mine.push(await settled(s, h5.allocate(`h5-c${k}`, sub)));
-    s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
-    expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
-    await settled(s, h1.rmpeer(h5Name, { force: true }));
-    s.mesh.net.healAll();
-    expect(await s.runUntil(() => (h1.peerStats().get(h5Name)?.claims?.length ?? 0) === 3 && s.ringsAgree(), 120_000)).toBe(true);
+    const { s, h1, h5Name, sub, mine } = await peerHoldingClaims(10);
     // Now it dies for good, with its containers; the operator removes it once it is gone longer than a heartbeat timeout.
     await s.destroy(4);
     s.excuse = () => false;
