@@ -91,7 +91,9 @@ export class IpamComponent implements DaemonComponent {
         peers: () => this.router.peers(),
         // Messages leave only after the writes queued before them are durable.
         send: (to, m) => {
-          const reachable = this.router.peers().some((p) => p.name === to && p.reachable);
+          // A direct neighbour is reachable at once, before the mesh's reachability settles.
+          const reachable =
+            this.router.peers().some((p) => p.name === to && p.reachable) || this.router.connections().some((c) => c.peer === to && c.state === 'established');
           void this.chain.then(() => this.sender?.unicast(to, m));
           return reachable;
         },

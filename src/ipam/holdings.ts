@@ -27,7 +27,7 @@ export interface Conflict {
 
 type Index = Map<number, Map<PeerName, string>>;
 
-function sameHoldings(a: readonly Holding[], b: readonly Holding[]): boolean {
+export function sameHoldings(a: readonly Holding[], b: readonly Holding[]): boolean {
   return a.length === b.length && a.every((h, i) => h[0] === b[i]![0] && h[1] === b[i]![1]);
 }
 

@@ -15,7 +15,7 @@ import type { Random } from '../lib/random.js';
 import type { GossipChannel, PeerInfo } from '../mesh/gossip-channel.js';
 import type { StoreOp } from '../store/store.js';
 import { DEFAULT_TIMINGS } from '../mesh/router.js';
-import { ForeignHoldings, sortHoldings, type Conflict } from './holdings.js';
+import { ForeignHoldings, sameHoldings, sortHoldings, type Conflict } from './holdings.js';
 import { parseGossip, parseMessage, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
@@ -68,6 +68,13 @@ export const KEY_RING = 'ipam/ring';
 export const KEY_PAXOS = 'ipam/paxos';
 export const KEY_ALLOC_PREFIX = 'ipam/a/';
 const STATS_COALESCE_MS = 1_000;
+/**
+ * A peer whose gossip reached us directly this recently is alive, whatever
+ * the mesh's reachability (settled at most every topologySettleMs) says yet:
+ * a peer that just joined asks the peer that handed it the ring for space at
+ * once, instead of waiting for the topology to settle.
+ */
+const HEARD_DIRECTLY_MS = 2_000;
 /** How long the first proposer waits for the rest of the initial peers once it has a quorum. */
 const CONSENSUS_GRACE_MS = 1_000;
 
@@ -180,6 +187,10 @@ export class Ipam implements GossipChannel {
   private spaceWantedUntil = 0;
   /** Set by hand-over: we are leaving and must not ask for space again. */
   private leaving = false;
+  /** Our next published record's lowest version: above a removal record published for us. */
+  private statsFloor = 0;
+  /** When each peer last sent us gossip or a message directly (see HEARD_DIRECTLY_MS). */
+  private readonly heardAt = new Map<PeerName, number>();
 
   constructor(
     readonly cfg: IpamConfig,
@@ -238,17 +249,30 @@ export class Ipam implements GossipChannel {
   }
 
   /**
-   * The ring goes out as our next (coalesced) delta, whether we changed it or
-   * merged a newer one: a burst of changes then costs one whole-ring message
-   * per neighbour instead of one per change.
+   * What changed in the ring goes out as our next (coalesced) delta, whether
+   * we changed it or merged it from a peer: a burst of changes then costs one
+   * message per neighbour, carrying the chunks that changed (see ring.ts)
+   * rather than the whole ring. `mine`: our own spans may have changed.
    */
-  private ringChanged(): void {
-    this.ownClaims = undefined;
-    this.delta.ring = this.ring.toWire();
+  private ringChanged(mine = true): void {
+    if (mine) this.ownClaims = undefined;
     this.env.gossip();
-    this.publishStats();
+    // Claims and contested addresses go out at once (they keep others from handing an address out);
+    // free space, which moves with every donation, at most once per STATS_COALESCE_MS.
+    if (this.holdingsChanged()) this.publishStats();
+    else this.publishStatsSoon();
     this.notify();
     this.fetchSpaceSoon();
+  }
+
+  /** Whether our claims or contested addresses differ from what we last published. */
+  private holdingsChanged(): boolean {
+    const prev = this.stats.get(this.self);
+    return !sameHoldings(prev?.claims ?? [], this.claimList()) || !sameHoldings(prev?.contested ?? [], this.holdings.ourContested());
+  }
+
+  private claimList(): Holding[] {
+    return sortHoldings([...this.claims()].map(([a, o]): Holding => [a, o]));
   }
 
   state(): IpamState {
@@ -272,6 +296,8 @@ export class Ipam implements GossipChannel {
   encodeDelta(): IpamGossip | undefined {
     const d = this.delta;
     this.delta = {};
+    const ring = this.ring.takeDelta();
+    if (ring) d.ring = ring;
     return d.ring || d.stats || d.paxos ? d : undefined;
   }
 
@@ -281,17 +307,22 @@ export class Ipam implements GossipChannel {
       this.env.log.warn('ignoring malformed IPAM gossip', { from });
       return undefined;
     }
+    this.heardAt.set(from, this.env.clock.now());
     const out: IpamGossip = {};
-    if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
     const stats: [PeerName, PeerStats][] = [];
     for (const [peer, s] of g.stats ?? []) {
-      if (peer === this.self) continue;
+      if (peer === this.self) {
+        this.removedWhileRunning(s);
+        continue;
+      }
       const mine = this.stats.get(peer);
       if (mine && mine.version >= s.version) continue;
       this.stats.set(peer, s);
       stats.push([peer, s]);
       if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
     }
+    // After the stats: a ring that makes us ask for space then picks donors by their free space.
+    if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
     if (stats.length) out.stats = stats;
     if (g.paxos && this.paxos && !this.ring.initialised) {
       const px: [PeerName, PaxosRecord][] = [];
@@ -331,9 +362,10 @@ export class Ipam implements GossipChannel {
       this.env.clock.clearTimeout(this.consensusTimer);
       this.env.log.info('IPAM ring received', { from, seeds: this.ring.seeds });
     }
-    if (wasInitialised && JSON.stringify(this.ownedSpans()) !== JSON.stringify(mineBefore)) this.checkLostSpace(mineBefore);
+    const mine = r.owners.has(this.self);
+    if (wasInitialised && mine && JSON.stringify(this.ownedSpans()) !== JSON.stringify(mineBefore)) this.checkLostSpace(mineBefore);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }, ...(wasInitialised ? [] : [{ type: 'del' as const, key: KEY_PAXOS }])]);
-    this.ringChanged();
+    this.ringChanged(mine || !wasInitialised);
     return true;
   }
 
@@ -358,6 +390,24 @@ export class Ipam implements GossipChannel {
           'It keeps those addresses and tells their new owner; any address both handed out is reported as a conflict in `overlay status`.',
         { addresses: [...held.values()].reduce((a, b) => a + b, 0), newOwners: [...held.keys()].map((p) => this.describePeer(p)) },
       );
+  }
+
+  /**
+   * Another peer removed us with rmpeer and published a record for us that
+   * drops our claims: we were alive after all (behind a partition). We keep
+   * every address we hold and publish a newer record of our own with our
+   * claims, so each address its new owner handed out meanwhile is a conflict
+   * on both sides, never silently lost.
+   */
+  private removedWhileRunning(s: PeerStats): void {
+    const mine = this.stats.get(this.self);
+    if (s.removedBy === undefined || (mine && mine.version > s.version)) return;
+    this.env.log.error('IPAM: this peer was removed with `overlay rmpeer` while it was still running; it keeps its addresses and tells their new owners', {
+      removedBy: this.describePeer(s.removedBy),
+      addresses: this.space.size,
+    });
+    this.statsFloor = s.version + 1;
+    this.publishStats(true);
   }
 
   /** Our allocations in space the ring gives to other peers (only after an rmpeer of this peer while it ran). */
@@ -385,6 +435,7 @@ export class Ipam implements GossipChannel {
       this.env.log.warn('ignoring malformed IPAM message', { from });
       return;
     }
+    this.heardAt.set(from, this.env.clock.now());
     switch (m.t) {
       case 'donate':
         return this.reply(from, this.donate(from, m.id, m.subnet, m.ip));
@@ -428,6 +479,12 @@ export class Ipam implements GossipChannel {
   private isReachable(peer: PeerName): boolean {
     if (peer === this.self) return true;
     return this.env.peers().some((p) => p.name === peer && p.reachable);
+  }
+
+  /** Worth asking for space: reachable, or heard from directly just now (the mesh may not show it reachable yet). */
+  private canAsk(peer: PeerName): boolean {
+    const heard = this.heardAt.get(peer);
+    return this.isReachable(peer) || (heard !== undefined && this.env.clock.now() - heard < HEARD_DIRECTLY_MS);
   }
 
   /** The mesh's membership changed: waiting allocations may now find a donor. */
@@ -521,16 +578,15 @@ export class Ipam implements GossipChannel {
     }, STATS_COALESCE_MS);
   }
 
-  private publishStats(): void {
+  private publishStats(force = false): void {
     const prev = this.stats.get(this.self);
     const inUse = this.space.size;
     const free = Math.max(0, this.owned() - inUse);
-    const claims = sortHoldings([...this.claims()].map(([a, o]): Holding => [a, o]));
+    const claims = this.claimList();
     const contested = this.holdings.ourContested();
-    const same = (a: Holding[] | undefined, b: Holding[]) => JSON.stringify(a ?? []) === JSON.stringify(b);
-    if (prev && prev.inUse === inUse && prev.free === free && same(prev.claims, claims) && same(prev.contested, contested)) return;
+    if (!force && prev && prev.inUse === inUse && prev.free === free && sameHoldings(prev.claims ?? [], claims) && sameHoldings(prev.contested ?? [], contested)) return;
     const s: PeerStats = {
-      version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1),
+      version: Math.max(this.env.epoch + Math.floor(this.env.clock.now()), (prev?.version ?? 0) + 1, this.statsFloor),
       nickname: this.env.nickname,
       inUse,
       free,
@@ -538,7 +594,7 @@ export class Ipam implements GossipChannel {
       ...(contested.length ? { contested } : {}),
     };
     this.stats.set(this.self, s);
-    this.delta.stats = [[this.self, s]];
+    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== this.self), [this.self, s]];
     this.env.gossip();
   }
 
@@ -695,7 +751,7 @@ export class Ipam implements GossipChannel {
     const hosts = hostSpan(subnet);
     const candidates = new Map<PeerName, number>();
     for (const s of this.ring.spans()) {
-      if (s.peer === this.self || s.end <= hosts.start || s.start >= hosts.end || !this.isReachable(s.peer)) continue;
+      if (s.peer === this.self || s.end <= hosts.start || s.start >= hosts.end || !this.canAsk(s.peer)) continue;
       candidates.set(s.peer, this.stats.get(s.peer)?.free ?? 0);
     }
     const order = [...candidates.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([p]) => p);
@@ -715,10 +771,11 @@ export class Ipam implements GossipChannel {
   private donate(to: PeerName, id: string, subnetText: string, ip?: number): IpamMessage {
     const no = (reason: string, inUse?: boolean): IpamMessage => ({ t: 'donate-reply', id, ok: false, reason, ...(inUse ? { inUse } : {}) });
     if (!this.ring.initialised || this.stopped) return no('not ready');
+    let given: { start: number; end: number };
     if (ip !== undefined) {
       if (this.ring.ownerOf(ip) !== this.self) return no('not mine');
       if (!this.space.isFree(ip)) return no(`in use by ${this.space.ownerOf(ip) ?? this.describePeer(this.holdings.holderOf(ip) ?? '?')}`, true);
-      this.ring.transfer(ip, ip + 1, to);
+      given = { start: ip, end: ip + 1 };
     } else {
       let subnet: Cidr;
       try {
@@ -739,12 +796,14 @@ export class Ipam implements GossipChannel {
       if (!best) return no('no free space in that subnet');
       const len = best.end - best.start;
       const give = len >= 2 ? Math.floor(len / 2) : 1;
-      this.ring.transfer(best.end - give, best.end, to);
-      this.env.log.info('IPAM donated space', { to, start: intToIp(best.end - give), count: give });
+      given = { start: best.end - give, end: best.end };
+      this.env.log.info('IPAM donated space', { to, start: intToIp(given.start), count: give });
     }
+    this.ring.transfer(given.start, given.end, to);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();
-    return { t: 'donate-reply', id, ok: true, ring: this.ring.toWire() };
+    // The chunks the block lies in (whole, see ring.ts): the requester has the rest of the ring already.
+    return { t: 'donate-reply', id, ok: true, ring: this.ring.deltaOf(given.start, given.end) };
   }
 
   // ---- release -------------------------------------------------------------
@@ -872,15 +931,33 @@ export class Ipam implements GossipChannel {
     if (!this.ring.initialised) return no('IPAM is not ready on the coordinator');
     const refusal = this.removalRefusal(target, force);
     if (refusal) return no(refusal);
-    if (!this.ring.spans().some((s) => s.peer === target)) return no(`peer ${this.describePeer(target)} owns no space (already removed?)`);
+    const claims = this.stats.get(target)?.claims?.length ?? 0;
+    if (!this.ring.spans().some((s) => s.peer === target) && claims === 0) return no(`peer ${this.describePeer(target)} owns no space and holds no claims (already removed?)`);
     const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
     const reachable = others.filter((p) => this.isReachable(p)).length;
     if (others.length > 0 && reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} other space owners are reachable; refusing rmpeer during a partition`);
     const moved = this.ring.transferAll(target, requester);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();
-    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved, forced: force });
+    this.dropClaimsOf(target);
+    this.env.log.info('IPAM rmpeer: space taken over', { target, requester, addresses: moved, claimsDropped: claims, forced: force });
     return { t: 'rmpeer-reply', id, ok: true, moved, ring: this.ring.toWire() };
+  }
+
+  /**
+   * The removed peer's claims go with its space: a record for it, one version
+   * above its last, with none, frees those addresses on their owners. If it
+   * was only partitioned it answers with its own newer record (see
+   * removedWhileRunning), and its claims, and any conflicts, come back.
+   */
+  private dropClaimsOf(target: PeerName): void {
+    const last = this.stats.get(target);
+    const s: PeerStats = { version: (last?.version ?? 0) + 1, nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
+    this.stats.set(target, s);
+    this.holdings.update(target, [], []);
+    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== target), [target, s]];
+    this.env.gossip();
+    this.publishStatsSoon(); // our contested list may change
   }
 
   /**
@@ -892,7 +969,7 @@ export class Ipam implements GossipChannel {
   private fetchSpaceSoon(): void {
     if (this.cfg.init.mode === 'observer' || this.fetching || this.leaving || this.stopped || !['ready', 'awaiting-space'].includes(this.state().state) || this.owned() > 0) return;
     // Space exists only on unreachable peers (or nowhere): nothing to wait for, ready as we are.
-    if (!this.ring.spans().some((s) => s.peer !== this.self && this.isReachable(s.peer))) return;
+    if (!this.ring.spans().some((s) => s.peer !== this.self && this.canAsk(s.peer))) return;
     this.fetching = this.askForSpace(this.cfg.defaultSubnet, this.env.clock.now() + this.cfg.waitMs).finally(() => {
       this.fetching = undefined;
       this.spaceWantedUntil = 0;

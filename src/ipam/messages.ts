@@ -20,6 +20,12 @@ export interface PeerStats {
   claims?: Holding[];
   /** Addresses this peer holds in its own space that another peer claims too: conflicts. */
   contested?: Holding[];
+  /**
+   * Set on a record published for this peer by the peer that removed it with
+   * rmpeer (one version above its last record): its claims went with its space.
+   * If it was alive after all, it answers with a newer record of its own.
+   */
+  removedBy?: PeerName;
 }
 
 export interface IpamGossip {
@@ -50,7 +56,8 @@ function isStats(x: unknown): x is PeerStats {
     Number.isInteger(s.inUse) &&
     Number.isInteger(s.free) &&
     isHoldings(s.claims) &&
-    isHoldings(s.contested)
+    isHoldings(s.contested) &&
+    (s.removedBy === undefined || typeof s.removedBy === 'string')
   );
 }
 

@@ -35,7 +35,7 @@ export function checkPersisted(raw: RawPersisted, range: Cidr): CheckedPersisted
   let ring: RingWire | undefined;
   if (raw.ring !== undefined) {
     ring = Ring.parseWire(raw.ring);
-    if (!ring) throw bad('the stored ring does not parse');
+    if (!ring || ring.partial) throw bad('the stored ring does not parse');
   }
   if (raw.paxos !== undefined && (typeof raw.paxos !== 'object' || raw.paxos === null)) throw bad('the stored consensus record does not parse');
   const seen = new Map<number, string>();

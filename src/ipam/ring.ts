@@ -5,9 +5,15 @@
  * the owner bumps, so replicas merge by "highest version wins" per token.
  *
  * Tokens are never deleted, and a peer only inserts tokens inside its own
- * spans. The ring is always gossiped whole, so any replica that knows a token
- * at some version also knows every token that existed when it was written;
- * that is what keeps two spans from ever overlapping.
+ * spans. The range is cut into at most 256 fixed chunks, and the first
+ * address of every chunk is a token from the seeding on, so no span ever
+ * crosses a chunk boundary. Gossip then carries only the chunks that
+ * changed, each one whole: any replica that knows a token at some version
+ * also knows every token of its chunk that existed when it was written, as
+ * if the whole ring had been sent, and that is what keeps two spans from
+ * ever overlapping. (A ring seeded without those tokens, by an older
+ * version, is gossiped whole.) Replies, hand-overs, new connections and
+ * anti-entropy carry the whole ring.
  *
  * A ring has an id, fixed when it is seeded (a hash of the range and seeds).
  * Two rings with different ids were initialised separately and are never
@@ -35,6 +41,8 @@ export interface RingWire {
   seeds: PeerName[];
   peers: PeerName[];
   e: number[];
+  /** Some chunks only (each one whole): never adopted as a whole ring, never stored. */
+  partial?: true;
 }
 export interface Span {
   start: number;
@@ -44,9 +52,14 @@ export interface Span {
 
 export type MergeOutcome =
   | { kind: 'unchanged' }
-  | { kind: 'changed'; tokens: number[] }
+  /** owners: every peer whose spans the merge changed (gained or lost addresses). */
+  | { kind: 'changed'; tokens: number[]; owners: Set<PeerName> }
   | { kind: 'split'; ours: string; theirs: string; theirSeeds: PeerName[] }
   | { kind: 'range-mismatch'; theirs: string };
+
+/** A delta holds at most 1/256 of the range per chunk it carries; chunks are never smaller than 64 addresses. */
+const MAX_CHUNKS = 256;
+const MIN_CHUNK = 64;
 
 export function ringId(range: Cidr, seeds: PeerName[]): string {
   return createHash('sha256')
@@ -60,10 +73,19 @@ export class Ring {
   /** Bumped on every change of `entries`: caches of derived views key on it. */
   private rev = 0;
   private spansOfCache?: { rev: number; peer: PeerName; spans: { start: number; end: number }[] };
+  private wireCache?: { rev: number; wire: RingWire };
+  private spansCache?: { rev: number; spans: readonly Span[] };
+  /** Tokens changed since the last takeDelta(). */
+  private dirty = new Set<number>();
+  /** Size of the fixed chunks whose first addresses are always tokens (a power of two). */
+  private readonly chunkSize: number;
+  private chunkedCache?: { rev: number; chunked: boolean };
   private _id?: string;
   private _seeds: PeerName[] = [];
 
-  constructor(readonly range: Cidr) {}
+  constructor(readonly range: Cidr) {
+    this.chunkSize = Math.max(MIN_CHUNK, Math.floor(range.size / MAX_CHUNKS));
+  }
 
   get id(): string | undefined {
     return this._id;
@@ -89,11 +111,31 @@ export class Ring {
     this._id = ringId(this.range, sorted);
     this._seeds = sorted;
     this.rev++;
-    this.entries = sorted.map((peer, i) => ({
-      token: this.range.start + Math.floor((i * this.range.size) / sorted.length),
-      peer,
-      version: 1,
-    }));
+    const even = sorted.map((peer, i) => ({ token: this.range.start + Math.floor((i * this.range.size) / sorted.length), peer }));
+    // Every chunk starts with a token, owned as the even split says.
+    const tokens = new Map<number, PeerName>();
+    let k = 0;
+    for (let at = this.range.start; at < this.end; at += this.chunkSize) {
+      while (k + 1 < even.length && even[k + 1]!.token <= at) k++;
+      tokens.set(at, even[k]!.peer);
+    }
+    for (const e of even) tokens.set(e.token, e.peer);
+    this.entries = [...tokens].sort((a, b) => a[0] - b[0]).map(([token, peer]) => ({ token, peer, version: 1 }));
+    for (const e of this.entries) this.dirty.add(e.token);
+  }
+
+  /** Whether every chunk starts with a token (a ring seeded by this version): then deltas may carry chunks only. */
+  private chunked(): boolean {
+    if (this.chunkedCache?.rev !== this.rev) {
+      let ok = this.initialised;
+      for (let at = this.range.start; ok && at < this.end; at += this.chunkSize) ok = this.entries[this.indexOf(at)]?.token === at;
+      this.chunkedCache = { rev: this.rev, chunked: ok };
+    }
+    return this.chunkedCache.chunked;
+  }
+
+  private chunkOf(addr: number): number {
+    return Math.floor((addr - this.range.start) / this.chunkSize);
   }
 
   all(): readonly RingEntry[] {
@@ -121,8 +163,10 @@ export class Ring {
     return i < 0 ? undefined : this.entries[i]!.peer;
   }
 
-  spans(): Span[] {
-    return this.entries.map((e, i) => ({ start: e.token, end: this.entries[i + 1]?.token ?? this.end, peer: e.peer }));
+  /** Every span in order (shared until the next change: do not modify it). */
+  spans(): readonly Span[] {
+    if (this.spansCache?.rev !== this.rev) this.spansCache = { rev: this.rev, spans: this.entries.map((e, i) => ({ start: e.token, end: this.entries[i + 1]?.token ?? this.end, peer: e.peer })) };
+    return this.spansCache.spans;
   }
 
   /** Spans of one peer, adjacent ones joined (a fresh copy: callers may keep it across ring changes). */
@@ -170,6 +214,7 @@ export class Ring {
       this.rev++;
       this.entries.splice(i + 1, 0, { token: at, peer: to, version: 1 });
     }
+    this.dirty.add(at);
   }
 
   /** Hand [start, end) to `to`; the caller owns all of it. The address `end` stays with its owner. */
@@ -202,29 +247,52 @@ export class Ring {
   merge(w: RingWire): MergeOutcome {
     if (w.range !== formatCidr(this.range)) return { kind: 'range-mismatch', theirs: w.range };
     if (this._id !== undefined && w.id !== this._id) return { kind: 'split', ours: this._id, theirs: w.id, theirSeeds: w.seeds };
+    // A delta holds some chunks only: a peer without a (chunked) ring waits for a whole one (its connections bring it).
+    if (w.partial && !this.chunked()) return { kind: 'unchanged' };
     const theirs = decodeEntries(w, this.range.start).filter((e) => e.token < this.end);
-    // Both lists are sorted by token: one linear merge pass.
-    const merged: RingEntry[] = [];
+    const wins = (b: RingEntry, a: RingEntry) => b.version > a.version || (b.version === a.version && b.peer > a.peer);
     const changed: number[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < this.entries.length || j < theirs.length) {
-      const a = this.entries[i];
-      const b = theirs[j];
-      if (b === undefined || (a !== undefined && a.token < b.token)) {
-        merged.push(a!);
-        i++;
-      } else if (a === undefined || b.token < a.token) {
-        merged.push(b);
-        changed.push(b.token);
-        j++;
-      } else {
-        if (b.version > a.version || (b.version === a.version && b.peer > a.peer)) {
+    const owners = new Set<PeerName>();
+    if (theirs.length * 2 >= this.entries.length) {
+      // A whole ring (or most of one): one linear merge pass of two sorted lists.
+      const merged: RingEntry[] = [];
+      let i = 0;
+      let j = 0;
+      while (i < this.entries.length || j < theirs.length) {
+        const a = this.entries[i];
+        const b = theirs[j];
+        if (b === undefined || (a !== undefined && a.token < b.token)) {
+          merged.push(a!);
+          i++;
+        } else if (a === undefined || b.token < a.token) {
           merged.push(b);
           changed.push(b.token);
-        } else merged.push(a);
-        i++;
-        j++;
+          owners.add(b.peer);
+          const before = this.entries[i - 1]?.peer; // whose span the new token cuts
+          if (before !== undefined) owners.add(before);
+          j++;
+        } else {
+          if (wins(b, a)) {
+            merged.push(b);
+            changed.push(b.token);
+            owners.add(b.peer).add(a.peer);
+          } else merged.push(a);
+          i++;
+          j++;
+        }
+      }
+      if (changed.length) this.entries = merged;
+    } else {
+      // A delta (a few chunks): each token found by binary search, bumped in place or inserted.
+      for (const b of theirs) {
+        const i = this.indexOf(b.token);
+        const a = i < 0 ? undefined : this.entries[i]!;
+        if (a?.token !== b.token) this.entries.splice(i + 1, 0, b);
+        else if (!wins(b, a)) continue;
+        else this.entries[i] = b;
+        changed.push(b.token);
+        owners.add(b.peer);
+        if (a) owners.add(a.peer); // the replaced owner, or the one whose span the new token cuts
       }
     }
     if (this._id === undefined) {
@@ -233,15 +301,53 @@ export class Ring {
     }
     if (changed.length === 0) return { kind: 'unchanged' };
     this.rev++;
-    this.entries = merged;
-    return { kind: 'changed', tokens: changed };
+    for (const t of changed) this.dirty.add(t);
+    return { kind: 'changed', tokens: changed, owners };
   }
 
+  /**
+   * Every chunk with a token changed since the last call, whole (see the
+   * header), or undefined when nothing changed. The whole ring when that is
+   * everything, or when the ring is not chunked.
+   */
+  takeDelta(): RingWire | undefined {
+    if (this.dirty.size === 0 || !this.initialised) return undefined;
+    const chunks = new Set<number>();
+    for (const token of this.dirty) chunks.add(this.chunkOf(token));
+    this.dirty.clear();
+    return this.chunksWire(chunks);
+  }
+
+  /** The chunks holding [start, end] (end included: a transfer pins it), for a reply that moved that block. */
+  deltaOf(start: number, end: number): RingWire {
+    const chunks = new Set<number>();
+    for (let c = this.chunkOf(start); c <= this.chunkOf(Math.min(end, this.end - 1)); c++) chunks.add(c);
+    return this.chunksWire(chunks);
+  }
+
+  /** These chunks, each whole; the whole ring when that is everything or when the ring is not chunked. */
+  private chunksWire(chunks: Set<number>): RingWire {
+    if (!this.chunked() || chunks.size * this.chunkSize >= this.range.size) return this.toWire();
+    const picked: RingEntry[] = [];
+    for (const c of [...chunks].sort((a, b) => a - b)) {
+      const start = this.range.start + c * this.chunkSize;
+      // Every chunk starts with a token (chunked), so the chunk is entries[indexOf(start)..] up to the next chunk.
+      for (let i = this.indexOf(start); i < this.entries.length && this.entries[i]!.token < start + this.chunkSize; i++) picked.push(this.entries[i]!);
+    }
+    return { ...this.encode(picked), partial: true };
+  }
+
+  /** The whole ring (a fresh object per ring revision, shared by every caller until the next change: do not modify it). */
   toWire(): RingWire {
+    if (this.wireCache?.rev !== this.rev) this.wireCache = { rev: this.rev, wire: this.encode(this.entries) };
+    return this.wireCache.wire;
+  }
+
+  private encode(entries: readonly RingEntry[]): RingWire {
     const index = new Map<PeerName, number>();
     const e: number[] = [];
     let prev = this.range.start;
-    for (const x of this.entries) {
+    for (const x of entries) {
       let k = index.get(x.peer);
       if (k === undefined) index.set(x.peer, (k = index.size));
       e.push(x.token - prev, k, x.version);
@@ -257,6 +363,7 @@ export class Ring {
     if (!Array.isArray(w.seeds) || !w.seeds.every((s) => typeof s === 'string')) return undefined;
     if (!Array.isArray(w.peers) || !w.peers.every((s) => typeof s === 'string')) return undefined;
     if (!Array.isArray(w.e) || w.e.length % 3 !== 0) return undefined;
+    if (w.partial !== undefined && w.partial !== true) return undefined;
     let offset = 0;
     for (let i = 0; i < w.e.length; i += 3) {
       const [d, p, v] = [w.e[i], w.e[i + 1], w.e[i + 2]];

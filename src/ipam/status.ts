@@ -18,7 +18,8 @@ export function ipamPeerRows(ipam: Ipam, peers: PeerInfo[]): IpamPeerRow[] {
   const stats = ipam.peerStats();
   const reachable = new Set(peers.filter((p) => p.reachable).map((p) => p.name));
   reachable.add(ipam.self);
-  const names = new Set([...owned.keys(), ...stats.keys()]);
+  // A peer removed by rmpeer (and owning nothing since) is no longer listed.
+  const names = new Set([...owned.keys(), ...[...stats].filter(([, s]) => s.removedBy === undefined).map(([n]) => n)]);
   return [...names]
     .map((name) => ({
       name,

@@ -33,11 +33,9 @@ describe('Ring', () => {
     const r1 = seeded([B, A, C]);
     const r2 = seeded([C, A, B]);
     expect(r1.toWire()).toEqual(r2.toWire());
-    expect(r1.spans().map((s) => [s.peer, s.end - s.start])).toEqual([
-      [A, 85],
-      [B, 85],
-      [C, 86],
-    ]);
+    expect([A, B, C].map((p) => r1.spansOf(p).map((s) => [s.start - RANGE.start, s.end - s.start]))).toEqual([[[0, 85]], [[85, 85]], [[170, 86]]]);
+    // Every chunk (64 addresses here) starts with a token: spans never cross a chunk boundary.
+    expect(r1.all().map((e) => e.token - RANGE.start)).toEqual([0, 64, 85, 128, 170, 192]);
     expect(() => r1.seed([A])).toThrow(/already/);
   });
 
@@ -176,6 +174,99 @@ describe('Ring', () => {
       const wires = [...replicas.values()].map((r) => JSON.stringify(r.toWire()));
       expect(new Set(wires).size, `seed ${seed}`).toBe(1);
       assertTiling(replicas.get(A)!);
+    }
+  });
+  it('a delta carries only the chunks that changed, each whole; a ring without an id ignores it', () => {
+    const range = parseNetwork('10.32.0.0/20'); // 64 chunks of 64
+    const owner = new Ring(range);
+    owner.seed([A, B]);
+    expect(owner.all().map((e) => e.token - range.start)).toEqual(Array.from({ length: 64 }, (_, i) => i * 64));
+    const replica = new Ring(range);
+    replica.merge(owner.toWire());
+    expect(owner.takeDelta()!.partial).toBeUndefined(); // the seeding: everything
+    owner.transfer(range.start + 300, range.start + 310, C);
+    const d = owner.takeDelta()!;
+    expect(d.partial).toBe(true);
+    expect(Ring.parseWire(d)).toEqual(d);
+    // Chunk 4 whole: its first token 256 (A), the new token 300 (C) and the pinned boundary 310 (A).
+    expect(d.e.length / 3).toBe(3);
+    const fresh = new Ring(range);
+    expect(fresh.merge(d).kind).toBe('unchanged');
+    expect(fresh.initialised).toBe(false);
+    expect(replica.merge(d).kind).toBe('changed');
+    expect(replica.toWire()).toEqual(owner.toWire());
+    expect(owner.takeDelta()).toBeUndefined();
+    expect(Ring.parseWire({ ...d, partial: false })).toBeUndefined();
+  });
+
+  it('a ring seeded without chunk tokens (an older version) is gossiped whole and ignores deltas', () => {
+    const range = parseNetwork('10.32.0.0/20');
+    const chunked = new Ring(range);
+    chunked.seed([A, B]);
+    chunked.takeDelta();
+    chunked.transfer(range.start + 300, range.start + 310, C);
+    const delta = chunked.takeDelta()!;
+    // The old layout: one token per seed.
+    const old = new Ring(range);
+    old.merge({ ...chunked.toWire(), peers: [A, B], e: [0, 0, 1, 2048, 1, 1] });
+    expect(old.merge(delta).kind).toBe('unchanged');
+    old.transfer(range.start + 10, range.start + 20, C);
+    expect(old.takeDelta()!.partial).toBeUndefined();
+  });
+
+  it('chunk deltas, lost, delayed, reordered and forwarded, never let two peers each believe they own one address', () => {
+    const peers = [A, B, C, '02:00:00:00:00:0d'];
+    const range = parseNetwork('10.32.0.0/22'); // 16 chunks of 64
+    for (let seed = 1; seed <= 20; seed++) {
+      const rnd = seededRandom(seed);
+      const replicas = new Map(
+        peers.map((p) => {
+          const r = new Ring(range);
+          r.seed(peers);
+          return [p, r];
+        }),
+      );
+      for (const r of replicas.values()) r.takeDelta();
+      const inbox = new Map<string, RingWire[]>(peers.map((p) => [p, []]));
+      const sent = { partial: 0, whole: 0 };
+      const send = (from: string) => {
+        const d = replicas.get(from)!.takeDelta();
+        if (!d) return;
+        sent[d.partial ? 'partial' : 'whole']++;
+        // Each neighbour may or may not get it (lost deltas), in any order later.
+        for (const p of peers) if (p !== from && rnd() < 0.7) inbox.get(p)!.push(d);
+      };
+      const check = (step: number) => {
+        // What each peer believes it owns, in its own view: no two of those overlap.
+        const owned = [...replicas].flatMap(([p, r]) => r.spansOf(p).map((s) => ({ ...s, p }))).sort((x, y) => x.start - y.start);
+        for (let i = 1; i < owned.length; i++)
+          if (owned[i]!.start < owned[i - 1]!.end) expect.fail(`seed ${seed} step ${step}: ${owned[i - 1]!.p} and ${owned[i]!.p} both own ${owned[i]!.start - range.start}`);
+      };
+      for (let step = 0; step < 400; step++) {
+        const me = pick(rnd, peers);
+        const r = replicas.get(me)!;
+        const mine = r.spansOf(me).filter((s) => s.end - s.start >= 2);
+        if (mine.length && rnd() < 0.6) {
+          // Give part of one of my spans away, as a donor or a hand-over would; the receiver learns it only by gossip.
+          const s = pick(rnd, mine);
+          const a = s.start + Math.floor(rnd() * (s.end - s.start - 1));
+          const b = a + 1 + Math.floor(rnd() * (s.end - a - 1));
+          r.transfer(a, b, pick(rnd, peers.filter((p) => p !== me)));
+          send(me);
+        }
+        for (const p of peers) {
+          const box = inbox.get(p)!;
+          while (box.length && rnd() < 0.5) {
+            replicas.get(p)!.merge(box.splice(Math.floor(rnd() * box.length), 1)[0]!);
+            if (rnd() < 0.5) send(p); // forward what was new here
+          }
+        }
+        check(step);
+      }
+      // Whole rings (anti-entropy) repair what lost deltas left out.
+      for (let round = 0; round < 2; round++) for (const a of replicas.values()) for (const b of replicas.values()) b.merge(a.toWire());
+      expect(new Set([...replicas.values()].map((r) => JSON.stringify(r.toWire()))).size, `seed ${seed}`).toBe(1);
+      expect(sent.partial, `seed ${seed}: deltas were chunks`).toBeGreaterThan(sent.whole);
     }
   });
 });

@@ -40,6 +40,31 @@ function subnetInside(span: { start: number; end: number }): Cidr {
   return { start, prefix: 24, size: 256 };
 }
 
+/**
+ * 5 peers; h5 allocates 3 addresses, is removed by rmpeer on h1 while it runs
+ * behind a partition, and after the heal holds those 3 as claims.
+ */
+async function peerHoldingClaims(seed: number) {
+  const s = new IpamSim(seed, 5, { range: '10.32.0.0/20' });
+  sim = s;
+  await s.start();
+  await ready(s);
+  const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
+  const h5Name = h5.self;
+  const span = h5.ownedSpans()[0]!;
+  const sub = subnetInside(span);
+  s.excuse = (addr) => addr >= span.start && addr < span.end; // the removal of a live peer
+  const mine: number[] = [];
+  for (let k = 0; k < 3; k++) mine.push(await settled(s, h5.allocate(`h5-c${k}`, sub)));
+  s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
+  expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
+  await settled(s, h1.rmpeer(h5Name, { force: true }));
+  s.mesh.net.healAll();
+  const claimsSeen = () => (h1.peerStats().get(h5Name)?.claims?.length ?? 0) === 3;
+  expect(await s.runUntil(() => claimsSeen() && s.ringsAgree() && h5.heldOutsideOwnSpace() === 3, 120_000)).toBe(true);
+  return { s, h1, h5, h5Name, sub, mine };
+}
+
 describe('rmpeer', () => {
   it('of a live peer behind a partition: the addresses both sides handed out are conflicts on both sides at the heal, never resolved silently', async () => {
     const s = new IpamSim(7, 5, { range: '10.32.0.0/20' });
@@ -95,6 +120,44 @@ describe('rmpeer', () => {
     expect(await s.runUntil(() => gone(0) && gone(4), 30_000)).toBe(true);
     expect(s.duplicates()).toHaveLength(2);
     expect(s.violations).toEqual([]);
+  });
+
+  it('of a peer that holds claims: its claims go with it, and come back as conflicts on both sides if it was alive after all', async () => {
+    const { s, h1, h5, h5Name, sub, mine } = await peerHoldingClaims(9);
+    // Removed again: its space (asked for after the heal) and its claims go to h1.
+    s.mesh.net.partition(['p4'], ['p0', 'p1', 'p2', 'p3']);
+    expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
+    await settled(s, h1.rmpeer(h5Name, { force: true }));
+    // Its claims went with it: the owner of that space hands the addresses out again.
+    expect(await s.runUntil(() => h1.peerStats().get(h5Name)?.claims === undefined, 10_000)).toBe(true);
+    const again = await settled(s, h1.allocate('h1-again', sub, mine[0]));
+    expect(again).toBe(mine[0]);
+    expect(h1.conflicts()).toEqual([]);
+    // It was alive after all: at the heal it answers the removal with its claims, and the address held twice is a conflict on both sides.
+    s.mesh.net.healAll();
+    const reported = () =>
+      h1.conflicts().some((c) => c.address === mine[0] && c.owner === 'h1-again' && c.otherPeer === h5Name && c.otherOwner === 'h5-c0') &&
+      h5.conflicts().some((c) => c.address === mine[0] && c.owner === 'h5-c0' && c.otherPeer === h1.self && c.otherOwner === 'h1-again');
+    expect(await s.runUntil(reported, 120_000), 'conflict reported on both sides').toBe(true);
+    expect(h5.lookup('h5-c0')).toBe(mine[0]); // it did not give way
+    // The two other claimed addresses are reserved again: nobody hands them out.
+    await expect(settled(s, h1.allocate('h1-taken', sub, mine[1]))).rejects.toThrow(/in use/);
+    expect(s.violations).toEqual([]);
+  });
+
+  it('of a dead peer that held claims frees them, and no duplicate arises', async () => {
+    const { s, h1, h5Name, sub, mine } = await peerHoldingClaims(10);
+    // Now it dies for good, with its containers; the operator removes it once it is gone longer than a heartbeat timeout.
+    await s.destroy(4);
+    s.excuse = () => false;
+    expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
+    await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
+    await settled(s, h1.rmpeer(h5Name));
+    await s.run(2_000);
+    for (const [k, a] of mine.entries()) expect(await settled(s, s.ipams[k % 4]!.allocate(`reuse-${k}`, sub, a))).toBe(a);
+    await expect(settled(s, h1.rmpeer(h5Name, { force: true }))).rejects.toThrow(/holds no claims/);
+    expect(s.violations).toEqual([]);
+    expect(s.duplicates()).toEqual([]);
   });
 
   it('of a peer that is really dead never leads to a duplicate', async () => {
