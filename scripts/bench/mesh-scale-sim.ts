@@ -11,7 +11,7 @@
  * encoding's bytes per edge against the compact one's.
  */
 import { MeshSim } from '../lab/mesh-sim.js';
-import { encodeCompact } from '../../src/mesh/topology-wire.js';
+import { encodeTopology } from '../../src/mesh/topology-wire.js';
 import type { PeerRecord } from '../../src/mesh/topology.js';
 
 /** Weave's published figures (weaveworks/mesh #108, #116): a topology message at 300 nodes. */
@@ -54,7 +54,7 @@ export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = c
     const records: PeerRecord[] = a.topology().map((r) => ({ name: r.name, nickname: r.nickname, uid: r.uid, version: r.version, conns: r.connections }));
     const edges = records.reduce((e, r) => e + r.conns.length, 0);
     const v1Bytes = Buffer.byteLength(JSON.stringify(records));
-    const compactBytes = Buffer.byteLength(JSON.stringify(encodeCompact(records)));
+    const compactBytes = encodeTopology(records).length;
     const v1RestBytesPerPeerPerMin = v1Bytes * a.fanOutSize() * 2;
     // One join.
     await sim.addPeer(n);
