@@ -33,6 +33,7 @@ export const DEFAULT_SCALE_SIM_CASES: ScaleSimCase[] = [
 ];
 
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
+const cpuSeconds = (u: NodeJS.CpuUsage) => round((u.user + u.system) / 1e6, 1);
 
 /** SCALE_SIM_CASES="100:100,1000:10,5000:10:nopart" picks the cases (peers:conn-limit[:nopart]). */
 function casesFrom(spec: string | undefined): ScaleSimCase[] | undefined {
@@ -114,7 +115,7 @@ export async function benchMeshScaleSim(cases = casesFrom(process.env['SCALE_SIM
       largestMessageBytes: sim.largestMessage(),
       wallS: round((performance.now() - wall) / 1000, 1),
       // The machine is shared: CPU seconds say more than wall time about the simulator's own cost.
-      cpuS: round((process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1e6, 1),
+      cpuS: cpuSeconds(process.cpuUsage(cpu0)),
     };
     rows.push(row);
     log(JSON.stringify(row)); // progress: the large runs take minutes
