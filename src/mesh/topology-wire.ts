@@ -250,6 +250,12 @@ function nameAt(buf: Buffer, at: number): PeerName {
 const NAME_ENTRY = 9;
 const MAX_ADDRESSES = 0xfffffe;
 
+/** Scratch space reused by every encode (encoding is synchronous); the result is copied out. */
+const scratchEdges = new Writer();
+const scratchBody = new Writer();
+const scratchTable = new Writer();
+const scratchOut = new Writer();
+
 export function encodeTopology(records: PeerRecord[]): Buffer {
   // Index every name, with the address the first edge to it carries as its usual one.
   const names = new Map<PeerName, { index: number; address: number }>();
@@ -271,8 +277,9 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
     nameIndex(rec.name);
     for (const c of rec.conns) nameIndex(c.peer, c.address);
   }
-  const edges = new Writer();
-  const body = new Writer();
+  const edges = scratchEdges;
+  const body = scratchBody;
+  body.length = 0;
   body.varint(records.length);
   for (const rec of records) {
     body.varint(names.get(rec.name)!.index);
@@ -292,10 +299,12 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
     }
     body.lengthPrefixed(edges);
   }
-  const table = new Writer();
+  const table = scratchTable;
+  table.length = 0;
   table.varint(addresses.size);
   for (const a of addresses.keys()) table.bytes(addressBytes.get(a, encodeAddress));
-  const w = new Writer();
+  const w = scratchOut;
+  w.length = 0;
   w.u8(FORMAT);
   w.varint(names.size);
   for (const [n, e] of names) {
@@ -306,7 +315,7 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
   }
   w.lengthPrefixed(table);
   w.bytes(body.done());
-  return w.done();
+  return Buffer.from(w.done());
 }
 
 export function decodeTopology(payload: Uint8Array, opts: DecodeOptions): PeerRecord[] {
@@ -347,22 +356,27 @@ export function decodeTopology(payload: Uint8Array, opts: DecodeOptions): PeerRe
   const nRecords = r.varint();
   if (nRecords > opts.maxRecords || nRecords > r.left) throw new ProtocolError('malformed compact topology: records');
   const out: PeerRecord[] = [];
+  // The current record's uid, read only if asked for (a version tie, or a record kept).
+  let uidHead = 0;
+  let uidLen = 0;
+  let uidAt = 0;
+  let uidString: string | undefined;
+  const uid = (): string => {
+    if (uidString === undefined) {
+      uidString = buf.toString(uidHead % 2 ? 'hex' : 'utf8', uidAt, uidAt + uidLen);
+      if (uidString.length > 64) throw new ProtocolError('malformed compact topology: uid too long');
+    }
+    return uidString;
+  };
   for (let k = 0; k < nRecords; k++) {
     const owner = name(r.varint());
     const version = r.f64();
     if (!Number.isFinite(version)) throw new ProtocolError('malformed compact topology: version');
-    const uidHead = r.varint();
-    const uidLen = Math.floor(uidHead / 2);
-    const uidAt = r.pos;
+    uidHead = r.varint();
+    uidLen = Math.floor(uidHead / 2);
+    uidAt = r.pos;
+    uidString = undefined;
     r.skip(uidLen);
-    let uidString: string | undefined;
-    const uid = (): string => {
-      if (uidString === undefined) {
-        uidString = buf.toString(uidHead % 2 ? 'hex' : 'utf8', uidAt, uidAt + uidLen);
-        if (uidString.length > 64) throw new ProtocolError('malformed compact topology: uid too long');
-      }
-      return uidString;
-    };
     const nickLen = r.varint();
     if (nickLen > 256) throw new ProtocolError('malformed compact topology: nickname too long');
     const nickAt = r.pos;
