@@ -105,7 +105,15 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
   }
 }
 
-export async function benchMeshScaleReal(sizes = [10, 30, 60, 100], log = console.log): Promise<Record<string, number>[]> {
+/** SCALE_REAL_HOSTS="10,30,60" picks the sizes. */
+function sizesFrom(spec: string | undefined): number[] | undefined {
+  if (!spec) return undefined;
+  const sizes = spec.split(/[ ,]+/).filter(Boolean).map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n >= 2 && n <= 250)) throw new Error(`bad SCALE_REAL_HOSTS "${spec}": expected host counts from 2 to 250`);
+  return sizes;
+}
+
+export async function benchMeshScaleReal(sizes = sizesFrom(process.env['SCALE_REAL_HOSTS']) ?? [10, 30, 60, 100], log = console.log): Promise<Record<string, number>[]> {
   const load = (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
   log(`load average before the run: ${load} (the numbers below are distorted by any other load)`);
   const bare = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
