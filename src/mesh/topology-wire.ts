@@ -256,33 +256,71 @@ const scratchBody = new Writer();
 const scratchTable = new Writer();
 const scratchOut = new Writer();
 
+/**
+ * Encoding without a map lookup per edge: each distinct name and address has
+ * one slot, stamped with the message being encoded and its index there, and
+ * each record (immutable) keeps the slots of its edges. A full mesh forwards
+ * records of N edges N times over, so this is most of the encoder's work.
+ */
+interface Slot {
+  bytes: Buffer;
+  stamp: number;
+  index: number;
+  /** Names only: the address slot edges to this name usually carry, in the current message. */
+  usual?: Slot;
+}
+
+const nameSlots = new BoundedCache<PeerName, Slot>(CACHE_ENTRIES);
+const addressSlots = new BoundedCache<string, Slot>(CACHE_ENTRIES);
+const recordSlots = new WeakMap<PeerRecord, { owner: Slot; peers: Slot[]; addresses: Slot[] }>();
+let stamp = 0;
+
+function slotsOf(rec: PeerRecord): { owner: Slot; peers: Slot[]; addresses: Slot[] } {
+  let r = recordSlots.get(rec);
+  if (!r) {
+    const name = (n: PeerName) => nameSlots.get(n, () => ({ bytes: nameBytes(n), stamp: 0, index: 0 }));
+    const addr = (a: string) => addressSlots.get(a, () => ({ bytes: addressBytes.get(a, encodeAddress), stamp: 0, index: 0 }));
+    r = { owner: name(rec.name), peers: rec.conns.map((c) => name(c.peer)), addresses: rec.conns.map((c) => addr(c.address)) };
+    recordSlots.set(rec, r);
+  }
+  return r;
+}
+
 export function encodeTopology(records: PeerRecord[]): Buffer {
+  const now = ++stamp;
+  const names: Slot[] = [];
+  const addresses: Slot[] = [];
+  const useName = (sl: Slot): void => {
+    if (sl.stamp === now) return;
+    sl.stamp = now;
+    sl.index = names.length;
+    sl.usual = undefined;
+    names.push(sl);
+  };
+  const useAddress = (sl: Slot): void => {
+    if (sl.stamp === now) return;
+    if (addresses.length >= MAX_ADDRESSES) throw new RangeError('too many addresses for one topology message');
+    sl.stamp = now;
+    sl.index = addresses.length;
+    addresses.push(sl);
+  };
   // Index every name, with the address the first edge to it carries as its usual one.
-  const names = new Map<PeerName, { index: number; address: number }>();
-  const addresses = new Map<string, number>();
-  const addressIndex = (a: string): number => {
-    let i = addresses.get(a);
-    if (i === undefined) {
-      if (addresses.size >= MAX_ADDRESSES) throw new RangeError('too many addresses for one topology message');
-      addresses.set(a, (i = addresses.size));
+  const slots = records.map(slotsOf);
+  for (const rs of slots) {
+    useName(rs.owner);
+    for (let i = 0; i < rs.peers.length; i++) {
+      const p = rs.peers[i]!;
+      useName(p);
+      if (!p.usual) useAddress((p.usual = rs.addresses[i]!));
     }
-    return i;
-  };
-  const nameIndex = (n: PeerName, address?: string): void => {
-    const e = names.get(n);
-    if (!e) names.set(n, { index: names.size, address: address === undefined ? -1 : addressIndex(address) });
-    else if (e.address < 0 && address !== undefined) e.address = addressIndex(address);
-  };
-  for (const rec of records) {
-    nameIndex(rec.name);
-    for (const c of rec.conns) nameIndex(c.peer, c.address);
   }
   const edges = scratchEdges;
   const body = scratchBody;
   body.length = 0;
   body.varint(records.length);
-  for (const rec of records) {
-    body.varint(names.get(rec.name)!.index);
+  records.forEach((rec, k) => {
+    const rs = slots[k]!;
+    body.varint(rs.owner.index);
     body.f64(rec.version);
     const hex = HEX.test(rec.uid);
     const uid = Buffer.from(rec.uid, hex ? 'hex' : 'utf8');
@@ -290,26 +328,29 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
     body.bytes(uid);
     body.string(rec.nickname);
     edges.length = 0;
-    for (const c of rec.conns) {
-      const n = names.get(c.peer)!;
-      const a = addressIndex(c.address);
-      const other = a !== n.address;
-      edges.varint(n.index * 4 + (other ? 2 : 0) + (c.outbound ? 1 : 0));
-      if (other) edges.varint(a);
+    for (let i = 0; i < rs.peers.length; i++) {
+      const p = rs.peers[i]!;
+      const a = rs.addresses[i]!;
+      const other = a !== p.usual;
+      edges.varint(p.index * 4 + (other ? 2 : 0) + (rec.conns[i]!.outbound ? 1 : 0));
+      if (other) {
+        useAddress(a);
+        edges.varint(a.index);
+      }
     }
     body.lengthPrefixed(edges);
-  }
+  });
   const table = scratchTable;
   table.length = 0;
-  table.varint(addresses.size);
-  for (const a of addresses.keys()) table.bytes(addressBytes.get(a, encodeAddress));
+  table.varint(addresses.length);
+  for (const a of addresses) table.bytes(a.bytes);
   const w = scratchOut;
   w.length = 0;
   w.u8(FORMAT);
-  w.varint(names.size);
-  for (const [n, e] of names) {
-    w.bytes(nameBytes(n));
-    const a = e.address + 1;
+  w.varint(names.length);
+  for (const n of names) {
+    w.bytes(n.bytes);
+    const a = n.usual ? n.usual.index + 1 : 0;
     w.u8(a >>> 16);
     w.u16(a & 0xffff);
   }
