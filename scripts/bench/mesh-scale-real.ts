@@ -48,8 +48,9 @@ interface PeerView {
 
 async function gossipBytesSent(d: DaemonHost): Promise<number> {
   const r = await apiRequest(d.apiSocket, 'GET', '/metrics', undefined, { timeoutMs: 10_000 });
-  const m = /^overlay_gossip_bytes_sent_total (\d+)/m.exec(r.body);
-  return m ? Number(m[1]) : NaN;
+  const m = /^overlay_gossip_sent_bytes_total (\d+)/m.exec(r.body);
+  if (!m) throw new Error(`no overlay_gossip_sent_bytes_total on ${d.host.ns}'s /metrics`);
+  return Number(m[1]);
 }
 
 async function everyoneSees(hosts: DaemonHost[], n: number, without?: string): Promise<boolean> {
