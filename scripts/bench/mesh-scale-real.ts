@@ -11,6 +11,7 @@
  * global) overflow at about 40 hosts on one switch; this lab raises them and
  * restores the old values afterwards, whatever happens.
  */
+import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { apiRequest } from '../../src/api/client.js';
 import { getSysctl, setSysctl } from '../../src/sys/sysctl.js';
@@ -28,7 +29,18 @@ async function withNeighbourTablesRaised<T>(fn: () => Promise<T>): Promise<T> {
     if (v !== undefined) saved.set(k, v);
   }
   const restore = () => Promise.all([...saved].map(([k, v]) => setSysctl(k, v).catch(() => undefined)));
-  const onSignal = () => void restore().then(() => process.exit(130));
+  // On a signal, restored synchronously: the lab's own handler exits the process once its
+  // namespaces are gone, which must not win the race against an asynchronous restore.
+  const onSignal = () => {
+    for (const [k, v] of saved) {
+      try {
+        writeFileSync(`/proc/sys/${k}`, v);
+      } catch {
+        // keep restoring the others
+      }
+    }
+    process.exit(130);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
