@@ -29,8 +29,9 @@ async function withNeighbourTablesRaised<T>(fn: () => Promise<T>): Promise<T> {
     if (v !== undefined) saved.set(k, v);
   }
   const restore = () => Promise.all([...saved].map(([k, v]) => setSysctl(k, v).catch(() => undefined)));
-  // On a signal, restored synchronously: the lab's own handler exits the process once its
-  // namespaces are gone, which must not win the race against an asynchronous restore.
+  // On a signal, restored synchronously, before anything else: the lab's own handler
+  // (scripts/lab/lab.ts) removes the namespaces and then exits the process, and an
+  // asynchronous restore could lose that race.
   const onSignal = () => {
     for (const [k, v] of saved) {
       try {
@@ -39,7 +40,6 @@ async function withNeighbourTablesRaised<T>(fn: () => Promise<T>): Promise<T> {
         // keep restoring the others
       }
     }
-    process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
