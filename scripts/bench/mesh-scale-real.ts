@@ -11,6 +11,7 @@
  * global) overflow at about 40 hosts on one switch; this lab raises them and
  * restores the old values afterwards, whatever happens.
  */
+import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { apiRequest } from '../../src/api/client.js';
 import { getSysctl, setSysctl } from '../../src/sys/sysctl.js';
@@ -28,7 +29,18 @@ async function withNeighbourTablesRaised<T>(fn: () => Promise<T>): Promise<T> {
     if (v !== undefined) saved.set(k, v);
   }
   const restore = () => Promise.all([...saved].map(([k, v]) => setSysctl(k, v).catch(() => undefined)));
-  const onSignal = () => void restore().then(() => process.exit(130));
+  // On a signal, restored synchronously, before anything else: the lab's own handler
+  // (scripts/lab/lab.ts) removes the namespaces and then exits the process, and an
+  // asynchronous restore could lose that race.
+  const onSignal = () => {
+    for (const [k, v] of saved) {
+      try {
+        writeFileSync(`/proc/sys/${k}`, v);
+      } catch {
+        // keep restoring the others
+      }
+    }
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -48,8 +60,9 @@ interface PeerView {
 
 async function gossipBytesSent(d: DaemonHost): Promise<number> {
   const r = await apiRequest(d.apiSocket, 'GET', '/metrics', undefined, { timeoutMs: 10_000 });
-  const m = /^overlay_gossip_bytes_sent_total (\d+)/m.exec(r.body);
-  return m ? Number(m[1]) : NaN;
+  const m = /^overlay_gossip_sent_bytes_total (\d+)/m.exec(r.body);
+  if (!m) throw new Error(`no overlay_gossip_sent_bytes_total on ${d.host.ns}'s /metrics`);
+  return Number(m[1]);
 }
 
 async function everyoneSees(hosts: DaemonHost[], n: number, without?: string): Promise<boolean> {
@@ -105,7 +118,15 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
   }
 }
 
-export async function benchMeshScaleReal(sizes = [10, 30, 60, 100], log = console.log): Promise<Record<string, number>[]> {
+/** SCALE_REAL_HOSTS="10,30,60" picks the sizes. */
+function sizesFrom(spec: string | undefined): number[] | undefined {
+  if (!spec) return undefined;
+  const sizes = spec.split(/[ ,]+/).filter(Boolean).map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n >= 2 && n <= 250)) throw new Error(`bad SCALE_REAL_HOSTS "${spec}": expected host counts from 2 to 250`);
+  return sizes;
+}
+
+export async function benchMeshScaleReal(sizes = sizesFrom(process.env['SCALE_REAL_HOSTS']) ?? [10, 30, 60, 100], log = console.log): Promise<Record<string, number>[]> {
   const load = (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
   log(`load average before the run: ${load} (the numbers below are distorted by any other load)`);
   const bare = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);

@@ -11,7 +11,7 @@
  * encoding's bytes per edge against the compact one's.
  */
 import { MeshSim } from '../lab/mesh-sim.js';
-import { encodeCompact } from '../../src/mesh/topology-wire.js';
+import { encodeTopology } from '../../src/mesh/topology-wire.js';
 import type { PeerRecord } from '../../src/mesh/topology.js';
 
 /** Weave's published figures (weaveworks/mesh #108, #116): a topology message at 300 nodes. */
@@ -33,12 +33,25 @@ export const DEFAULT_SCALE_SIM_CASES: ScaleSimCase[] = [
 ];
 
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
+const cpuSeconds = (u: NodeJS.CpuUsage) => round((u.user + u.system) / 1e6, 1);
 
-export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = console.log): Promise<Record<string, number>[]> {
+/** SCALE_SIM_CASES="100:100,1000:10,5000:10:nopart" picks the cases (peers:conn-limit[:nopart]). */
+function casesFrom(spec: string | undefined): ScaleSimCase[] | undefined {
+  if (!spec) return undefined;
+  return spec.split(/[ ,]+/).filter(Boolean).map((a) => {
+    const [p, l, part] = a.split(':');
+    const c = { peers: Number(p), connLimit: Number(l ?? 10), partition: part !== 'nopart' };
+    if (!Number.isInteger(c.peers) || c.peers < 2 || !Number.isInteger(c.connLimit) || c.connLimit < 1) throw new Error(`bad scale case "${a}": expected peers:conn-limit[:nopart]`);
+    return c;
+  });
+}
+
+export async function benchMeshScaleSim(cases = casesFrom(process.env['SCALE_SIM_CASES']) ?? DEFAULT_SCALE_SIM_CASES, log = console.log): Promise<Record<string, number>[]> {
   const rows: Record<string, number>[] = [];
   for (const c of cases) {
     const n = c.peers;
     const wall = performance.now();
+    const cpu0 = process.cpuUsage();
     const sim = new MeshSim(4242 + n, { targetsPerPeer: 3, discovery: true, connLimit: c.connLimit });
     for (let i = 0; i < n; i++) await sim.addPeer(i);
     const formMs = await sim.runUntilConverged(600_000, 100);
@@ -54,7 +67,7 @@ export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = c
     const records: PeerRecord[] = a.topology().map((r) => ({ name: r.name, nickname: r.nickname, uid: r.uid, version: r.version, conns: r.connections }));
     const edges = records.reduce((e, r) => e + r.conns.length, 0);
     const v1Bytes = Buffer.byteLength(JSON.stringify(records));
-    const compactBytes = Buffer.byteLength(JSON.stringify(encodeCompact(records)));
+    const compactBytes = encodeTopology(records).length;
     const v1RestBytesPerPeerPerMin = v1Bytes * a.fanOutSize() * 2;
     // One join.
     await sim.addPeer(n);
@@ -101,6 +114,8 @@ export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = c
       healBytesPerPeer: Math.round(healBytesPerPeer),
       largestMessageBytes: sim.largestMessage(),
       wallS: round((performance.now() - wall) / 1000, 1),
+      // The machine is shared: CPU seconds say more than wall time about the simulator's own cost.
+      cpuS: cpuSeconds(process.cpuUsage(cpu0)),
     };
     rows.push(row);
     log(JSON.stringify(row)); // progress: the large runs take minutes
@@ -111,9 +126,5 @@ export async function benchMeshScaleSim(cases = DEFAULT_SCALE_SIM_CASES, log = c
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   // node dist/scripts/bench/mesh-scale-sim.js 100:10 1000:10 ...
-  const cases = process.argv.slice(2).map((a) => {
-    const [p, l, part] = a.split(':');
-    return { peers: Number(p), connLimit: Number(l ?? 10), partition: part !== 'nopart' };
-  });
-  benchMeshScaleSim(cases.length ? cases : undefined).then((r) => console.table(r));
+  benchMeshScaleSim(casesFrom(process.argv.slice(2).join(','))).then((r) => console.table(r));
 }

@@ -9,6 +9,30 @@ import type { PeerName } from '../../src/lib/peer-name.js';
 import { seededRandom, type Random } from '../../src/lib/random.js';
 import { Router, type RouterTimings } from '../../src/mesh/router.js';
 import { SimNetwork, type SimNetworkOptions } from '../../src/mesh/sim-transport.js';
+import type { PeerRecord } from '../../src/mesh/topology.js';
+import type { RecordPool } from '../../src/mesh/topology-wire.js';
+
+/**
+ * One copy of each decoded topology record for all the routers of the
+ * simulation: 5,000 peers each holding 5,000 records of their own would not
+ * fit in memory, and the copies would be identical (a record is immutable
+ * and named by its owner, uid and version).
+ */
+class SharedRecordPool implements RecordPool {
+  private readonly byName = new Map<string, PeerRecord[]>();
+
+  get(name: string, uid: string, version: number): PeerRecord | undefined {
+    const list = this.byName.get(name);
+    if (list) for (let i = list.length - 1; i >= 0; i--) if (list[i]!.version === version && list[i]!.uid === uid) return list[i];
+    return undefined;
+  }
+
+  add(r: PeerRecord): void {
+    const list = this.byName.get(r.name);
+    if (list) list.push(r);
+    else this.byName.set(r.name, [r]);
+  }
+}
 
 export interface MeshSimOptions extends SimNetworkOptions {
   timings?: Partial<RouterTimings>;
@@ -30,6 +54,7 @@ export class MeshSim {
   readonly random: Random;
   readonly net: SimNetwork;
   readonly routers: (Router | undefined)[] = [];
+  private readonly pool = new SharedRecordPool();
   private readonly targets: string[][] = [];
   private incarnation = 0;
   /** Per slot: how many times it was wiped (`overlay reset`), so it comes back under a new name. */
@@ -79,6 +104,7 @@ export class MeshSim {
       maxProtocolVersion: this.opts.maxProtocolVersion?.(i),
       epoch: 1_000_000 + this.clock.now(),
       timings: this.opts.timings,
+      recordPool: this.pool,
     });
     this.routers[i] = r;
     await r.start();

@@ -25,7 +25,7 @@ export interface GossipChannel {
    * protocol older than v3 always get full state.)
    */
   readonly digest?: ChannelDigest;
-  /** The wire form of a payload for a connection at this protocol version; the payload itself by default. */
+  /** The wire form of a payload for a connection at this protocol version; the payload itself by default. A Uint8Array goes in a binary frame (v3+ only). */
   wireFor?(payload: unknown, protocolVersion: number): unknown;
 }
 

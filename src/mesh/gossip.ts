@@ -13,7 +13,7 @@ import { shuffle, type Random } from '../lib/random.js';
 import type { Connection } from './connection.js';
 import { MAX_FRAME_BYTES } from './frame.js';
 import type { GossipChannel, GossipSender } from './gossip-channel.js';
-import { DIGEST_GOSSIP_VERSION, ProtocolError, type Message } from './protocol.js';
+import { DIGEST_GOSSIP_VERSION, encodeBinaryGossip, ProtocolError, type Message } from './protocol.js';
 import type { MeshCounters } from './router-types.js';
 
 /** Half the frame limit, leaving room for the envelope and encryption. */
@@ -141,7 +141,7 @@ export class Gossip {
   private encode(channel: string, payload: unknown, version: number): Buffer[] {
     const ch = this.channels.get(channel)?.ch;
     const wire = ch?.wireFor ? ch.wireFor(payload, version) : payload;
-    const body = Buffer.from(JSON.stringify({ t: 'g', c: channel, d: wire }));
+    const body = wire instanceof Uint8Array ? encodeBinaryGossip(channel, wire) : Buffer.from(JSON.stringify({ t: 'g', c: channel, d: wire }));
     if (body.length <= MAX_GOSSIP_BYTES) return [body];
     if (!Array.isArray(payload) || payload.length < 2) {
       this.d.log.error('gossip payload too large to send; dropped', { channel, bytes: body.length });

@@ -18,7 +18,7 @@ export const PROTOCOL_MAX_VERSION = 3;
  */
 export const ENCRYPTED_MIN_VERSION = 2;
 /**
- * From v3: topology records in the compact encoding (topology-wire.ts), and
+ * From v3: topology records in the compact binary encoding (topology-wire.ts), and
  * anti-entropy by digest (the 'ah' and 'av' messages below). An older peer
  * gets the JSON records and full-state anti-entropy.
  */
@@ -132,7 +132,29 @@ export function negotiateVersion(theirs: HelloWire, ourMin: number, ourMax: numb
   return v;
 }
 
+/**
+ * v3+: a gossip message whose payload is binary (the compact topology): a
+ * marker byte no JSON body starts with, the channel name, the payload.
+ */
+const BINARY_GOSSIP = 0x01;
+
+export function encodeBinaryGossip(channel: string, payload: Uint8Array): Buffer {
+  const c = Buffer.from(channel, 'utf8');
+  if (c.length > 64) throw new RangeError('channel name too long');
+  const out = Buffer.allocUnsafe(2 + c.length + payload.length);
+  out[0] = BINARY_GOSSIP;
+  out[1] = c.length;
+  c.copy(out, 2);
+  out.set(payload, 2 + c.length);
+  return out;
+}
+
 export function decodeMessage(body: Buffer): Message {
+  if (body[0] === BINARY_GOSSIP) {
+    const len = body[1];
+    if (len === undefined || len > 64 || body.length < 2 + len) throw new ProtocolError('malformed binary gossip message');
+    return { t: 'g', c: body.toString('utf8', 2, 2 + len), d: body.subarray(2 + len) };
+  }
   const o = obj(parseJson(body), 'message');
   switch (o['t']) {
     case 'hb':

@@ -19,6 +19,7 @@ import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, type Message } from './prot
 import type { ConnectionStatus, MeshCounters, TargetStatus, TopologyPeerStatus } from './router-types.js';
 import type { Topology } from './topology.js';
 import { TopologyChannel } from './topology-channel.js';
+import type { RecordPool } from './topology-wire.js';
 import type { Transport } from './transport.js';
 
 export interface RouterTimings {
@@ -73,6 +74,8 @@ export interface RouterConfig {
   logger: Logger;
   timings?: Partial<RouterTimings>;
   handshakeLimits?: Partial<HandshakeLimits>;
+  /** Simulations of thousands of routers in one process share decoded topology records (topology-wire.ts). */
+  recordPool?: RecordPool;
 }
 
 interface Target {
@@ -124,7 +127,7 @@ export class Router {
   private topologyTimer?: TimerHandle;
   private graceTimer?: TimerHandle;
   private readonly unreachableSince = new Map<PeerName, number>();
-  private lastPeersSignature = '';
+  private lastPeersSignature = new Map<PeerName, string>();
   private stopped = false;
   /**
    * Until open(), connections are held unstarted (no hello sent, nothing read):
@@ -167,6 +170,7 @@ export class Router {
     this.topoCh = new TopologyChannel(
       { name: cfg.name, nickname: cfg.nickname, uid: this.uid, version: cfg.epoch ?? Date.now(), conns: [] },
       { gossip: () => topologySender?.gossip(), changed: () => this.afterTopologyChange() },
+      cfg.recordPool,
     );
     this.topo = this.topoCh.topo;
     topologySender = this.registerChannel(this.topoCh);
@@ -585,7 +589,7 @@ export class Router {
     }
     if (this.cfg.discovery !== false) this.discover();
     const sig = this.peersSignature();
-    if (sig !== this.lastPeersSignature) {
+    if (this.peersChangedSince(this.lastPeersSignature, sig)) {
       this.lastPeersSignature = sig;
       for (const cb of this.peersListeners) cb();
     }
@@ -647,14 +651,23 @@ export class Router {
     }
   }
 
-  /** Membership and reachability: listeners hear of a peer turning unreachable at once, not only when its record goes after the grace. */
-  private peersSignature(): string {
+  /**
+   * Membership and reachability (name -> uid and up/down): listeners hear of a
+   * peer turning unreachable at once, not only when its record goes after the
+   * grace. Compared entry by entry, without building a string, since it runs
+   * after every burst of topology changes.
+   */
+  private peersSignature(): Map<PeerName, string> {
     const routes = this.routes();
-    return this.topo
-      .all()
-      .map((r) => `${r.name}/${r.uid}/${r.name === this.name || routes.has(r.name) ? 'up' : 'down'}`)
-      .sort()
-      .join(',');
+    const sig = new Map<PeerName, string>();
+    for (const r of this.topo.all()) sig.set(r.name, r.name === this.name || routes.has(r.name) ? r.uid : `${r.uid}/down`);
+    return sig;
+  }
+
+  private peersChangedSince(before: Map<PeerName, string>, now: Map<PeerName, string>): boolean {
+    if (before.size !== now.size) return true;
+    for (const [k, v] of now) if (before.get(k) !== v) return true;
+    return false;
   }
 
   topology(): TopologyPeerStatus[] {

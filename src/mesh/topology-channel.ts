@@ -3,14 +3,14 @@
  * between routers. Deltas are the records changed since the last flush (ours
  * and those learnt from others, so a burst of changes is forwarded once);
  * anti-entropy is by digest (record-versions.ts); v3 connections get the
- * compact encoding (topology-wire.ts).
+ * compact binary encoding (topology-wire.ts).
  */
 import type { PeerName } from '../lib/peer-name.js';
 import type { ChannelDigest, GossipChannel } from './gossip-channel.js';
 import { DIGEST_GOSSIP_VERSION, ProtocolError } from './protocol.js';
 import { parseVersions } from './record-versions.js';
 import { decodeRecords, Topology, type ConnRecord, type PeerRecord } from './topology.js';
-import { encodeCompact } from './topology-wire.js';
+import { encodeTopology, type RecordPool } from './topology-wire.js';
 
 export const TOPOLOGY_CHANNEL = 'topology';
 
@@ -29,6 +29,8 @@ export class TopologyChannel implements GossipChannel {
   constructor(
     own: PeerRecord,
     private readonly events: TopologyChannelEvents,
+    /** Shares decoded records between the routers of one process (simulations of thousands of peers). */
+    private readonly pool?: RecordPool,
   ) {
     this.topo = new Topology(own);
   }
@@ -69,7 +71,7 @@ export class TopologyChannel implements GossipChannel {
   }
 
   merge(_from: PeerName, payload: unknown): undefined {
-    const changed = this.topo.merge(decodeRecords(payload));
+    const changed = this.topo.merge(decodeRecords(payload, { wants: (n, v, u) => this.topo.wants(n, v, u), pool: this.pool }));
     if (changed.length === 0) return undefined;
     // Forward as part of the next coalesced delta rather than one message
     // per incoming change: during a join, many changes arrive together.
@@ -80,7 +82,7 @@ export class TopologyChannel implements GossipChannel {
   }
 
   wireFor(payload: unknown, protocolVersion: number): unknown {
-    return protocolVersion >= DIGEST_GOSSIP_VERSION ? encodeCompact(payload as PeerRecord[]) : payload;
+    return protocolVersion >= DIGEST_GOSSIP_VERSION ? encodeTopology(payload as PeerRecord[]) : payload;
   }
 
   readonly digest: ChannelDigest = {

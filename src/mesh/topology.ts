@@ -8,7 +8,7 @@
 import { isPeerName, type PeerName } from '../lib/peer-name.js';
 import { ProtocolError } from './protocol.js';
 import { RecordVersions } from './record-versions.js';
-import { decodeCompact, isCompactTopology } from './topology-wire.js';
+import { decodeTopology, type RecordPool } from './topology-wire.js';
 
 export interface ConnRecord {
   peer: PeerName;
@@ -74,6 +74,17 @@ export class Topology {
     return this.own;
   }
 
+  /** Would a record of this version be new to us (the decoder skips the edges of those that are not)? Same rule as merge(). */
+  wants(name: PeerName, version: number, uid: () => string): boolean {
+    if (name === this.own.name) {
+      const ownNewer = this.own.version !== version ? this.own.version > version : this.own.uid > uid();
+      return !ownNewer && uid() !== this.own.uid;
+    }
+    const cur = this.records.get(name);
+    if (!cur) return true;
+    return version !== cur.version ? version > cur.version : uid() > cur.uid;
+  }
+
   /**
    * Fold in records from a peer. Returns the records that were new to us (to
    * forward), including our own record if a stale incarnation of us forced a
@@ -96,39 +107,28 @@ export class Topology {
     return changed;
   }
 
-  /** Undirected adjacency, counting an edge only when both ends report it. */
-  private adjacency(): Map<PeerName, PeerName[]> {
-    // Each record's neighbours as a set first: checking "both ends report it" is then O(1) per edge.
-    const reported = new Map<PeerName, Set<PeerName>>();
-    for (const r of this.records.values()) reported.set(r.name, new Set(r.conns.map((c) => c.peer)));
-    const adj = new Map<PeerName, PeerName[]>();
-    for (const r of this.records.values()) {
-      const list: PeerName[] = [];
-      for (const c of r.conns) if (reported.get(c.peer)?.has(r.name)) list.push(c.peer);
-      adj.set(r.name, list);
-    }
-    return adj;
-  }
-
-  /** Shortest-path first hops from us: destination -> neighbour to send through. */
+  /**
+   * Shortest-path first hops from us: destination -> neighbour to send through.
+   * An edge counts only when both ends report it. Breadth-first over the
+   * records themselves (no adjacency built per call): this runs after every
+   * burst of topology changes, on every peer.
+   */
   routes(): Map<PeerName, PeerName> {
-    const adj = this.adjacency();
     const hop = new Map<PeerName, PeerName>();
     const queue: PeerName[] = [];
-    for (const n of adj.get(this.own.name) ?? []) {
-      if (!hop.has(n)) {
-        hop.set(n, n);
-        queue.push(n);
+    const visit = (from: PeerName, via: PeerName | undefined): void => {
+      const rec = this.records.get(from);
+      if (!rec) return;
+      for (const c of rec.conns) {
+        if (c.peer === this.own.name || hop.has(c.peer)) continue;
+        const other = this.records.get(c.peer);
+        if (!other || !neighbourSet(other).has(from)) continue;
+        hop.set(c.peer, via ?? c.peer);
+        queue.push(c.peer);
       }
-    }
-    for (let qi = 0; qi < queue.length; qi++) {
-      const cur = queue[qi]!;
-      for (const n of adj.get(cur) ?? []) {
-        if (n === this.own.name || hop.has(n)) continue;
-        hop.set(n, hop.get(cur)!);
-        queue.push(n);
-      }
-    }
+    };
+    visit(this.own.name, undefined);
+    for (let qi = 0; qi < queue.length; qi++) visit(queue[qi]!, hop.get(queue[qi]!));
     return hop;
   }
 
@@ -149,12 +149,23 @@ export class Topology {
   }
 }
 
+/** Records never change once made (a new version is a new object), so each one's set of neighbours is computed once. */
+const neighbourSets = new WeakMap<PeerRecord, Set<PeerName>>();
+function neighbourSet(r: PeerRecord): Set<PeerName> {
+  let s = neighbourSets.get(r);
+  if (!s) neighbourSets.set(r, (s = new Set(r.conns.map((c) => c.peer))));
+  return s;
+}
+
 const MAX_RECORDS = 100_000;
 const MAX_CONNS = 10_000;
 
-/** Validate gossiped records from the wire: the v1 JSON list, or the compact form of v3 (topology-wire.ts). */
-export function decodeRecords(payload: unknown): PeerRecord[] {
-  if (isCompactTopology(payload)) return decodeCompact(payload, MAX_RECORDS, MAX_CONNS);
+/**
+ * Validate gossiped records from the wire: the v1 JSON list, or the binary
+ * form of v3 (topology-wire.ts), which skips records `wants` turns down.
+ */
+export function decodeRecords(payload: unknown, opts: { wants?: Topology['wants']; pool?: RecordPool } = {}): PeerRecord[] {
+  if (payload instanceof Uint8Array) return decodeTopology(payload, { maxRecords: MAX_RECORDS, maxConns: MAX_CONNS, ...opts });
   if (!Array.isArray(payload) || payload.length > MAX_RECORDS) throw new ProtocolError('topology payload must be an array');
   return payload.map((x): PeerRecord => {
     const o = x as Partial<PeerRecord> | null;
