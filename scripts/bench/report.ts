@@ -203,7 +203,7 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
       }))),
     );
   }
-  const scale = find(results, 'scale (') as Row[] | undefined; // not 'scale-real'
+  const scale = find(results, 'scale') as Row[] | undefined; // exact name: not 'scale-real'
   if (Array.isArray(scale)) {
     const limited = scale.filter((r) => (r['connLimit'] ?? 0) < (r['peers'] ?? 0));
     const full = scale.filter((r) => (r['connLimit'] ?? 0) >= (r['peers'] ?? 0));
