@@ -33,6 +33,12 @@ async function settled<T>(s: IpamSim, p: Promise<T>): Promise<T> {
 
 const sees = (s: IpamSim, i: number, peer: string, reachable: boolean) => s.mesh.routers[i]!.peers().some((p) => p.name === peer && p.reachable) === reachable;
 
+/** Waits until h1 sees `peer` unreachable, then until it has been gone longer than a heartbeat timeout (what rmpeer without --force needs). */
+async function gonePastHeartbeat(s: IpamSim, peer: string): Promise<void> {
+  expect(await s.runUntil(() => sees(s, 0, peer, false), 60_000)).toBe(true);
+  await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
+}
+
 /** A /24 lying wholly inside [start, end). */
 function subnetInside(span: { start: number; end: number }): Cidr {
   const start = Math.ceil(span.start / 256) * 256;
@@ -150,8 +156,7 @@ describe('rmpeer', () => {
     // Now it dies for good, with its containers; the operator removes it once it is gone longer than a heartbeat timeout.
     await s.destroy(4);
     s.excuse = () => false;
-    expect(await s.runUntil(() => sees(s, 0, h5Name, false), 60_000)).toBe(true);
-    await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
+    await gonePastHeartbeat(s, h5Name);
     await settled(s, h1.rmpeer(h5Name));
     await s.run(2_000);
     for (const [k, a] of mine.entries()) expect(await settled(s, s.ipams[k % 4]!.allocate(`reuse-${k}`, sub, a))).toBe(a);
@@ -171,8 +176,7 @@ describe('rmpeer', () => {
     const name = s.ipams[4]!.self;
     await s.run(2_000); // its usage is published
     await s.destroy(4);
-    expect(await s.runUntil(() => sees(s, 0, name, false), 60_000)).toBe(true);
-    await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
+    await gonePastHeartbeat(s, name);
     const r = await settled(s, s.ipams[0]!.rmpeer('p4'));
     expect(r.message).toMatch(/5 addresses in use/);
     for (let k = 0; k < 30; k++) await settled(s, s.ipams[k % 4]!.allocate(`after-${k}`, sub));
