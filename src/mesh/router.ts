@@ -121,6 +121,7 @@ export class Router {
   private readonly targetsListeners = new Set<() => void>();
   private routeCache?: Map<PeerName, PeerName>;
   private antiEntropyTimer?: TimerHandle;
+  private heartbeatTimer?: TimerHandle;
   private topologyTimer?: TimerHandle;
   private graceTimer?: TimerHandle;
   private readonly unreachableSince = new Map<PeerName, number>();
@@ -185,6 +186,7 @@ export class Router {
     this.opened = opts.open ?? true;
     await this.cfg.transport.listen((stream) => this.accept(stream));
     this.scheduleAntiEntropy();
+    this.scheduleHeartbeats();
     this.log.info('router started', { nickname: this.nickname, uid: this.uid, port: this.cfg.port, encrypted: this.cfg.passwordKey !== undefined });
   }
 
@@ -199,6 +201,7 @@ export class Router {
     if (this.stopped) return;
     this.stopped = true;
     this.clock.clearTimeout(this.antiEntropyTimer);
+    this.clock.clearTimeout(this.heartbeatTimer);
     this.clock.clearTimeout(this.topologyTimer);
     this.clock.clearTimeout(this.graceTimer);
     this.gossip.stop();
@@ -726,6 +729,18 @@ export class Router {
       this.gossip.antiEntropyRound();
       this.scheduleAntiEntropy();
     }, jittered);
+  }
+
+  /**
+   * One timer for every connection's heartbeat and timeout: an idle daemon
+   * wakes once per interval for them all, not once per connection.
+   */
+  private scheduleHeartbeats(): void {
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      for (const c of [...this.conns]) c.heartbeat();
+      this.scheduleHeartbeats();
+    }, this.t.heartbeatMs);
   }
 
   private receive(c: Connection, m: Message, bytes: number): void {

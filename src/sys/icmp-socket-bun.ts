@@ -2,7 +2,10 @@
  * The ICMPv6 probe socket under Bun, through libc via bun:ffi (see
  * icmp-socket.ts for why not raw-socket). Bun offers no readiness callback
  * for a file descriptor, so a non-blocking socket is read on a short timer,
- * and only while a reply is awaited (an idle daemon does not wake up for it).
+ * and only while a reply is awaited: the timer stops as soon as the last
+ * awaited reply is in (replies take well under a millisecond on a LAN, so a
+ * round of probes costs a few wake-ups, not one per millisecond of its
+ * timeout), and an idle daemon does not wake up for it at all.
  * The timer does not skew the RTT: each message's receive time is the
  * kernel's (SO_TIMESTAMPNS, read back with SIOCGSTAMPNS), and now() reads the
  * same clock (CLOCK_REALTIME).
@@ -10,7 +13,7 @@
 import { ptr } from 'bun:ffi';
 import IPCIDR from 'ip-cidr';
 import { AF_INET6, daemonLibc, EINTR, errno, errnoText, libc, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET } from './libc.js';
-import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
+import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type AwaitingReply, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
 
 const SO_TIMESTAMPNS = 35;
 const SIOCGSTAMPNS = 0x8907;
@@ -48,7 +51,7 @@ function sockaddr(target: string, ifname: string): Uint8Array | undefined {
   return sa;
 }
 
-export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
+export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: AwaitingReply): IcmpV6Socket {
   const c = { ...libc(), ...daemonLibc() };
   const fd = c.socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
   if (fd < 0) throw new Error(`cannot open an ICMPv6 raw socket: ${errnoText(errno())}`);
@@ -76,7 +79,7 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
       const at = c.ioctl(fd, SIOCGSTAMPNS, ptr(stamp)) === 0 ? nanos(stamp) : now();
       onMessage(Buffer.from(rx.subarray(0, n)), at);
     }
-    if (Date.now() > listenUntil && timer) {
+    if ((!awaiting() || Date.now() > listenUntil) && timer) {
       clearInterval(timer);
       timer = undefined;
     }
