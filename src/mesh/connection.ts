@@ -317,7 +317,7 @@ export class Connection {
       return;
     }
     // A congested peer is not reading: a heartbeat would only queue behind the backlog.
-    // The slack lets a tick a little early still count (timers are not exact).
+    // The router ticks at half the interval; the slack lets a tick a little early still count.
     if (!this.congested && now - this.lastSent >= this.timings.heartbeatMs * 0.9) this.writeBody(Buffer.from('{"t":"hb"}'));
   }
 

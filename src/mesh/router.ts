@@ -22,7 +22,9 @@ import { TopologyChannel } from './topology-channel.js';
 import type { Transport } from './transport.js';
 
 export interface RouterTimings {
+  /** A connection that carried nothing of ours for this long gets a heartbeat. */
   heartbeatMs: number;
+  /** A connection silent this long is closed; checked every heartbeatMs / 2. */
   heartbeatTimeoutMs: number;
   handshakeTimeoutMs: number;
   /** Full-state anti-entropy period. */
@@ -40,7 +42,8 @@ export interface RouterTimings {
 }
 
 export const DEFAULT_TIMINGS: RouterTimings = {
-  heartbeatMs: 5_000,
+  // Three heartbeats per timeout: two may be late or lost before a live peer is dropped.
+  heartbeatMs: 10_000,
   heartbeatTimeoutMs: 30_000,
   handshakeTimeoutMs: 10_000,
   gossipIntervalMs: 30_000,
@@ -733,14 +736,17 @@ export class Router {
 
   /**
    * One timer for every connection's heartbeat and timeout: an idle daemon
-   * wakes once per interval for them all, not once per connection.
+   * wakes twice per heartbeat interval for them all, not once per connection.
+   * Ticking at half the interval keeps the timeout check fine-grained (a
+   * silent peer goes within heartbeatTimeoutMs + heartbeatMs / 2) while each
+   * connection still gets one heartbeat per interval.
    */
   private scheduleHeartbeats(): void {
     this.heartbeatTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       for (const c of [...this.conns]) c.heartbeat();
       this.scheduleHeartbeats();
-    }, this.t.heartbeatMs);
+    }, this.t.heartbeatMs / 2);
   }
 
   private receive(c: Connection, m: Message, bytes: number): void {

@@ -30,13 +30,8 @@ function setInt(fd: number, level: number, option: number, value: number): void 
   if (libc().setsockopt(fd, level, option, ptr(v), 4) !== 0) throw new Error(`setsockopt(${level}, ${option}) failed: ${errnoText(errno())}`);
 }
 
-/** struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not exist or `target` is no IPv6 address. */
-function sockaddr(target: string, ifname: string): Uint8Array | undefined {
-  const index = daemonLibc().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
-  if (index === 0) return undefined;
-  const sa = new Uint8Array(28);
-  const view = new DataView(sa.buffer);
-  view.setUint16(0, AF_INET6, true);
+/** The 16 bytes of an IPv6 address, or undefined when it is none. */
+function addressBytes(target: string): Uint8Array | undefined {
   // ip-address gives the 16 bytes as signed numbers; the mask makes them octets.
   let bytes: number[];
   try {
@@ -46,7 +41,26 @@ function sockaddr(target: string, ifname: string): Uint8Array | undefined {
   }
   // It also drops leading zero bytes (::1 comes back as one byte): right-align them in the 16.
   if (bytes.length > 16) return undefined;
-  sa.set(Uint8Array.from(bytes, (b) => b & 0xff), 8 + 16 - bytes.length);
+  const out = new Uint8Array(16);
+  out.set(Uint8Array.from(bytes, (b) => b & 0xff), 16 - bytes.length);
+  return out;
+}
+
+/**
+ * struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not
+ * exist or `target` is no IPv6 address. Parsed addresses are kept (the same peers are probed every
+ * round); the interface index is looked up each time, as the bridge may have been recreated.
+ */
+function sockaddr(target: string, ifname: string, parsed: Map<string, Uint8Array | undefined>): Uint8Array | undefined {
+  const index = daemonLibc().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
+  if (index === 0) return undefined;
+  if (!parsed.has(target)) parsed.set(target, addressBytes(target));
+  const bytes = parsed.get(target);
+  if (!bytes) return undefined;
+  const sa = new Uint8Array(28);
+  const view = new DataView(sa.buffer);
+  view.setUint16(0, AF_INET6, true);
+  sa.set(bytes, 8);
   view.setUint32(24, index, true);
   return sa;
 }
@@ -67,6 +81,7 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: Awaiting
   let listenUntil = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
+  const parsed = new Map<string, Uint8Array | undefined>();
 
   const drain = () => {
     for (;;) {
@@ -93,7 +108,9 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: Awaiting
   return {
     send: async (message, target, ifname, listenMs) => {
       if (closed) return false;
-      const sa = sockaddr(target, ifname);
+      // Peers come and go; a stale entry costs 16 bytes, so the map is simply bounded.
+      if (parsed.size > 4096) parsed.clear();
+      const sa = sockaddr(target, ifname, parsed);
       if (!sa) return false;
       if (c.sendto(fd, ptr(message), message.length, 0, ptr(sa), sa.length) !== message.length) return false;
       listenUntil = Math.max(listenUntil, Date.now() + listenMs);

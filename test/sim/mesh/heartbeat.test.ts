@@ -1,7 +1,7 @@
 /**
  * Heartbeats at rest, on a simulated network and clock: one router timer
  * drives every connection, a settled mesh carries at most one heartbeat per
- * connection and direction per interval, and a peer cut off without a reset
+ * connection and direction per interval (10 s), and a peer cut off without a reset
  * (it hangs, or its link drops everything) is still removed within about one
  * heartbeat timeout. The seed is printed; SEED=<n> replays a failure.
  */
@@ -49,9 +49,9 @@ describe(`heartbeats (seed ${SEED})`, () => {
     while (!gone() && sim.clock.now() - t0 < 120_000) await sim.run(250, 250);
     const took = sim.clock.now() - t0;
     expect(gone(), `seed ${SEED}`).toBe(true);
-    // Not before the timeout (the link only went silent), and within one heartbeat interval and the unreachable grace after it.
+    // Not before the timeout (the link only went silent), and within one timeout check (half an interval) and the unreachable grace after it.
     expect(took).toBeGreaterThanOrEqual(DEFAULT_TIMINGS.heartbeatTimeoutMs);
-    expect(took, `seed ${SEED}`).toBeLessThanOrEqual(DEFAULT_TIMINGS.heartbeatTimeoutMs + DEFAULT_TIMINGS.heartbeatMs + DEFAULT_TIMINGS.unreachableGraceMs + 1_000);
+    expect(took, `seed ${SEED}`).toBeLessThanOrEqual(DEFAULT_TIMINGS.heartbeatTimeoutMs + DEFAULT_TIMINGS.heartbeatMs / 2 + DEFAULT_TIMINGS.unreachableGraceMs + 1_000);
     await sim.stopAll();
   });
 });
