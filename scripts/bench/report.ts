@@ -1,7 +1,7 @@
 /**
  * The benchmark results at a glance: one self-contained HTML page with SVG
  * bar charts (throughput against baselines, CNI latency against the
- * reference plugins, gossip convergence against peer count), written next to
+ * reference plugins, gossip convergence and idle CPU against peer count), written next to
  * the JSON results. Charts whose bench did not run are left out.
  */
 
@@ -218,6 +218,26 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
         { name: 'Weave: one topology message at 300 nodes', points: [[300, 8_000_000]] },
       ]),
     );
+  }
+  const rest = find(results, 'rest') as (Row & { build?: unknown })[] | undefined;
+  if (Array.isArray(rest)) {
+    // One group per lab size; a bar per build and container count, so the growth with peers shows.
+    const sizes = [...new Set(rest.map((r) => r['hosts'] ?? 0))].sort((a, b) => a - b);
+    const series = [...new Set(rest.map((r) => `${String(r.build)}|${r['containersPerHost']}`))];
+    const label = (s: string) => {
+      const [build, containers] = s.split('|');
+      return `${build === 'this' ? 'this build' : build === 'baseline' ? 'baseline build' : build}, ${containers} containers/host`;
+    };
+    const byHosts = (k: string) =>
+      sizes.map((n) => ({
+        name: `${n} hosts (${n - 1} peers each)`,
+        bars: series.flatMap((s) => {
+          const r = rest.find((x) => x['hosts'] === n && `${String(x.build)}|${x['containersPerHost']}` === s);
+          return r ? [{ label: label(s), value: r[k] ?? 0 }] : [];
+        }),
+      }));
+    add('bench-rest-idle-cpu.svg')(barChart('Idle CPU per daemon against peer count (target <= 0.2 % at 50 hosts)', '% of a core', byHosts('cpuPercentPerDaemon')));
+    add('bench-rest-rss.svg')(barChart('Idle daemon RSS against peer count (target <= 70 MB at 50 hosts)', 'MB', byHosts('rssMbPerDaemon')));
   }
   const ipam = find(results, 'ipam') as Row | undefined;
   if (ipam && typeof ipam === 'object') {

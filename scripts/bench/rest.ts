@@ -5,9 +5,12 @@
  * is measured the same way), CPU % of a core (utime+stime+cutime+cstime from
  * /proc/<pid>/stat), RSS; and the processes a remote host starts for one
  * container attached elsewhere. The baseline is another build of the CLI
- * (BENCH_REST_BASELINE_CLI, e.g. main's dist/src/cli/main.js) measured in the
- * same run on the same lab sizes; without it, the 3-host figure of this build.
- * BENCH_REST_CLI runs this build from a copy (so rebuilding meanwhile changes nothing).
+ * (BENCH_REST_BASELINE_CLI: another build's dist/overlay executable, or its
+ * dist/src/cli/main.js for Node) measured in the same run on the same lab
+ * sizes; without it, the 3-host figure of this build. BENCH_REST_CLI runs this
+ * build from a copy (so rebuilding meanwhile changes nothing). CPU is averaged
+ * over the daemons strace does not watch (a traced daemon stops at every
+ * system call, which costs it CPU).
  *
  * Sizes: BENCH_REST_HOSTS (default "10,20,50"). Above 20 hosts the kernel's
  * shared neighbour tables are raised for the run and restored after it, even
@@ -63,7 +66,8 @@ async function idleFigures(hosts: DaemonHost[], build: string, containersPerHost
   const after = pids.map(cpuTicks);
   const secs = (performance.now() - t0) / 1000;
   const execs = await Promise.all(tracers.map((t) => t.stop()));
-  const cpu = after.map((a, i) => (a - before[i]!) / TICKS / secs);
+  // strace stops a traced daemon at every system call, which costs it CPU: the CPU figure is of the others.
+  const cpu = after.map((a, i) => (a - before[i]!) / TICKS / secs).filter((_, i) => pids.length <= SAMPLED || !sample.includes(pids[i]!));
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   return {
     build,

@@ -32,9 +32,10 @@ export function executablePath(): string {
  * what CI runs) or, with OVERLAY_RUNTIME=node, `node dist/src/cli/main.js`.
  */
 export function overlayCommand(): string[] {
-  // A benchmark's baseline runs another build's CLI (e.g. main's) in the same lab code.
+  // A benchmark's baseline runs another build's CLI (e.g. main's) in the same lab code:
+  // its dist/src/cli/main.js under this Node, or its dist/overlay executable.
   const other = process.env['OVERLAY_LAB_CLI'];
-  if (other) return [process.execPath, other];
+  if (other) return other.endsWith('.js') ? [process.execPath, other] : [other];
   const runtime = process.env['OVERLAY_RUNTIME'] ?? 'executable';
   if (runtime === 'node') return [process.execPath, cliPath()];
   if (runtime === 'executable') return [executablePath()];

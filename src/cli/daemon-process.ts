@@ -64,6 +64,17 @@ export function logTail(dataDir: string, lines = 5): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The daemon's JavaScript engine settings under Bun (the executable), read at
+ * process start, so they go in its environment (packaging/overlay.service sets
+ * the same). JavaScriptCore's optimising tiers (DFG and FTL) are off: the
+ * daemon is event-driven and I/O-bound, native code does its parsing and
+ * crypto, and the baseline JIT is enough for the rest; the optimising compiler
+ * and its code cost about 4-5 MB of RSS per daemon and no CPU at rest was
+ * saved by them (README, "At rest"). A setting already in the environment wins.
+ */
+export const DAEMON_RUNTIME_ENV: Readonly<Record<string, string>> = { BUN_JSC_useDFGJIT: '0' };
+
 export async function launchInBackground(
   loc: Location,
   foregroundArgs: string[],
@@ -72,7 +83,7 @@ export async function launchInBackground(
 ): Promise<{ pid: number }> {
   mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
   const out = openSync(logFile(loc.dataDir), 'a');
-  const env: NodeJS.ProcessEnv = { ...process.env, OVERLAY_DATA_DIR: loc.dataDir, OVERLAY_API_SOCKET: loc.apiSocket, OVERLAY_HTTP_ADDR: loc.httpAddr };
+  const env: NodeJS.ProcessEnv = { ...DAEMON_RUNTIME_ENV, ...process.env, OVERLAY_DATA_DIR: loc.dataDir, OVERLAY_API_SOCKET: loc.apiSocket, OVERLAY_HTTP_ADDR: loc.httpAddr };
   if (password !== undefined) env['OVERLAY_PASSWORD'] = password;
   const self = selfCommand(['launch', '--foreground', ...foregroundArgs]);
   const child = spawn(self.file, self.args, {

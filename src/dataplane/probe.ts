@@ -47,7 +47,7 @@ export class PathProber {
         this.waiting.delete(seq);
         done(Number(receivedAtNs - buf.readBigUInt64BE(ICMP_HEADER)) / 1e6);
       }
-    }).then((sock) => {
+    }, () => this.waiting.size > 0).then((sock) => {
       // close() may have run while the socket was opening.
       if (this.closed) sock.close();
       return sock;

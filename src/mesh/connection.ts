@@ -86,7 +86,8 @@ export class Connection {
   private handshakeTimer?: TimerHandle;
   /** Our sealed proof went out, or the peer broke the protocol, and no handshake completed: it counts as a failure. */
   private failedDuringHandshake = false;
-  private heartbeatTimer?: TimerHandle;
+  /** When we last put a frame on the wire: a connection that carried anything since the last heartbeat needs none. */
+  private lastSent: number;
 
   constructor(
     readonly stream: ByteStream,
@@ -102,6 +103,7 @@ export class Connection {
   ) {
     this.startedAt = clock.now();
     this.lastReceived = this.startedAt;
+    this.lastSent = this.startedAt;
   }
 
   get encrypted(): boolean {
@@ -177,6 +179,7 @@ export class Connection {
   private writeRaw(body: Buffer): number {
     const frame = encodeFrame(body);
     if (!this.stream.write(frame)) this.congested = true;
+    this.lastSent = this.clock.now();
     return frame.length;
   }
 
@@ -297,28 +300,31 @@ export class Connection {
     this.clock.clearTimeout(this.handshakeTimer);
     this.state = 'established';
     this.establishedAt = this.clock.now();
-    this.scheduleHeartbeat();
     this.events.onReady(this);
   }
 
-  private scheduleHeartbeat(): void {
-    this.heartbeatTimer = this.clock.setTimeout(() => {
-      if (this.state !== 'established') return;
-      if (this.clock.now() - this.lastReceived > this.timings.heartbeatTimeoutMs) {
-        this.close(`no traffic from peer for ${this.timings.heartbeatTimeoutMs} ms (heartbeat timeout)`);
-        return;
-      }
-      // A congested peer is not reading: a heartbeat would only queue behind the backlog.
-      if (!this.congested) this.writeBody(Buffer.from('{"t":"hb"}'));
-      this.scheduleHeartbeat();
-    }, this.timings.heartbeatMs);
+  /**
+   * One heartbeat tick, driven by the router for all its connections at once
+   * (one timer, not one per connection): close a connection silent for longer
+   * than the heartbeat timeout, and send a heartbeat on one that has carried
+   * nothing of ours for about a heartbeat interval (any frame proves we are alive).
+   */
+  heartbeat(): void {
+    if (this.state !== 'established') return;
+    const now = this.clock.now();
+    if (now - this.lastReceived > this.timings.heartbeatTimeoutMs) {
+      this.close(`no traffic from peer for ${this.timings.heartbeatTimeoutMs} ms (heartbeat timeout)`);
+      return;
+    }
+    // A congested peer is not reading: a heartbeat would only queue behind the backlog.
+    // The router ticks at half the interval; the slack lets a tick a little early still count.
+    if (!this.congested && now - this.lastSent >= this.timings.heartbeatMs * 0.9) this.writeBody(Buffer.from('{"t":"hb"}'));
   }
 
   private finish(reason: string, permanent: boolean): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.clock.clearTimeout(this.handshakeTimer);
-    this.clock.clearTimeout(this.heartbeatTimer);
     this.log.debug('connection closed', { connId: this.connId, reason });
     this.events.onClose(this, reason, permanent);
   }

@@ -23,7 +23,9 @@ import type { RecordPool } from './topology-wire.js';
 import type { Transport } from './transport.js';
 
 export interface RouterTimings {
+  /** A connection that carried nothing of ours for this long gets a heartbeat. */
   heartbeatMs: number;
+  /** A connection silent this long is closed; checked every heartbeatMs / 2. */
   heartbeatTimeoutMs: number;
   handshakeTimeoutMs: number;
   /** Full-state anti-entropy period. */
@@ -41,7 +43,8 @@ export interface RouterTimings {
 }
 
 export const DEFAULT_TIMINGS: RouterTimings = {
-  heartbeatMs: 5_000,
+  // Three heartbeats per timeout: two may be late or lost before a live peer is dropped.
+  heartbeatMs: 10_000,
   heartbeatTimeoutMs: 30_000,
   handshakeTimeoutMs: 10_000,
   gossipIntervalMs: 30_000,
@@ -124,6 +127,7 @@ export class Router {
   private readonly targetsListeners = new Set<() => void>();
   private routeCache?: Map<PeerName, PeerName>;
   private antiEntropyTimer?: TimerHandle;
+  private heartbeatTimer?: TimerHandle;
   private topologyTimer?: TimerHandle;
   private graceTimer?: TimerHandle;
   private readonly unreachableSince = new Map<PeerName, number>();
@@ -189,6 +193,7 @@ export class Router {
     this.opened = opts.open ?? true;
     await this.cfg.transport.listen((stream) => this.accept(stream));
     this.scheduleAntiEntropy();
+    this.scheduleHeartbeats();
     this.log.info('router started', { nickname: this.nickname, uid: this.uid, port: this.cfg.port, encrypted: this.cfg.passwordKey !== undefined });
   }
 
@@ -203,6 +208,7 @@ export class Router {
     if (this.stopped) return;
     this.stopped = true;
     this.clock.clearTimeout(this.antiEntropyTimer);
+    this.clock.clearTimeout(this.heartbeatTimer);
     this.clock.clearTimeout(this.topologyTimer);
     this.clock.clearTimeout(this.graceTimer);
     this.gossip.stop();
@@ -739,6 +745,21 @@ export class Router {
       this.gossip.antiEntropyRound();
       this.scheduleAntiEntropy();
     }, jittered);
+  }
+
+  /**
+   * One timer for every connection's heartbeat and timeout: an idle daemon
+   * wakes twice per heartbeat interval for them all, not once per connection.
+   * Ticking at half the interval keeps the timeout check fine-grained (a
+   * silent peer goes within heartbeatTimeoutMs + heartbeatMs / 2) while each
+   * connection still gets one heartbeat per interval.
+   */
+  private scheduleHeartbeats(): void {
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      for (const c of [...this.conns]) c.heartbeat();
+      this.scheduleHeartbeats();
+    }, this.t.heartbeatMs / 2);
   }
 
   private receive(c: Connection, m: Message, bytes: number): void {

@@ -2,7 +2,10 @@
  * The ICMPv6 probe socket under Bun, through libc via bun:ffi (see
  * icmp-socket.ts for why not raw-socket). Bun offers no readiness callback
  * for a file descriptor, so a non-blocking socket is read on a short timer,
- * and only while a reply is awaited (an idle daemon does not wake up for it).
+ * and only while a reply is awaited: the timer stops as soon as the last
+ * awaited reply is in (replies take well under a millisecond on a LAN, so a
+ * round of probes costs a few wake-ups, not one per millisecond of its
+ * timeout), and an idle daemon does not wake up for it at all.
  * The timer does not skew the RTT: each message's receive time is the
  * kernel's (SO_TIMESTAMPNS, read back with SIOCGSTAMPNS), and now() reads the
  * same clock (CLOCK_REALTIME).
@@ -10,7 +13,7 @@
 import { ptr } from 'bun:ffi';
 import IPCIDR from 'ip-cidr';
 import { AF_INET6, daemonLibc, EINTR, errno, errnoText, libc, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET } from './libc.js';
-import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
+import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type AwaitingReply, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
 
 const SO_TIMESTAMPNS = 35;
 const SIOCGSTAMPNS = 0x8907;
@@ -27,13 +30,8 @@ function setInt(fd: number, level: number, option: number, value: number): void 
   if (libc().setsockopt(fd, level, option, ptr(v), 4) !== 0) throw new Error(`setsockopt(${level}, ${option}) failed: ${errnoText(errno())}`);
 }
 
-/** struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not exist or `target` is no IPv6 address. */
-function sockaddr(target: string, ifname: string): Uint8Array | undefined {
-  const index = daemonLibc().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
-  if (index === 0) return undefined;
-  const sa = new Uint8Array(28);
-  const view = new DataView(sa.buffer);
-  view.setUint16(0, AF_INET6, true);
+/** The 16 bytes of an IPv6 address, or undefined when it is none. */
+function addressBytes(target: string): Uint8Array | undefined {
   // ip-address gives the 16 bytes as signed numbers; the mask makes them octets.
   let bytes: number[];
   try {
@@ -43,12 +41,31 @@ function sockaddr(target: string, ifname: string): Uint8Array | undefined {
   }
   // It also drops leading zero bytes (::1 comes back as one byte): right-align them in the 16.
   if (bytes.length > 16) return undefined;
-  sa.set(Uint8Array.from(bytes, (b) => b & 0xff), 8 + 16 - bytes.length);
+  const out = new Uint8Array(16);
+  out.set(Uint8Array.from(bytes, (b) => b & 0xff), 16 - bytes.length);
+  return out;
+}
+
+/**
+ * struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not
+ * exist or `target` is no IPv6 address. Parsed addresses are kept (the same peers are probed every
+ * round); the interface index is looked up each time, as the bridge may have been recreated.
+ */
+function sockaddr(target: string, ifname: string, parsed: Map<string, Uint8Array | undefined>): Uint8Array | undefined {
+  const index = daemonLibc().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
+  if (index === 0) return undefined;
+  if (!parsed.has(target)) parsed.set(target, addressBytes(target));
+  const bytes = parsed.get(target);
+  if (!bytes) return undefined;
+  const sa = new Uint8Array(28);
+  const view = new DataView(sa.buffer);
+  view.setUint16(0, AF_INET6, true);
+  sa.set(bytes, 8);
   view.setUint32(24, index, true);
   return sa;
 }
 
-export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
+export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: AwaitingReply): IcmpV6Socket {
   const c = { ...libc(), ...daemonLibc() };
   const fd = c.socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
   if (fd < 0) throw new Error(`cannot open an ICMPv6 raw socket: ${errnoText(errno())}`);
@@ -64,6 +81,7 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
   let listenUntil = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
+  const parsed = new Map<string, Uint8Array | undefined>();
 
   const drain = () => {
     for (;;) {
@@ -76,7 +94,7 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
       const at = c.ioctl(fd, SIOCGSTAMPNS, ptr(stamp)) === 0 ? nanos(stamp) : now();
       onMessage(Buffer.from(rx.subarray(0, n)), at);
     }
-    if (Date.now() > listenUntil && timer) {
+    if ((!awaiting() || Date.now() > listenUntil) && timer) {
       clearInterval(timer);
       timer = undefined;
     }
@@ -90,7 +108,9 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage): IcmpV6Socket {
   return {
     send: async (message, target, ifname, listenMs) => {
       if (closed) return false;
-      const sa = sockaddr(target, ifname);
+      // Peers come and go; a stale entry costs 16 bytes, so the map is simply bounded.
+      if (parsed.size > 4096) parsed.clear();
+      const sa = sockaddr(target, ifname, parsed);
       if (!sa) return false;
       if (c.sendto(fd, ptr(message), message.length, 0, ptr(sa), sa.length) !== message.length) return false;
       listenUntil = Math.max(listenUntil, Date.now() + listenMs);

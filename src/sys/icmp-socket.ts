@@ -10,12 +10,15 @@
  * Both give each received message with its receive time, in the clock of now().
  */
 export type OnIcmpMessage = (message: Buffer, receivedAtNs: bigint) => void;
+/** Whether a reply is still awaited: a socket that has to poll (Bun's) reads only while one is. */
+export type AwaitingReply = () => boolean;
 
 export interface IcmpV6Socket {
   /**
    * Send one ICMPv6 message (the kernel fills in the checksum) to a link-local
    * address on `ifname`, with "don't fragment"; replies are awaited for up to
-   * `listenMs`. Resolves false when the kernel refused to send it.
+   * `listenMs`, or until none is awaited any more. Resolves false when the
+   * kernel refused to send it.
    */
   send(message: Buffer, target: string, ifname: string, listenMs: number): Promise<boolean>;
   /** Now, in nanoseconds of the clock that receive times are given in. */
@@ -28,7 +31,7 @@ export const IPV6_DONTFRAG = 62;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_IPV6 = 41;
 
-export async function openIcmpV6Socket(onMessage: OnIcmpMessage): Promise<IcmpV6Socket> {
-  if (process.versions['bun']) return (await import('./icmp-socket-bun.js')).openBunIcmpV6Socket(onMessage);
+export async function openIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: AwaitingReply): Promise<IcmpV6Socket> {
+  if (process.versions['bun']) return (await import('./icmp-socket-bun.js')).openBunIcmpV6Socket(onMessage, awaiting);
   return (await import('./icmp-socket-node.js')).openNodeIcmpV6Socket(onMessage);
 }
