@@ -458,7 +458,10 @@ export class Ipam implements GossipChannel {
         if (this.ring.initialised || m.ring) this.mergeRing(from, m.ring);
         return this.reply(from, { t: 'handover-ack', id: m.id });
       case 'rmpeer':
-        return this.reply(from, this.takeOver(m.id, m.target, from, m.force === true));
+        void this.takeOver(m.id, m.target, from, m.force === true).then((r) => this.reply(from, r));
+        return;
+      case 'ring-read':
+        return this.reply(from, { t: 'ring-read-reply', id: m.id, ring: this.ring.toWire() });
       default: {
         if ('ring' in m && m.ring) this.mergeRing(from, m.ring);
         const p = this.pending.get(m.id);
@@ -474,13 +477,14 @@ export class Ipam implements GossipChannel {
     this.env.send(to, m);
   }
 
-  private request(to: PeerName, m: IpamMessage): Promise<IpamMessage | undefined> {
+  /** `rounds`: how many request timeouts the answer may take (an rmpeer coordinator makes a round of its own first). */
+  private request(to: PeerName, m: IpamMessage, rounds = 1): Promise<IpamMessage | undefined> {
     return new Promise((resolve) => {
       if (!this.env.send(to, m)) return resolve(undefined);
       const timer = this.env.clock.setTimeout(() => {
         this.pending.delete(m.id);
         resolve(undefined);
-      }, this.cfg.requestTimeoutMs ?? 2_000);
+      }, rounds * (this.cfg.requestTimeoutMs ?? 2_000));
       this.pending.set(m.id, { resolve, timer });
     });
   }
@@ -899,9 +903,9 @@ export class Ipam implements GossipChannel {
     const unseen = this.unseenFor(target);
     const coordinator = this.coordinator(target);
     let r: IpamMessage | undefined;
-    if (coordinator === this.self) r = this.takeOver(this.newId(), target, this.self, force);
+    if (coordinator === this.self) r = await this.takeOver(this.newId(), target, this.self, force);
     else {
-      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force });
+      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force }, 2);
       if (!r || r.t !== 'rmpeer-reply') throw new IpamError('unavailable', `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
     }
     if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError('conflict', (r.t === 'rmpeer-reply' && r.reason) || 'refused');
@@ -941,17 +945,28 @@ export class Ipam implements GossipChannel {
    * owner and nobody can tell a partition from a death: the heartbeat-timeout
    * guard (or the operator's --force) is all there is.
    */
-  private takeOver(id: string, target: PeerName, requester: PeerName, force: boolean): IpamMessage {
+  private async takeOver(id: string, target: PeerName, requester: PeerName, force: boolean): Promise<IpamMessage> {
     const no = (reason: string): IpamMessage => ({ t: 'rmpeer-reply', id, ok: false, reason });
-    if (!this.ring.initialised) return no('IPAM is not ready on the coordinator');
-    const refusal = this.removalRefusal(target, force);
-    if (refusal) return no(refusal);
-    const claims = this.stats.get(target)?.claims?.length ?? 0;
-    const contested = this.stats.get(target)?.contested?.length ?? 0;
-    if (!this.ring.spans().some((s) => s.peer === target) && claims + contested === 0) return no(`peer ${this.describePeer(target)} owns no space and holds no claimed or contested addresses (already removed?)`);
+    const removable = (): string | undefined => {
+      if (!this.ring.initialised) return 'IPAM is not ready on the coordinator';
+      const refusal = this.removalRefusal(target, force);
+      if (refusal) return refusal;
+      const held = (this.stats.get(target)?.claims?.length ?? 0) + (this.stats.get(target)?.contested?.length ?? 0);
+      if (!this.ring.spans().some((s) => s.peer === target) && held === 0) return `peer ${this.describePeer(target)} owns no space and holds no claimed or contested addresses (already removed?)`;
+      return undefined;
+    };
+    const before = removable();
+    if (before) return no(before);
+    // A quorum read, not the mesh's view of who is reachable: a coordinator cut off by a partition it has not
+    // noticed yet (that takes up to a heartbeat timeout) must not take over, and what a majority of owners
+    // knows of the target's last donations is merged in first (their replies carry their rings).
     const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
-    const reachable = others.filter((p) => this.isReachable(p)).length;
-    if (others.length > 0 && reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} other space owners are reachable; refusing rmpeer during a partition`);
+    const replies = await Promise.all(others.filter((p) => p !== this.self && this.isReachable(p)).map((p) => this.request(p, { t: 'ring-read', id: this.newId() })));
+    const answered = replies.filter((r) => r?.t === 'ring-read-reply').length + (others.includes(this.self) ? 1 : 0);
+    if (others.length > 0 && answered * 2 <= others.length) return no(`only ${answered} of ${others.length} other space owners answered; refusing rmpeer during a partition`);
+    const after = removable(); // a concurrent rmpeer of the same peer may have won meanwhile
+    if (after) return no(after);
+    const claims = this.stats.get(target)?.claims?.length ?? 0;
     const moved = this.ring.transferAll(target, requester);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();

@@ -41,6 +41,9 @@ export type IpamMessage =
   | { t: 'handover'; id: string; ring: RingWire; stats?: PeerStats }
   | { t: 'handover-ack'; id: string }
   | { t: 'rmpeer'; id: string; target: PeerName; force?: boolean }
+  /** The rmpeer coordinator's quorum read: each space owner answers with its ring. */
+  | { t: 'ring-read'; id: string }
+  | { t: 'ring-read-reply'; id: string; ring: RingWire }
   | { t: 'rmpeer-reply'; id: string; ok: boolean; reason?: string; moved?: number; ring?: RingWire };
 
 function isHoldings(x: unknown): boolean {
@@ -109,7 +112,10 @@ export function parseMessage(x: unknown): IpamMessage | undefined {
     case 'handover':
       return m.ring !== undefined && ringOk(m.ring) && (m.stats === undefined || isStats(m.stats)) ? (m as IpamMessage) : undefined;
     case 'handover-ack':
+    case 'ring-read':
       return m as IpamMessage;
+    case 'ring-read-reply':
+      return m.ring !== undefined && ringOk(m.ring) ? (m as IpamMessage) : undefined;
     case 'rmpeer':
       return typeof m.target === 'string' && (m.force === undefined || typeof m.force === 'boolean') ? (m as IpamMessage) : undefined;
     default:

@@ -190,6 +190,27 @@ describe('rmpeer', () => {
     expect(s.violations).toEqual([]);
   });
 
+  it('is refused by a coordinator cut off by a partition it has not noticed yet (a quorum of owners must answer)', async () => {
+    const s = new IpamSim(13, 5, { range: '10.32.0.0/20' });
+    sim = s;
+    await s.start();
+    await ready(s);
+    const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
+    const h5Name = h5.self;
+    await s.destroy(4);
+    await gonePastHeartbeat(s, h5Name);
+    // h1 is cut off now; its connections look alive until a heartbeat timeout passes.
+    s.mesh.net.partition(['p0'], ['p1', 'p2', 'p3']);
+    expect(sees(s, 0, s.ipams[1]!.self, true)).toBe(true);
+    await expect(settled(s, h1.rmpeer(h5Name, { force: true }))).rejects.toThrow(/only 1 of 4 other space owners answered/);
+    expect(h1.ring.ownership().has(h5Name)).toBe(true);
+    // Once healed, the same rmpeer goes through.
+    s.mesh.net.healAll();
+    await s.run(2_000);
+    await settled(s, h1.rmpeer(h5Name, { force: true }));
+    expect(await s.runUntil(() => s.ringsAgree() && !h1.ring.ownership().has(h5Name), 60_000)).toBe(true);
+  });
+
   it('of a peer that is really dead never leads to a duplicate', async () => {
     const s = new IpamSim(8, 5, { range: '10.32.0.0/20' });
     sim = s;
