@@ -87,8 +87,7 @@ export class PortService {
     // The plugin puts the filters on the container end: the host end's qdiscs stay free for the
     // shapers chained after us (the reference bandwidth plugin takes the ingress slot).
     const rec: PortRecord = { hostVeth, mac, ip: intToIp(a.address), subnet, isolate: req.isolate, source: 'cni', owner, netns: req.netns, ifname: req.ifname, filterOn: 'container' };
-    const { rules } = await this.ports.admit(rec);
-    rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
+    this.rulesFollow(hostVeth, (await this.ports.admit(rec)).rules);
     return {
       address: `${intToIp(a.address)}/${a.subnet.prefix}`,
       subnet,
@@ -167,9 +166,9 @@ export class PortService {
 
   /**
    * Plug a netns into the bridge with an address the caller already holds. The port is
-   * admitted and its isolation rules installed first; then the plugin's attach code makes
-   * the veth, with the port's filters on its host end before either end is up. The port is
-   * plugged when that returns.
+   * admitted (its isolation rules follow), and the plugin's attach code makes the veth, with
+   * the port's filters on its host end before either end is up. The port is plugged when
+   * that returns.
    */
   private async plugIn(owner: string, req: { netns: string; ifname: string; address: string; gateway?: string; routes: Route[] }): Promise<AttachedPort> {
     const hostVeth = hostVethName(req.netns, req.ifname);
@@ -190,9 +189,11 @@ export class PortService {
       // A port of that name already known may be a live attachment: touch its record only once the plug proves it is not.
       const live = this.ports.get(hostVeth);
       try {
-        if (!live) await (await this.ports.admit(rec)).rules; // the container's link is not up before its rules are in
+        // As for an ADD: the rules follow within milliseconds, while the plugin plugs the port in
+        // (its filters, on before either end is up, enforce the same policy meanwhile).
+        if (!live) this.rulesFollow(hostVeth, (await this.ports.admit(rec)).rules);
         const attached = await this.plug({ netns: req.netns, ifname: req.ifname, plan, routes: req.routes });
-        if (live) await (await this.ports.admit(rec)).rules;
+        if (live) this.rulesFollow(hostVeth, (await this.ports.admit(rec)).rules);
         this.ports.plugged(hostVeth);
         this.host.portsChanged();
         return attached;
@@ -209,6 +210,10 @@ export class PortService {
     } finally {
       if (this.attachInFlight.get(hostVeth) === run) this.attachInFlight.delete(hostVeth);
     }
+  }
+
+  private rulesFollow(hostVeth: string, rules: Promise<void>): void {
+    rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
   }
 
   /** Idempotent: true when a veth was removed. */
