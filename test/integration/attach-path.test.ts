@@ -105,6 +105,12 @@ describe('one attach path for overlay attach and the CNI plugin', () => {
     const attached = await viaAttach(d[0]!, 'a1');
 
     const added = await viaCni(d[0]!, 'c1');
+    // For both, the nftables rules follow within milliseconds of the answer.
+    const rulesForBoth = async () => {
+      const r = (await lab.exec(d[0]!.host.ns, 'nft', ['list', 'table', 'bridge', 'overlay-isolation'])).stdout;
+      return r.includes(attached.mac) && r.includes(added.mac);
+    };
+    expect(await waitFor(rulesForBoth, 5_000, 100)).toBe(true);
     const [a, c] = [await shape(d[0]!, attached), await shape(d[0]!, added)];
     expect(a).toEqual(c);
     expect(a).toMatchObject({ hostVeth: true, kind: 'veth', master: 'overlay', up: true, mac: true, staticFdb: true, arpNotify: '1', multicastRoute: true, nftRules: true, filters: 2 });
