@@ -301,6 +301,21 @@ export class Ipam implements GossipChannel {
     return d.ring || d.stats || d.paxos ? d : undefined;
   }
 
+  /** A usage record goes out in the next delta, replacing any older one for the same peer. */
+  private gossipStats(peer: PeerName, s: PeerStats): void {
+    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== peer), [peer, s]];
+    this.env.gossip();
+  }
+
+  /** Another peer's usage record, if newer than ours; true when taken. */
+  private mergeStats(peer: PeerName, s: PeerStats): boolean {
+    const mine = this.stats.get(peer);
+    if (mine && mine.version >= s.version) return false;
+    this.stats.set(peer, s);
+    if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
+    return true;
+  }
+
   merge(from: PeerName, payload: unknown): IpamGossip | undefined {
     const g = parseGossip(payload);
     if (!g) {
@@ -315,11 +330,7 @@ export class Ipam implements GossipChannel {
         this.removedWhileRunning(s);
         continue;
       }
-      const mine = this.stats.get(peer);
-      if (mine && mine.version >= s.version) continue;
-      this.stats.set(peer, s);
-      stats.push([peer, s]);
-      if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
+      if (this.mergeStats(peer, s)) stats.push([peer, s]);
     }
     // After the stats: a ring that makes us ask for space then picks donors by their free space.
     if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
@@ -440,6 +451,10 @@ export class Ipam implements GossipChannel {
       case 'donate':
         return this.reply(from, this.donate(from, m.id, m.subnet, m.ip));
       case 'handover':
+        // Its last record first: the space it hands over must not stay reserved by the addresses it held.
+        if (m.stats && this.mergeStats(from, m.stats)) {
+          this.gossipStats(from, m.stats);
+        }
         if (this.ring.initialised || m.ring) this.mergeRing(from, m.ring);
         return this.reply(from, { t: 'handover-ack', id: m.id });
       case 'rmpeer':
@@ -594,8 +609,7 @@ export class Ipam implements GossipChannel {
       ...(contested.length ? { contested } : {}),
     };
     this.stats.set(this.self, s);
-    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== this.self), [this.self, s]];
-    this.env.gossip();
+    this.gossipStats(this.self, s);
   }
 
   peerStats(): ReadonlyMap<PeerName, PeerStats> {
@@ -853,7 +867,8 @@ export class Ipam implements GossipChannel {
     }
     this.env.persist(ops);
     this.ringChanged(); // the ring and our stats (no claims left) go out before the hand-over below
-    const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire() });
+    const last = this.stats.get(this.self);
+    const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire(), ...(last ? { stats: last } : {}) });
     this.env.log.info('IPAM handed over our space', { to, addresses: moved, acknowledged: ack !== undefined });
     return { to, moved, acknowledged: ack?.t === 'handover-ack' };
   }
@@ -932,7 +947,8 @@ export class Ipam implements GossipChannel {
     const refusal = this.removalRefusal(target, force);
     if (refusal) return no(refusal);
     const claims = this.stats.get(target)?.claims?.length ?? 0;
-    if (!this.ring.spans().some((s) => s.peer === target) && claims === 0) return no(`peer ${this.describePeer(target)} owns no space and holds no claims (already removed?)`);
+    const contested = this.stats.get(target)?.contested?.length ?? 0;
+    if (!this.ring.spans().some((s) => s.peer === target) && claims + contested === 0) return no(`peer ${this.describePeer(target)} owns no space and holds no claimed or contested addresses (already removed?)`);
     const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
     const reachable = others.filter((p) => this.isReachable(p)).length;
     if (others.length > 0 && reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} other space owners are reachable; refusing rmpeer during a partition`);
@@ -952,11 +968,14 @@ export class Ipam implements GossipChannel {
    */
   private dropClaimsOf(target: PeerName): void {
     const last = this.stats.get(target);
-    const s: PeerStats = { version: (last?.version ?? 0) + 1, nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
+    // Our clock, not just its last version we saw: a record it published that never reached us (its last words
+    // before dying, or from behind a partition) must not outrank the removal, or its claims and contested
+    // addresses stay reserved everywhere with nobody left to withdraw them. Its records carry its clock too,
+    // and rmpeer without --force needs it silent for a heartbeat timeout, so clocks may disagree by that much.
+    const s: PeerStats = { version: Math.max((last?.version ?? 0) + 1, this.env.epoch + Math.floor(this.env.clock.now())), nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
     this.stats.set(target, s);
     this.holdings.update(target, [], []);
-    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== target), [target, s]];
-    this.env.gossip();
+    this.gossipStats(target, s);
     this.publishStatsSoon(); // our contested list may change
   }
 

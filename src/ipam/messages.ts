@@ -37,7 +37,8 @@ export interface IpamGossip {
 export type IpamMessage =
   | { t: 'donate'; id: string; subnet: string; ip?: number }
   | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; inUse?: boolean; ring?: RingWire }
-  | { t: 'handover'; id: string; ring: RingWire }
+  /** `stats`: the leaving peer's last record (nothing held), carried with its space so it cannot be lost apart from it. */
+  | { t: 'handover'; id: string; ring: RingWire; stats?: PeerStats }
   | { t: 'handover-ack'; id: string }
   | { t: 'rmpeer'; id: string; target: PeerName; force?: boolean }
   | { t: 'rmpeer-reply'; id: string; ok: boolean; reason?: string; moved?: number; ring?: RingWire };
@@ -106,7 +107,7 @@ export function parseMessage(x: unknown): IpamMessage | undefined {
     case 'rmpeer-reply':
       return typeof m.ok === 'boolean' && ringOk(m.ring) ? (m as IpamMessage) : undefined;
     case 'handover':
-      return m.ring !== undefined && ringOk(m.ring) ? (m as IpamMessage) : undefined;
+      return m.ring !== undefined && ringOk(m.ring) && (m.stats === undefined || isStats(m.stats)) ? (m as IpamMessage) : undefined;
     case 'handover-ack':
       return m as IpamMessage;
     case 'rmpeer':
