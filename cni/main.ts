@@ -13,8 +13,18 @@ import { exchange } from './daemon-socket.js';
 import { randomBytes } from '../src/sys/libc.js';
 import { FileAttachmentStore, FileReleaseQueue } from '../src/lib/plugin-state.js';
 import { readStdin, writeStdout } from './process-io.js';
+import { cmdPlug } from './commands/plug.js';
+import { PLUG_COMMAND } from '../src/dataplane/port-plan.js';
+
+/** `plug`: the daemon's `overlay attach` (runtimes run the plugin without arguments). */
+async function plug(): Promise<number> {
+  const reply = await cmdPlug(readStdin(MAX_STDIN_BYTES), new NetlinkAttacher());
+  await writeStdout(JSON.stringify(reply) + '\n');
+  return 'port' in reply ? 0 : 1;
+}
 
 async function main(): Promise<number> {
+  if (process.argv[2] === PLUG_COMMAND) return plug();
   const level = process.env.OVERLAY_CNI_LOG_LEVEL ?? 'warn';
   const log = createLogger({ level: isLogLevel(level) ? level : 'warn', fields: { component: 'cni' } });
   let out: RunOutput;

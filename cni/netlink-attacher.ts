@@ -1,8 +1,8 @@
 /**
- * The plugin plugs containers in itself, over netlink (netlink-socket.ts),
- * with no process started. The daemon decides (address, MTU, the port's
- * filters: see PortPlan); the steps are those of the daemon's own attach path
- * (src/dataplane/attach.ts, used by `overlay attach`), in the same order:
+ * The one attach path: every container port is plugged in here, over netlink
+ * (netlink-socket.ts), with no process started: a CNI ADD's, and `overlay
+ * attach`'s (the daemon runs this binary's `plug` command: commands/plug.ts).
+ * The daemon decides (address, MTU, the port's filters: see PortPlan); the steps:
  *
  *   prepare (while the daemon is asked): the veth pair, the container end
  *              created inside the container's netns under a temporary name,

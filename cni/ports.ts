@@ -69,9 +69,16 @@ export interface AttachOptions {
   routes: { dst: string; gw?: string }[];
 }
 
-/** The attached port, and what is actually present in a container netns (CHECK). */
-import type { AttachedPort, PortPlan, SandboxInterface } from '../src/dataplane/attach.js';
-export type { AttachedPort, PortPlan, SandboxInterface };
+/** The attached port, as the daemon plans it (shared formats, in src/). */
+import type { AttachedPort, PortPlan } from '../src/dataplane/port-plan.js';
+export type { AttachedPort, PortPlan };
+
+/** What is actually present in a container netns (CHECK). */
+export interface SandboxInterface {
+  mac: string;
+  addresses: string[];
+  routes: { dst: string; gw?: string }[];
+}
 
 /** The veth pair ADD creates while the daemon is still deciding the rest. */
 export interface VethPlan {

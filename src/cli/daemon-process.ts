@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { apiRequest } from '../api/client.js';
 import { logFile, pidFile } from '../daemon/files.js';
 import type { Location } from '../daemon/config.js';
-import { selfCommand } from './self.js';
+import { selfCommand } from '../lib/self.js';
 
 export function readPid(dataDir: string): number | undefined {
   try {

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseNetwork, formatCidr } from '../lib/ipv4.js';
 import { cniStateDir } from '../daemon/files.js';
 import { UsageError } from './args.js';
-import { builtPluginPath } from './self.js';
+import { builtPluginPath } from '../lib/self.js';
 
 export interface SetupCniOptions {
   binDir: string;

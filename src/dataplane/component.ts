@@ -46,6 +46,8 @@ import { EventMonitor } from './monitor.js';
 import { bridgeMacFor, HOST_VETH_RE, RETIRED_RE } from './names.js';
 import { NAT_FAMILY, NAT_TABLE } from './nat.js';
 import { PortService } from './port-service.js';
+import { pluginPlugger } from './plugin-attach.js';
+import { builtPluginPath } from '../lib/self.js';
 import { PortTable } from './ports.js';
 import { PathProbes } from './path-probes.js';
 import { describeProbe, type ProbeResult } from './probe.js';
@@ -135,6 +137,7 @@ export class DataplaneComponent implements DaemonComponent {
       this.retired,
       ipam,
       log,
+      pluginPlugger(builtPluginPath()),
     );
   }
 

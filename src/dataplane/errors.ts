@@ -1,6 +1,6 @@
 /**
- * The attach path's errors, in a module with no imports, so the CNI plugin can
- * recognise them without loading the attach code (and its process runner).
+ * The attach path's errors, in a module with no imports, so the CNI plugin and the
+ * daemon recognise them alike (the daemon maps the plugin's plug failures to them).
  */
 export class NetnsNotFoundError extends Error {
   constructor(netns: string) {

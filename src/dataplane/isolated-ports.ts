@@ -4,8 +4,8 @@
  * port's tc filter (port-filter.ts). Rule changes run one at a time: a new port's rules
  * are appended in place, a removed port's rules are swept by one rebuild once removals
  * quiet down, and a table found changed is rebuilt whole. A port's filter goes on with
- * its veth (filterFor(): attach.ts for `overlay attach`, the CNI plugin from its port
- * plan); the safety pass and tc events put back filters someone removed, on plugged
+ * its veth, from its port plan (filterFor(): the plugin's attach code installs it, for a
+ * CNI ADD and for `overlay attach` alike); the safety pass and tc events put back filters someone removed, on plugged
  * ports only (a port the plugin is still making has no filter yet, by design).
  */
 import type { Logger } from '../lib/logger.js';
@@ -45,9 +45,9 @@ export class IsolatedPorts {
     return [...this.ports.values()];
   }
 
-  /** The filter programs of a port: as `tc` text for attach.ts, or for netlink (the CNI plugin's port plan). */
-  filterFor(p: IsolatedPort, form: 'tc' | 'netlink' = 'tc'): PortFilterPrograms {
-    return portFilterPrograms(p, this.ctx, form);
+  /** The filter programs of a port, for its port plan (the plugin installs them over netlink). */
+  filterFor(p: IsolatedPort): PortFilterPrograms {
+    return portFilterPrograms(p, this.ctx, 'netlink');
   }
 
   /** Ports known before the table was checked (a restart): no rules are written until the first check. */

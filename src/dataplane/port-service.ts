@@ -1,15 +1,18 @@
 /**
  * The daemon's side of every container port: the CNI plugin's admit and release (it
- * plugs the port in itself), and `overlay attach` / `detach` (the daemon plugs it in).
- * Each port is one record in the port table (ports.ts); this module moves it along.
+ * plugs the port in itself), and `overlay attach` / `detach` (the daemon plans the port
+ * and has the plugin's attach code plug it in: plugin-attach.ts). Each port is one
+ * record in the port table (ports.ts); this module moves it along.
  */
 import type { IpamComponent } from '../ipam/component.js';
 import { formatCidr, intToIp, MULTICAST_BLOCK, networkOf } from '../lib/ipv4.js';
 import type { Logger } from '../lib/logger.js';
-import { attach, detach, inspect, type AttachedPort, type PortPlan } from './attach.js';
+import { deleteLink } from '../sys/ip.js';
 import { DataplaneError, InterfaceExistsError, NetnsNotFoundError } from './errors.js';
 import type { IsolatedPorts } from './isolated-ports.js';
 import { hostVethName, isValidMac, randomMac } from './names.js';
+import type { PortPlugger } from './plugin-attach.js';
+import type { AttachedPort, PortPlan, Route } from './port-plan.js';
 import type { PortRecord, PortTable } from './ports.js';
 import type { RetiredPorts } from './retired-ports.js';
 
@@ -62,6 +65,8 @@ export class PortService {
     private readonly retired: RetiredPorts,
     private readonly ipam: IpamComponent,
     private readonly log: Logger,
+    /** The one attach path (the CNI plugin's), for `overlay attach`. */
+    private readonly plug: PortPlugger,
   ) {}
 
   /**
@@ -82,8 +87,7 @@ export class PortService {
     // The plugin puts the filters on the container end: the host end's qdiscs stay free for the
     // shapers chained after us (the reference bandwidth plugin takes the ingress slot).
     const rec: PortRecord = { hostVeth, mac, ip: intToIp(a.address), subnet, isolate: req.isolate, source: 'cni', owner, netns: req.netns, ifname: req.ifname, filterOn: 'container' };
-    const { rules } = await this.ports.admit(rec);
-    rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
+    this.rulesFollow(hostVeth, (await this.ports.admit(rec)).rules);
     return {
       address: `${intToIp(a.address)}/${a.subnet.prefix}`,
       subnet,
@@ -92,7 +96,7 @@ export class PortService {
       bridge: this.host.bridge,
       hostVeth,
       mac,
-      ...(req.isolate ? { filter: this.isolated.filterFor(rec, 'netlink'), filterOn: 'container' as const } : {}),
+      ...(req.isolate ? { filter: this.isolated.filterFor(rec), filterOn: 'container' as const } : {}),
     };
   }
 
@@ -111,17 +115,15 @@ export class PortService {
   async attachNetns(netns: string, ifname: string, subnetText?: string, ipText?: string, multicastRoute = true): Promise<AttachResult> {
     const owner = `attach:${netns}:${ifname}`;
     const hostVeth = hostVethName(netns, ifname);
+    // Attached already and up on the bridge (the kernel said so): the same answer again.
     const existing = this.ports.get(hostVeth);
-    if (existing?.source === 'attach' && existing.address) {
-      const now = await inspect(netns, ifname).catch(() => undefined);
-      if (now?.addresses.includes(existing.address)) return this.resultOf(existing);
-    }
+    if (existing?.source === 'attach' && existing.address && this.ports.stateOf(hostVeth) === 'plugged') return this.resultOf(existing);
     const a = await this.ipam.allocate(owner, subnetText, ipText);
     const address = `${intToIp(a.address)}/${a.subnet.prefix}`;
     const gateway = this.host.gatewayFor(formatCidr(a.subnet));
     try {
       const routes = [...(gateway ? [{ dst: 'default', gw: gateway }] : []), ...(multicastRoute ? [{ dst: MULTICAST_BLOCK }] : [])];
-      const port = await this.plugIn(owner, { netns, ifname, address, routes });
+      const port = await this.plugIn(owner, { netns, ifname, address, ...(gateway ? { gateway } : {}), routes });
       return { netns, ifname, address, hostVeth: port.hostVeth, mac: port.mac, ...(gateway ? { gateway } : {}) };
     } catch (e) {
       await this.ipam.release(owner).catch(() => undefined);
@@ -132,7 +134,7 @@ export class PortService {
   async detachNetns(netns: string, ifname: string): Promise<{ detached: boolean; released?: string }> {
     const hostVeth = hostVethName(netns, ifname);
     const rec = this.ports.get(hostVeth);
-    const detached = await this.unplug(netns, ifname, hostVeth);
+    const detached = await this.unplug(hostVeth);
     const released = await this.ipam.release(`attach:${netns}:${ifname}`);
     return { detached: detached || rec !== undefined, ...(released !== undefined ? { released: intToIp(released) } : {}) };
   }
@@ -154,7 +156,7 @@ export class PortService {
 
   /** `overlay reset`: every port this daemon plugged in is taken out. */
   async detachAll(): Promise<void> {
-    for (const r of this.ports.list()) if (r.source === 'attach' && r.netns && r.ifname) await detach(r.netns, r.ifname, r.hostVeth).catch(() => undefined);
+    for (const r of this.ports.list()) if (r.source === 'attach') await deleteLink(r.hostVeth).catch(() => undefined);
   }
 
   private resultOf(r: PortRecord): AttachResult {
@@ -164,33 +166,34 @@ export class PortService {
 
   /**
    * Plug a netns into the bridge with an address the caller already holds. The port is
-   * admitted (and its rules installed) while its veth is created, and the container's
-   * link comes up only once they are in place; it is plugged when attach returns.
+   * admitted (its isolation rules follow), and the plugin's attach code makes the veth, with
+   * the port's filters on its host end before either end is up. The port is plugged when
+   * that returns.
    */
-  private async plugIn(owner: string, req: { netns: string; ifname: string; address: string; routes: { dst: string; gw?: string }[] }): Promise<AttachedPort> {
+  private async plugIn(owner: string, req: { netns: string; ifname: string; address: string; gateway?: string; routes: Route[] }): Promise<AttachedPort> {
     const hostVeth = hostVethName(req.netns, req.ifname);
     const mac = randomMac().toLowerCase();
-    const rec: PortRecord = {
+    const subnet = networkOf(req.address);
+    const rec: PortRecord = { hostVeth, mac, ip: req.address.split('/')[0]!, subnet, isolate: true, source: 'attach', owner, netns: req.netns, ifname: req.ifname, address: req.address };
+    const plan: PortPlan = {
+      address: req.address,
+      subnet,
+      ...(req.gateway ? { gateway: req.gateway } : {}),
+      mtu: this.host.mtu(),
+      bridge: this.host.bridge,
       hostVeth,
       mac,
-      ip: req.address.split('/')[0]!,
-      subnet: networkOf(req.address),
-      isolate: true,
-      source: 'attach',
-      owner,
-      netns: req.netns,
-      ifname: req.ifname,
-      address: req.address,
+      filter: this.isolated.filterFor(rec),
     };
     const run = (async () => {
-      // A port of that name already known may be a live attachment: touch its record only once attach proves it is not.
+      // A port of that name already known may be a live attachment: touch its record only once the plug proves it is not.
       const live = this.ports.get(hostVeth);
-      const rules = live ? Promise.resolve() : this.ports.admit(rec).then((r) => r.rules);
-      rules.catch(() => undefined); // awaited below; attach may fail first
       try {
-        const attached = await attach({ ...req, mac, bridge: this.host.bridge, mtu: this.host.mtu(), beforeUp: rules, filter: this.isolated.filterFor(rec) });
-        await rules;
-        if (live) await (await this.ports.admit({ ...rec, mac: attached.mac })).rules;
+        // As for an ADD: the rules follow within milliseconds, while the plugin plugs the port in
+        // (its filters, on before either end is up, enforce the same policy meanwhile).
+        if (!live) this.rulesFollow(hostVeth, (await this.ports.admit(rec)).rules);
+        const attached = await this.plug({ netns: req.netns, ifname: req.ifname, plan, routes: req.routes });
+        if (live) this.rulesFollow(hostVeth, (await this.ports.admit(rec)).rules);
         this.ports.plugged(hostVeth);
         this.host.portsChanged();
         return attached;
@@ -209,12 +212,17 @@ export class PortService {
     }
   }
 
+  private rulesFollow(hostVeth: string, rules: Promise<void>): void {
+    rules.catch((e: unknown) => this.log.warn('cannot append isolation rules; the next check rebuilds them', { hostVeth, error: String(e) }));
+  }
+
   /** Idempotent: true when a veth was removed. */
-  private async unplug(netns: string, ifname: string, hostVeth: string): Promise<boolean> {
+  private async unplug(hostVeth: string): Promise<boolean> {
     // A detach racing the attach it undoes waits for that attach to end.
     await this.attachInFlight.get(hostVeth)?.catch(() => undefined);
     // The record goes first: the veth's deletion event then finds nothing to release behind our back.
     if (await this.ports.retire(hostVeth, 'detached')) this.host.portsChanged();
-    return detach(netns, ifname, hostVeth);
+    // Deleting the host end deletes the container end with it (as the daemon destroys a CNI DEL's retired port).
+    return deleteLink(hostVeth);
   }
 }

@@ -147,6 +147,23 @@ describe('the local API against an unprivileged local user', () => {
     expect(outsider!.error).toBe('EACCES');
   });
 
+  it('a member of --api-group attaches a namespace: the daemon, as root, makes the veth the member may not', async () => {
+    const ns = await lab.addNamespace('member');
+    // The member's own attempt: without CAP_NET_ADMIN no veth can be made (which is why the daemon runs the plugin's attach).
+    const own = await execa('nsenter', [`--net=/run/netns/${d[1]!.host.ns}`, 'setpriv', '--reuid=nobody', '--regid=nogroup', `--groups=${group.gid}`, 'ip', 'link', 'add', 'memberveth', 'type', 'veth', 'peer', 'name', 'memberveth1'], { reject: false });
+    expect(own.exitCode).not.toBe(0);
+    expect(own.stderr).toMatch(/Operation not permitted/);
+    expect(await waitFor(async () => (await statusJson<{ status: string }>(d[1]!, 'ipam')).status === 'ready', 30_000)).toBe(true);
+    const req = [{ method: 'POST', path: '/attach', body: { netns: `/run/netns/${ns}` } }];
+    const [member] = await client<Outcome[]>(d[1]!.host.ns, 'probe', { target: { socketPath: d[1]!.apiSocket }, requests: req }, { user: 'nobody', groups: String(group.gid) });
+    expect(member!.status, member!.body).toBe(200);
+    const port = JSON.parse(member!.body!) as { ifname: string; address: string; hostVeth: string };
+    const inside = JSON.parse((await lab.exec(ns, 'ip', ['-j', 'addr', 'show', 'dev', port.ifname])).stdout) as { operstate: string; addr_info: { local: string; prefixlen: number }[] }[];
+    expect(inside[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`)).toContain(port.address);
+    expect((await lab.exec(d[1]!.host.ns, 'ip', ['link', 'show', port.hostVeth])).stdout).toMatch(/master /);
+    expect((await overlay(d[1]!, ['detach', ns])).exitCode).toBe(0);
+  });
+
   it('an unknown --api-group is refused at launch, clearly, before anything is set up', async () => {
     const spare = hostWithReachableSocket(lab, 1);
     const other = { ...spare, dataDir: join('/tmp', lab.prefix, 'h1-badgroup'), env: { ...spare.env, OVERLAY_DATA_DIR: join('/tmp', lab.prefix, 'h1-badgroup'), OVERLAY_API_SOCKET: join('/tmp', lab.prefix, 'bad.sock') } };
