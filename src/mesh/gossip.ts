@@ -5,6 +5,10 @@
  * state), and the per-connection "missed gossip" flags that stand in for
  * everything a congested connection could not be sent. The router owns the
  * connections and hands this module the established ones.
+ *
+ * A delta is not sent back to the one neighbour all of its news came from:
+ * it has it, and with a handful of neighbours per peer that echo was a large
+ * share of every change's cost.
  */
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -35,12 +39,16 @@ export interface GossipDeps {
 interface ChannelSlot {
   ch: GossipChannel;
   flushTimer?: TimerHandle;
+  /** Where the pending delta's news came from: one connection (which need not get it back), or 'any' (a change of ours, or several sources). */
+  deltaFrom?: Connection | 'any';
 }
 
 export class Gossip {
   private readonly channels = new Map<string, ChannelSlot>();
   /** Per congested connection, the channels whose gossip it missed: caught up when it drains. */
   private readonly missed = new Map<Connection, Set<string>>();
+  /** While a channel merges gossip: a delta it schedules then holds that connection's news. */
+  private merging?: { slot: ChannelSlot; from: Connection };
   private stopped = false;
 
   constructor(private readonly d: GossipDeps) {}
@@ -49,17 +57,21 @@ export class Gossip {
     if (this.channels.has(ch.name)) throw new Error(`gossip channel "${ch.name}" is already registered`);
     const slot: ChannelSlot = { ch };
     this.channels.set(ch.name, slot);
-    return {
-      gossip: () => {
-        if (slot.flushTimer || this.stopped) return;
-        slot.flushTimer = this.d.clock.setTimeout(() => {
-          slot.flushTimer = undefined;
-          const delta = slot.ch.encodeDelta();
-          if (delta !== undefined) this.fanOut(ch.name, delta);
-        }, this.d.coalesceMs);
-      },
-      unicast,
-    };
+    return { gossip: () => this.scheduleDelta(slot, this.merging?.slot === slot ? this.merging.from : 'any'), unicast };
+  }
+
+  /** Send the channel's delta after the coalescing window; `from`: where this part of it came from. */
+  private scheduleDelta(slot: ChannelSlot, from: Connection | 'any'): void {
+    if (this.stopped) return;
+    slot.deltaFrom = slot.deltaFrom === undefined || slot.deltaFrom === from ? from : 'any';
+    if (slot.flushTimer) return;
+    slot.flushTimer = this.d.clock.setTimeout(() => {
+      slot.flushTimer = undefined;
+      const from = slot.deltaFrom;
+      slot.deltaFrom = undefined;
+      const delta = slot.ch.encodeDelta();
+      if (delta !== undefined) this.fanOut(slot.ch.name, delta, from === 'any' ? undefined : from);
+    }, this.d.coalesceMs);
   }
 
   stop(): void {
@@ -198,7 +210,9 @@ export class Gossip {
         this.d.log.debug('gossip on unknown channel ignored', { channel: m.c, remotePeer: c.remote?.name });
         return;
       }
+      this.merging = { slot, from: c };
       const changed = this.safely(c, () => slot.ch.merge(c.remote!.name, m.d));
+      this.merging = undefined;
       if (changed !== undefined) this.fanOut(m.c, changed, c);
       return;
     }

@@ -7,8 +7,8 @@
  */
 import type { PeerName } from '../lib/peer-name.js';
 import type { ChannelDigest, GossipChannel } from './gossip-channel.js';
-import { DIGEST_GOSSIP_VERSION, ProtocolError } from './protocol.js';
-import { parseVersions } from './record-versions.js';
+import { DIGEST_GOSSIP_VERSION } from './protocol.js';
+import { recordDigest } from './record-versions.js';
 import { decodeRecords, Topology, type ConnRecord, type PeerRecord } from './topology.js';
 import { encodeTopology, type RecordPool } from './topology-wire.js';
 
@@ -33,6 +33,7 @@ export class TopologyChannel implements GossipChannel {
     private readonly pool?: RecordPool,
   ) {
     this.topo = new Topology(own);
+    this.digest = recordDigest(this.topo.versions, (keys) => keys.map((k) => this.topo.get(k)!), 'topology');
   }
 
   private ownConns?: ConnRecord[];
@@ -85,15 +86,5 @@ export class TopologyChannel implements GossipChannel {
     return protocolVersion >= DIGEST_GOSSIP_VERSION ? encodeTopology(payload as PeerRecord[]) : payload;
   }
 
-  readonly digest: ChannelDigest = {
-    hash: () => this.topo.versions.hash(),
-    versions: () => this.topo.versions.versions(),
-    compare: (theirs) => {
-      const v = parseVersions(theirs);
-      if (!v) throw new ProtocolError('malformed topology versions');
-      const { theyLack, weLack } = this.topo.versions.compare(v);
-      const send = theyLack.map((k) => this.topo.get(k)!).filter(Boolean);
-      return { send: send.length ? send : undefined, weLack };
-    },
-  };
+  readonly digest: ChannelDigest;
 }
