@@ -7,9 +7,16 @@ import type { PeerName } from '../lib/peer-name.js';
  *  - encodeDelta(): what changed locally since the last call (consumed), or
  *    undefined when nothing did;
  *  - merge(): fold in state from a peer and return the part that was new to
- *    us (to be forwarded), or undefined when nothing changed.
+ *    us (to be forwarded), or undefined when nothing changed, or
+ *    NEW_IN_NEXT_DELTA when what was new goes out in the channel's next
+ *    delta, coalesced with other news (the mesh then schedules that delta and
+ *    does not send it back to this peer if all of it came from there; a change
+ *    of our own made meanwhile, announced with gossip(), goes to everyone).
  * Payloads must be JSON-serialisable; the mesh owns framing and encoding.
  */
+/** merge()'s answer when what was new is forwarded in the channel's next delta. */
+export const NEW_IN_NEXT_DELTA: unique symbol = Symbol('new, forwarded in the next delta');
+
 export interface GossipChannel {
   readonly name: string;
   encodeFull(): unknown;

@@ -16,7 +16,7 @@ import type { PeerName } from '../lib/peer-name.js';
 import { shuffle, type Random } from '../lib/random.js';
 import type { Connection } from './connection.js';
 import { MAX_FRAME_BYTES } from './frame.js';
-import type { GossipChannel, GossipSender } from './gossip-channel.js';
+import { NEW_IN_NEXT_DELTA, type GossipChannel, type GossipSender } from './gossip-channel.js';
 import { DIGEST_GOSSIP_VERSION, encodeBinaryGossip, ProtocolError, type Message } from './protocol.js';
 import type { MeshCounters } from './router-types.js';
 
@@ -47,8 +47,6 @@ export class Gossip {
   private readonly channels = new Map<string, ChannelSlot>();
   /** Per congested connection, the channels whose gossip it missed: caught up when it drains. */
   private readonly missed = new Map<Connection, Set<string>>();
-  /** While a channel merges gossip: a delta it schedules then holds that connection's news. */
-  private merging?: { slot: ChannelSlot; from: Connection };
   private stopped = false;
 
   constructor(private readonly d: GossipDeps) {}
@@ -57,7 +55,7 @@ export class Gossip {
     if (this.channels.has(ch.name)) throw new Error(`gossip channel "${ch.name}" is already registered`);
     const slot: ChannelSlot = { ch };
     this.channels.set(ch.name, slot);
-    return { gossip: () => this.scheduleDelta(slot, this.merging?.slot === slot ? this.merging.from : 'any'), unicast };
+    return { gossip: () => this.scheduleDelta(slot, 'any'), unicast };
   }
 
   /** Send the channel's delta after the coalescing window; `from`: where this part of it came from. */
@@ -210,10 +208,9 @@ export class Gossip {
         this.d.log.debug('gossip on unknown channel ignored', { channel: m.c, remotePeer: c.remote?.name });
         return;
       }
-      this.merging = { slot, from: c };
       const changed = this.safely(c, () => slot.ch.merge(c.remote!.name, m.d));
-      this.merging = undefined;
-      if (changed !== undefined) this.fanOut(m.c, changed, c);
+      if (changed === NEW_IN_NEXT_DELTA) this.scheduleDelta(slot, c);
+      else if (changed !== undefined) this.fanOut(m.c, changed, c);
       return;
     }
     if (m.t === 'ah') {

@@ -557,9 +557,13 @@ export class Router {
     this.topoCh.setOwnConnections(conns);
   }
 
-  /** Recompute reachability, discovery and listeners once per burst of changes. */
+  /**
+   * Recompute routes, reachability, discovery and listeners once per burst of
+   * changes. Until then the routes of the last burst stand (a direct
+   * connection is always used first): recomputing them on every incoming
+   * record made the simulator's cost grow as N² per change.
+   */
   private afterTopologyChange(): void {
-    this.routeCache = undefined;
     if (this.topologyTimer || this.stopped) return;
     // One recomputation costs a walk of every edge (O(N)): stretching the
     // window with N keeps a peer's route work per second flat as the mesh

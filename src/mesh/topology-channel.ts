@@ -6,7 +6,7 @@
  * compact binary encoding (topology-wire.ts).
  */
 import type { PeerName } from '../lib/peer-name.js';
-import type { ChannelDigest, GossipChannel } from './gossip-channel.js';
+import { NEW_IN_NEXT_DELTA, type ChannelDigest, type GossipChannel } from './gossip-channel.js';
 import { DIGEST_GOSSIP_VERSION } from './protocol.js';
 import { recordDigest } from './record-versions.js';
 import { decodeRecords, Topology, type ConnRecord, type PeerRecord } from './topology.js';
@@ -71,15 +71,16 @@ export class TopologyChannel implements GossipChannel {
     return d.length ? d : undefined;
   }
 
-  merge(_from: PeerName, payload: unknown): undefined {
+  merge(_from: PeerName, payload: unknown): typeof NEW_IN_NEXT_DELTA | undefined {
     const changed = this.topo.merge(decodeRecords(payload, { wants: (n, v, u) => this.topo.wants(n, v, u), pool: this.pool }));
     if (changed.length === 0) return undefined;
     // Forward as part of the next coalesced delta rather than one message
     // per incoming change: during a join, many changes arrive together.
     for (const r of changed) this.pending.set(r.name, r);
-    this.events.gossip();
+    // Our own record, bumped over a stale incarnation of us, is news to the sender too.
+    if (changed.some((r) => r.name === this.topo.self.name)) this.events.gossip();
     this.events.changed();
-    return undefined;
+    return NEW_IN_NEXT_DELTA;
   }
 
   wireFor(payload: unknown, protocolVersion: number): unknown {
