@@ -558,12 +558,13 @@ export class Router {
   }
 
   /**
-   * Recompute routes, reachability, discovery and listeners once per burst of
-   * changes. Until then the routes of the last burst stand (a direct
-   * connection is always used first): recomputing them on every incoming
-   * record made the simulator's cost grow as N² per change.
+   * Recompute reachability, discovery and listeners once per burst of
+   * changes. (Routes asked for meanwhile are computed afresh: keeping the last
+   * burst's saved few route walks but, at a conn-limit, decisions on stale
+   * reachability made more connections come and go, and more gossip.)
    */
   private afterTopologyChange(): void {
+    this.routeCache = undefined;
     if (this.topologyTimer || this.stopped) return;
     // One recomputation costs a walk of every edge (O(N)): stretching the
     // window with N keeps a peer's route work per second flat as the mesh
