@@ -32,6 +32,14 @@ export interface GossipChannel {
    * protocol older than v3 always get full state.)
    */
   readonly digest?: ChannelDigest;
+  /**
+   * With it, a delta goes to every neighbour, as narrowed here for that
+   * neighbour: the payload itself, a part of it, or undefined for nothing.
+   * For state whose records each have an owner that tells its own neighbours
+   * directly (topology), forwarding a record to the owner's neighbours is
+   * waste: a change then costs about N messages, not N times the fan-out.
+   */
+  narrow?(payload: unknown, to: PeerName): unknown | undefined;
   /** The wire form of a payload for a connection at this protocol version; the payload itself by default. A Uint8Array goes in a binary frame (v3+ only). */
   wireFor?(payload: unknown, protocolVersion: number): unknown;
 }

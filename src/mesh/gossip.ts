@@ -90,12 +90,35 @@ export class Gossip {
   }
 
   private fanOut(channel: string, payload: unknown, except?: Connection): void {
+    const ch = this.channels.get(channel)?.ch;
+    if (ch?.narrow) return this.fanOutNarrowed(ch, payload, except);
     // Encoded once per protocol version among the recipients, not once per recipient.
     const encoded = new Map<number, Buffer[]>();
     for (const c of this.pickNeighbours(except)) {
       let parts = encoded.get(c.version);
       if (!parts) encoded.set(c.version, (parts = this.encode(channel, payload, c.version)));
       this.sendParts(c, channel, parts);
+    }
+  }
+
+  /**
+   * A channel that narrows its deltas per neighbour (GossipChannel.narrow)
+   * offers every neighbour what it would not get from anyone closer to the
+   * source; the whole delta is encoded once per version, a narrowed one per
+   * recipient.
+   */
+  private fanOutNarrowed(ch: GossipChannel, payload: unknown, except?: Connection): void {
+    const encoded = new Map<number, Buffer[]>();
+    for (const c of this.d.neighbours()) {
+      if (c === except) continue;
+      const part = ch.narrow!(payload, c.remote!.name);
+      if (part === undefined) continue;
+      let parts = part === payload ? encoded.get(c.version) : undefined;
+      if (!parts) {
+        parts = this.encode(ch.name, part, c.version);
+        if (part === payload) encoded.set(c.version, parts);
+      }
+      this.sendParts(c, ch.name, parts);
     }
   }
 

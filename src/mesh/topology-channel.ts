@@ -9,7 +9,7 @@ import type { PeerName } from '../lib/peer-name.js';
 import { NEW_IN_NEXT_DELTA, type ChannelDigest, type GossipChannel } from './gossip-channel.js';
 import { DIGEST_GOSSIP_VERSION } from './protocol.js';
 import { recordDigest } from './record-versions.js';
-import { decodeRecords, Topology, type ConnRecord, type PeerRecord } from './topology.js';
+import { decodeRecords, neighbourOf, Topology, type ConnRecord, type PeerRecord } from './topology.js';
 import { encodeTopology, type RecordPool } from './topology-wire.js';
 
 export const TOPOLOGY_CHANNEL = 'topology';
@@ -81,6 +81,24 @@ export class TopologyChannel implements GossipChannel {
     if (changed.some((r) => r.name === this.topo.self.name)) this.events.gossip();
     this.events.changed();
     return NEW_IN_NEXT_DELTA;
+  }
+
+  /**
+   * A record's owner sends each new version of it to all of its neighbours
+   * (this runs on the owner too, and keeps its own record for everyone), so
+   * a neighbour of the owner is not sent it again by anyone else.
+   */
+  narrow(payload: unknown, to: PeerName): PeerRecord[] | undefined {
+    const records = payload as PeerRecord[];
+    let keep: PeerRecord[] | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const skip = r.name === to || (r.name !== this.topo.self.name && neighbourOf(r, to));
+      if (skip && !keep) keep = records.slice(0, i);
+      else if (!skip && keep) keep.push(r);
+    }
+    if (!keep) return records;
+    return keep.length ? keep : undefined;
   }
 
   wireFor(payload: unknown, protocolVersion: number): unknown {
