@@ -91,7 +91,10 @@ export class Gossip {
 
   private fanOut(channel: string, payload: unknown, except?: Connection): void {
     const ch = this.channels.get(channel)?.ch;
-    if (ch?.narrow) return this.fanOutNarrowed(ch, payload, except);
+    // With no more neighbours than the fan-out, each already gets every delta
+    // (the owner's own records included): narrowing would save few copies
+    // (triangles are rare in a sparse mesh) and cost an encoding per neighbour.
+    if (ch?.narrow && this.neighbourCount() > this.fanOutSize()) return this.fanOutNarrowed(ch, payload, except);
     // Encoded once per protocol version among the recipients, not once per recipient.
     const encoded = new Map<number, Buffer[]>();
     for (const c of this.pickNeighbours(except)) {
@@ -107,6 +110,12 @@ export class Gossip {
    * source; the whole delta is encoded once per version, a narrowed one per
    * recipient.
    */
+  private neighbourCount(): number {
+    let n = 0;
+    for (const _ of this.d.neighbours()) n++;
+    return n;
+  }
+
   private fanOutNarrowed(ch: GossipChannel, payload: unknown, except?: Connection): void {
     const encoded = new Map<number, Buffer[]>();
     for (const c of this.d.neighbours()) {
