@@ -2,9 +2,12 @@
  * The `dataplane` gossip channel: each peer publishes one record (only it
  * writes it) saying where its VXLAN endpoint is and which MACs live behind it.
  * Peers program their FDB from these records; highest version wins.
+ * Anti-entropy is by digest (record-versions.ts): a settled mesh exchanges a
+ * hash per round, not every peer's record.
  */
 import type { PeerName } from '../lib/peer-name.js';
-import type { GossipChannel } from '../mesh/gossip-channel.js';
+import type { ChannelDigest, GossipChannel } from '../mesh/gossip-channel.js';
+import { recordDigest, RecordVersions } from '../mesh/record-versions.js';
 import IPCIDR from 'ip-cidr';
 import { isIPv4, parseCidr } from '../lib/ipv4.js';
 import { isValidMac } from './names.js';
@@ -49,6 +52,8 @@ export class EndpointTable implements GossipChannel {
   readonly name = 'dataplane';
   private readonly records = new Map<PeerName, EndpointRecord>();
   private delta = new Map<PeerName, EndpointRecord>();
+  private readonly versions = new RecordVersions();
+  readonly digest: ChannelDigest = recordDigest(this.versions, (keys) => keys.map((k) => [k, this.records.get(k)!]), 'dataplane');
 
   constructor(
     readonly self: PeerName,
@@ -72,9 +77,14 @@ export class EndpointTable implements GossipChannel {
     )
       return false;
     const rec: EndpointRecord = { ...r, macs, version: Math.max(minVersion, (prev?.version ?? 0) + 1) };
-    this.records.set(this.self, rec);
+    this.put(this.self, rec);
     this.delta.set(this.self, rec);
     return true;
+  }
+
+  private put(peer: PeerName, rec: EndpointRecord): void {
+    this.records.set(peer, rec);
+    this.versions.set(peer, rec.version, '');
   }
 
   get(peer: PeerName): EndpointRecord | undefined {
@@ -105,7 +115,7 @@ export class EndpointTable implements GossipChannel {
       if (!rec) continue;
       const mine = this.records.get(item[0]);
       if (mine && mine.version >= rec.version) continue;
-      this.records.set(item[0], rec);
+      this.put(item[0], rec);
       news.push([item[0], rec]);
     }
     if (news.length) this.onChange();

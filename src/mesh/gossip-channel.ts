@@ -7,9 +7,16 @@ import type { PeerName } from '../lib/peer-name.js';
  *  - encodeDelta(): what changed locally since the last call (consumed), or
  *    undefined when nothing did;
  *  - merge(): fold in state from a peer and return the part that was new to
- *    us (to be forwarded), or undefined when nothing changed.
+ *    us (to be forwarded), or undefined when nothing changed, or
+ *    NEW_IN_NEXT_DELTA when what was new goes out in the channel's next
+ *    delta, coalesced with other news (the mesh then schedules that delta and
+ *    does not send it back to this peer if all of it came from there; a change
+ *    of our own made meanwhile, announced with gossip(), goes to everyone).
  * Payloads must be JSON-serialisable; the mesh owns framing and encoding.
  */
+/** merge()'s answer when what was new is forwarded in the channel's next delta. */
+export const NEW_IN_NEXT_DELTA: unique symbol = Symbol('new, forwarded in the next delta');
+
 export interface GossipChannel {
   readonly name: string;
   encodeFull(): unknown;
@@ -25,6 +32,14 @@ export interface GossipChannel {
    * protocol older than v3 always get full state.)
    */
   readonly digest?: ChannelDigest;
+  /**
+   * With it, a delta goes to every neighbour, as narrowed here for that
+   * neighbour: the payload itself, a part of it, or undefined for nothing.
+   * For state whose records each have an owner that tells its own neighbours
+   * directly (topology), forwarding a record to the owner's neighbours is
+   * waste: a change then costs about N messages, not N times the fan-out.
+   */
+  narrow?(payload: unknown, to: PeerName): unknown | undefined;
   /** The wire form of a payload for a connection at this protocol version; the payload itself by default. A Uint8Array goes in a binary frame (v3+ only). */
   wireFor?(payload: unknown, protocolVersion: number): unknown;
 }

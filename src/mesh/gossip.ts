@@ -5,6 +5,10 @@
  * state), and the per-connection "missed gossip" flags that stand in for
  * everything a congested connection could not be sent. The router owns the
  * connections and hands this module the established ones.
+ *
+ * A delta is not sent back to the one neighbour all of its news came from:
+ * it has it, and with a handful of neighbours per peer that echo was a large
+ * share of every change's cost.
  */
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -12,7 +16,7 @@ import type { PeerName } from '../lib/peer-name.js';
 import { shuffle, type Random } from '../lib/random.js';
 import type { Connection } from './connection.js';
 import { MAX_FRAME_BYTES } from './frame.js';
-import type { GossipChannel, GossipSender } from './gossip-channel.js';
+import { NEW_IN_NEXT_DELTA, type GossipChannel, type GossipSender } from './gossip-channel.js';
 import { DIGEST_GOSSIP_VERSION, encodeBinaryGossip, ProtocolError, type Message } from './protocol.js';
 import type { MeshCounters } from './router-types.js';
 
@@ -35,6 +39,8 @@ export interface GossipDeps {
 interface ChannelSlot {
   ch: GossipChannel;
   flushTimer?: TimerHandle;
+  /** Where the pending delta's news came from: one connection (which need not get it back), or 'any' (a change of ours, or several sources). */
+  deltaFrom?: Connection | 'any';
 }
 
 export class Gossip {
@@ -49,17 +55,21 @@ export class Gossip {
     if (this.channels.has(ch.name)) throw new Error(`gossip channel "${ch.name}" is already registered`);
     const slot: ChannelSlot = { ch };
     this.channels.set(ch.name, slot);
-    return {
-      gossip: () => {
-        if (slot.flushTimer || this.stopped) return;
-        slot.flushTimer = this.d.clock.setTimeout(() => {
-          slot.flushTimer = undefined;
-          const delta = slot.ch.encodeDelta();
-          if (delta !== undefined) this.fanOut(ch.name, delta);
-        }, this.d.coalesceMs);
-      },
-      unicast,
-    };
+    return { gossip: () => this.scheduleDelta(slot, 'any'), unicast };
+  }
+
+  /** Send the channel's delta after the coalescing window; `from`: where this part of it came from. */
+  private scheduleDelta(slot: ChannelSlot, from: Connection | 'any'): void {
+    if (this.stopped) return;
+    slot.deltaFrom = slot.deltaFrom === undefined || slot.deltaFrom === from ? from : 'any';
+    if (slot.flushTimer) return;
+    slot.flushTimer = this.d.clock.setTimeout(() => {
+      slot.flushTimer = undefined;
+      const from = slot.deltaFrom;
+      slot.deltaFrom = undefined;
+      const delta = slot.ch.encodeDelta();
+      if (delta !== undefined) this.fanOut(slot.ch.name, delta, from === 'any' ? undefined : from);
+    }, this.d.coalesceMs);
   }
 
   stop(): void {
@@ -80,12 +90,44 @@ export class Gossip {
   }
 
   private fanOut(channel: string, payload: unknown, except?: Connection): void {
+    const ch = this.channels.get(channel)?.ch;
+    // With no more neighbours than the fan-out, each already gets every delta
+    // (the owner's own records included): narrowing would save few copies
+    // (triangles are rare in a sparse mesh) and cost an encoding per neighbour.
+    if (ch?.narrow && this.neighbourCount() > this.fanOutSize()) return this.fanOutNarrowed(ch, payload, except);
     // Encoded once per protocol version among the recipients, not once per recipient.
     const encoded = new Map<number, Buffer[]>();
     for (const c of this.pickNeighbours(except)) {
       let parts = encoded.get(c.version);
       if (!parts) encoded.set(c.version, (parts = this.encode(channel, payload, c.version)));
       this.sendParts(c, channel, parts);
+    }
+  }
+
+  /**
+   * A channel that narrows its deltas per neighbour (GossipChannel.narrow)
+   * offers every neighbour what it would not get from anyone closer to the
+   * source; the whole delta is encoded once per version, a narrowed one per
+   * recipient.
+   */
+  private neighbourCount(): number {
+    let n = 0;
+    for (const _ of this.d.neighbours()) n++;
+    return n;
+  }
+
+  private fanOutNarrowed(ch: GossipChannel, payload: unknown, except?: Connection): void {
+    const encoded = new Map<number, Buffer[]>();
+    for (const c of this.d.neighbours()) {
+      if (c === except) continue;
+      const part = ch.narrow!(payload, c.remote!.name);
+      if (part === undefined) continue;
+      let parts = part === payload ? encoded.get(c.version) : undefined;
+      if (!parts) {
+        parts = this.encode(ch.name, part, c.version);
+        if (part === payload) encoded.set(c.version, parts);
+      }
+      this.sendParts(c, ch.name, parts);
     }
   }
 
@@ -199,7 +241,8 @@ export class Gossip {
         return;
       }
       const changed = this.safely(c, () => slot.ch.merge(c.remote!.name, m.d));
-      if (changed !== undefined) this.fanOut(m.c, changed, c);
+      if (changed === NEW_IN_NEXT_DELTA) this.scheduleDelta(slot, c);
+      else if (changed !== undefined) this.fanOut(m.c, changed, c);
       return;
     }
     if (m.t === 'ah') {

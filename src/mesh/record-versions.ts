@@ -12,6 +12,9 @@
  *    across and each side sends just the records the other lacks.
  * `tag` breaks version ties the way the channel does (topology: the uid).
  */
+import type { ChannelDigest } from './gossip-channel.js';
+import { ProtocolError } from './protocol.js';
+
 export type VersionEntry = [key: string, version: number, tag: string];
 
 /** Two independent 32-bit FNV-1a style hashes of a string (64 bits together). */
@@ -87,6 +90,24 @@ export class RecordVersions {
     for (const key of this.entries.keys()) if (!seen.has(key)) theyLack.push(key);
     return { theyLack, weLack };
   }
+}
+
+/**
+ * A channel's digest over its RecordVersions: `payloadFor(keys)` is the
+ * merge() payload carrying the records of those keys (what the other side
+ * lacks or holds older).
+ */
+export function recordDigest(versions: RecordVersions, payloadFor: (keys: string[]) => unknown, what: string): ChannelDigest {
+  return {
+    hash: () => versions.hash(),
+    versions: () => versions.versions(),
+    compare: (theirs) => {
+      const v = parseVersions(theirs);
+      if (!v) throw new ProtocolError(`malformed ${what} versions`);
+      const { theyLack, weLack } = versions.compare(v);
+      return { send: theyLack.length ? payloadFor(theyLack) : undefined, weLack };
+    },
+  };
 }
 
 /** Validate a version list from the wire; undefined when malformed. */

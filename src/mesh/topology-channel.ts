@@ -6,10 +6,10 @@
  * compact binary encoding (topology-wire.ts).
  */
 import type { PeerName } from '../lib/peer-name.js';
-import type { ChannelDigest, GossipChannel } from './gossip-channel.js';
-import { DIGEST_GOSSIP_VERSION, ProtocolError } from './protocol.js';
-import { parseVersions } from './record-versions.js';
-import { decodeRecords, Topology, type ConnRecord, type PeerRecord } from './topology.js';
+import { NEW_IN_NEXT_DELTA, type ChannelDigest, type GossipChannel } from './gossip-channel.js';
+import { DIGEST_GOSSIP_VERSION } from './protocol.js';
+import { recordDigest } from './record-versions.js';
+import { decodeRecords, neighbourOf, Topology, type ConnRecord, type PeerRecord } from './topology.js';
 import { encodeTopology, type RecordPool } from './topology-wire.js';
 
 export const TOPOLOGY_CHANNEL = 'topology';
@@ -33,6 +33,7 @@ export class TopologyChannel implements GossipChannel {
     private readonly pool?: RecordPool,
   ) {
     this.topo = new Topology(own);
+    this.digest = recordDigest(this.topo.versions, (keys) => keys.map((k) => this.topo.get(k)!), 'topology');
   }
 
   private ownConns?: ConnRecord[];
@@ -70,30 +71,39 @@ export class TopologyChannel implements GossipChannel {
     return d.length ? d : undefined;
   }
 
-  merge(_from: PeerName, payload: unknown): undefined {
+  merge(_from: PeerName, payload: unknown): typeof NEW_IN_NEXT_DELTA | undefined {
     const changed = this.topo.merge(decodeRecords(payload, { wants: (n, v, u) => this.topo.wants(n, v, u), pool: this.pool }));
     if (changed.length === 0) return undefined;
     // Forward as part of the next coalesced delta rather than one message
     // per incoming change: during a join, many changes arrive together.
     for (const r of changed) this.pending.set(r.name, r);
-    this.events.gossip();
+    // Our own record, bumped over a stale incarnation of us, is news to the sender too.
+    if (changed.some((r) => r.name === this.topo.self.name)) this.events.gossip();
     this.events.changed();
-    return undefined;
+    return NEW_IN_NEXT_DELTA;
+  }
+
+  /**
+   * A record's owner sends each new version of it to all of its neighbours
+   * (this runs on the owner too, and keeps its own record for everyone), so
+   * a neighbour of the owner is not sent it again by anyone else.
+   */
+  narrow(payload: unknown, to: PeerName): PeerRecord[] | undefined {
+    const records = payload as PeerRecord[];
+    let keep: PeerRecord[] | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const skip = r.name === to || (r.name !== this.topo.self.name && neighbourOf(r, to));
+      if (skip && !keep) keep = records.slice(0, i);
+      else if (!skip && keep) keep.push(r);
+    }
+    if (!keep) return records;
+    return keep.length ? keep : undefined;
   }
 
   wireFor(payload: unknown, protocolVersion: number): unknown {
     return protocolVersion >= DIGEST_GOSSIP_VERSION ? encodeTopology(payload as PeerRecord[]) : payload;
   }
 
-  readonly digest: ChannelDigest = {
-    hash: () => this.topo.versions.hash(),
-    versions: () => this.topo.versions.versions(),
-    compare: (theirs) => {
-      const v = parseVersions(theirs);
-      if (!v) throw new ProtocolError('malformed topology versions');
-      const { theyLack, weLack } = this.topo.versions.compare(v);
-      const send = theyLack.map((k) => this.topo.get(k)!).filter(Boolean);
-      return { send: send.length ? send : undefined, weLack };
-    },
-  };
+  readonly digest: ChannelDigest;
 }

@@ -185,3 +185,8 @@ export function decodeRecords(payload: unknown, opts: { wants?: Topology['wants'
     return { name: o.name, nickname: o.nickname, uid: o.uid, version: o.version, conns };
   });
 }
+
+/** Does record `r` list a connection to `peer`? */
+export function neighbourOf(r: PeerRecord, peer: PeerName): boolean {
+  return neighbourSet(r).has(peer);
+}

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerName } from '../../../src/lib/peer-name.js';
 import type { ChannelDigest, GossipChannel, GossipSender } from '../../../src/mesh/gossip-channel.js';
-import { parseVersions, RecordVersions } from '../../../src/mesh/record-versions.js';
+import { recordDigest, RecordVersions } from '../../../src/mesh/record-versions.js';
 import { MeshSim } from '../../../scripts/lab/mesh-sim.js';
 import { IpamSim } from '../../../scripts/lab/ipam-sim.js';
 
@@ -24,14 +24,7 @@ class LogChannel implements GossipChannel {
   private readonly seen = new Set<string>();
   private readonly versions = new RecordVersions();
   private readonly byKey = new Map<string, string>();
-  readonly digest: ChannelDigest = {
-    hash: () => this.versions.hash(),
-    versions: () => this.versions.versions(),
-    compare: (theirs) => {
-      const { theyLack, weLack } = this.versions.compare(parseVersions(theirs)!);
-      return { send: theyLack.length ? theyLack.map((k) => this.byKey.get(k)!) : undefined, weLack };
-    },
-  };
+  readonly digest: ChannelDigest = recordDigest(this.versions, (keys) => keys.map((k) => this.byKey.get(k)!), 'log');
   private fresh: string[] = [];
   private readonly sender: GossipSender;
 

@@ -37,4 +37,26 @@ describe('endpoint gossip channel', () => {
     expect(parseEndpointRecord({ ...rec, version: 1, macs: new Array(70_000).fill('02:00:00:00:00:01') })).toBeUndefined();
     expect(parseEndpointRecord({ ...rec, version: 1 })).toBeDefined();
   });
+
+  it('anti-entropy by digest: equal tables compare by hash, and only a missing or older record crosses', () => {
+    const THIRD = '02:00:00:00:00:03';
+    const a = new EndpointTable(SELF, () => {});
+    const b = new EndpointTable(OTHER, () => {});
+    a.setOwn(rec, 10);
+    b.setOwn({ ...rec, underlay: '198.51.100.3' }, 20);
+    b.merge(THIRD, [[THIRD, { ...rec, underlay: '198.51.100.4', version: 7 }]]);
+    a.merge(THIRD, [[THIRD, { ...rec, underlay: '198.51.100.4', version: 6 }]]);
+    expect(a.digest.hash()).not.toBe(b.digest.hash());
+    // b answers a's versions with its own record and its newer copy of THIRD's, not a's.
+    const toA = b.digest.compare(a.digest.versions());
+    expect(toA.weLack).toBe(true);
+    expect((toA.send as [string, unknown][]).map(([k]) => k).sort()).toEqual([OTHER, THIRD]);
+    a.merge(OTHER, toA.send);
+    const toB = a.digest.compare(b.digest.versions());
+    expect(toB.send).toEqual([[SELF, a.get(SELF)]]);
+    b.merge(SELF, toB.send);
+    expect(a.digest.hash()).toBe(b.digest.hash());
+    expect(a.digest.compare(b.digest.versions())).toEqual({ send: undefined, weLack: false });
+    expect(() => a.digest.compare([['x']])).toThrow(/malformed dataplane versions/);
+  });
 });

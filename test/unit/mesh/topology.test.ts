@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeRecords, supersedes, Topology, type PeerRecord } from '../../../src/mesh/topology.js';
+import { TopologyChannel } from '../../../src/mesh/topology-channel.js';
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -62,5 +63,19 @@ describe('topology merge rules', () => {
     expect(() => decodeRecords([{ name: 'x' }])).toThrow(/malformed/);
     expect(() => decodeRecords([{ ...rec(A, 1), conns: [{ peer: 'zz' }] }])).toThrow(/malformed/);
     expect(decodeRecords([rec(A, 1, [B])])).toHaveLength(1);
+  });
+});
+
+describe('topology deltas narrowed per neighbour', () => {
+  const D = '02:00:00:00:00:0d';
+  it('keeps our own record for everyone, and drops a record for its owner and the owner\'s neighbours', () => {
+    const ch = new TopologyChannel(rec(A, 10, [B, C, D]), { gossip: () => undefined, changed: () => undefined });
+    const own = ch.topo.self;
+    const b = rec(B, 5, [A, C]); // B's neighbours: A (us) and C
+    const delta = [own, b];
+    expect(ch.narrow(delta, C)).toEqual([own]); // C hears of B from B itself
+    expect(ch.narrow(delta, B)).toEqual([own]); // B has its own record
+    expect(ch.narrow(delta, D)).toBe(delta); // D is not B's neighbour: the whole delta, not a copy
+    expect(ch.narrow([b], C)).toBeUndefined(); // nothing left: nothing is sent
   });
 });
