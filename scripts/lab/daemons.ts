@@ -90,10 +90,15 @@ export async function statusJson<T = Record<string, unknown>>(d: DaemonHost, vie
   return JSON.parse(r.stdout) as T;
 }
 
+/**
+ * Running, not a zombie: a daemon launched in the background is reparented to
+ * PID 1, which on some machines (a VM's minimal init) reaps it seconds after it
+ * died, and waiting for that would be counted as the daemon's time.
+ */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }
