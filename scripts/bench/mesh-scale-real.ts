@@ -109,6 +109,8 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
       untilAll(hosts, ipamReady, lastLaunch, 600_000),
       untilAll(hosts, pathsVerified(n), lastLaunch, 600_000),
     ]);
+    // CPU each daemon spent from its start until the mesh, IPAM and data paths were all there.
+    const formingCpu = hosts.map((d) => cpuSeconds(daemonPid(d)!));
     log(`${n} hosts: launched in ${((lastLaunch - t0) / 1000).toFixed(1)} s; after the last launch: topology ${topologyMs} ms, IPAM ${ipamMs} ms, data paths ${pathsMs} ms`);
     await new Promise((r) => setTimeout(r, 15_000)); // settle
     const pids = hosts.map((d) => daemonPid(d)!);
@@ -132,6 +134,8 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
       lastLaunchToTopologyMs: topologyMs,
       lastLaunchToPathsVerifiedMs: pathsMs,
       lastLaunchToIpamReadyMs: ipamMs,
+      formingCpuSecondsMedian: +median(formingCpu).toFixed(2),
+      formingCpuSecondsMax: +Math.max(...formingCpu).toFixed(2),
       rssMedianMb: +median(rss).toFixed(1),
       rssMaxMb: +Math.max(...rss).toFixed(1),
       cpuPercentMedian: +median(cpuPct).toFixed(2),
