@@ -70,7 +70,7 @@ const fdbWithout = (ip: string) => async (d: DaemonHost) => {
  * A host that passed is not asked again until all have passed, then all are asked once more
  * together (so the answer is "all at once", without loading settled daemons with questions).
  */
-async function untilAll(hosts: DaemonHost[], check: (d: DaemonHost) => Promise<boolean>, since: number, timeoutMs: number, stepMs = 250): Promise<number> {
+async function untilAll(hosts: DaemonHost[], check: (d: DaemonHost) => Promise<boolean>, since: number, timeoutMs: number, stepMs = 500): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let pending = hosts;
   while (Date.now() < deadline) {
@@ -170,8 +170,16 @@ export async function benchMeshScaleReal(sizes = sizesFrom(process.env['SCALE_RE
   return withNeighbourTablesRaised(async () => {
     const rows: Record<string, number>[] = [];
     for (const n of sizes) {
-      const row = await runSize(n, log);
-      const base = rows[0] ?? row;
+      // A size that fails (a launch refused, say) is reported as such; the other sizes still run.
+      const row = await runSize(n, log).catch((e: Error) => {
+        log(`${n} hosts failed: ${e.message}`);
+        return { hosts: n, failed: 1 } as Record<string, number>;
+      });
+      if (row['failed']) {
+        rows.push(row);
+        continue;
+      }
+      const base = rows.find((r) => !r['failed']) ?? row;
       row['bareNodeRssMb'] = +bareRss.toFixed(1);
       row['rssVsBareNode'] = ratio(row['rssMedianMb']!, bareRss);
       row['gossipPerMinPerHostVs10Hosts'] = ratio(row['gossipBytesPerDaemonPerMinMedian']! / n, Math.max(1, base['gossipBytesPerDaemonPerMinMedian']!) / base['hosts']!);

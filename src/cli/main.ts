@@ -65,7 +65,8 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
   }
   // Returns once the daemon's API answers; it joins the mesh (and IPAM) in the background.
   await launchInBackground(cfg, forward, cfg.password);
-  const s = (await call(cfg, 'GET', '/status')).json<{ name: string }>();
+  // Not /status: while a large mesh forms around the new daemon, building its whole status can take seconds.
+  const s = (await call(cfg, 'GET', '/version')).json<{ name: string }>();
   out(s.name);
   const where = cfg.apiSocket === DEFAULT_API_SOCKET ? '' : ` --api-socket ${cfg.apiSocket}`;
   process.stderr.write(`launched; joining the mesh in the background. Watch it: overlay status peers${where}\n`);
