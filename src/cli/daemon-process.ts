@@ -75,11 +75,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const DAEMON_RUNTIME_ENV: Readonly<Record<string, string>> = { BUN_JSC_useDFGJIT: '0' };
 
+/**
+ * Starts the daemon and returns once its API answers. A daemon that exits fails the launch at
+ * once; one that is alive but slow is waited for up to `timeoutMs`: on a machine saturated by
+ * many daemons starting together (100 lab hosts on 2 cores) the last ones took over 20 s.
+ */
 export async function launchInBackground(
   loc: Location,
   foregroundArgs: string[],
   password: string | undefined,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<{ pid: number }> {
   mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
   const out = openSync(logFile(loc.dataDir), 'a');
