@@ -301,6 +301,21 @@ export class Ipam implements GossipChannel {
     return d.ring || d.stats || d.paxos ? d : undefined;
   }
 
+  /** A usage record goes out in the next delta, replacing any older one for the same peer. */
+  private gossipStats(peer: PeerName, s: PeerStats): void {
+    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== peer), [peer, s]];
+    this.env.gossip();
+  }
+
+  /** Another peer's usage record, if newer than ours; true when taken. */
+  private mergeStats(peer: PeerName, s: PeerStats): boolean {
+    const mine = this.stats.get(peer);
+    if (mine && mine.version >= s.version) return false;
+    this.stats.set(peer, s);
+    if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
+    return true;
+  }
+
   merge(from: PeerName, payload: unknown): IpamGossip | undefined {
     const g = parseGossip(payload);
     if (!g) {
@@ -315,11 +330,7 @@ export class Ipam implements GossipChannel {
         this.removedWhileRunning(s);
         continue;
       }
-      const mine = this.stats.get(peer);
-      if (mine && mine.version >= s.version) continue;
-      this.stats.set(peer, s);
-      stats.push([peer, s]);
-      if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
+      if (this.mergeStats(peer, s)) stats.push([peer, s]);
     }
     // After the stats: a ring that makes us ask for space then picks donors by their free space.
     if (g.ring) this.mergeRing(from, g.ring); // a newer ring is forwarded by ringChanged(), coalesced
@@ -440,10 +451,17 @@ export class Ipam implements GossipChannel {
       case 'donate':
         return this.reply(from, this.donate(from, m.id, m.subnet, m.ip));
       case 'handover':
+        // Its last record first: the space it hands over must not stay reserved by the addresses it held.
+        if (m.stats && this.mergeStats(from, m.stats)) {
+          this.gossipStats(from, m.stats);
+        }
         if (this.ring.initialised || m.ring) this.mergeRing(from, m.ring);
         return this.reply(from, { t: 'handover-ack', id: m.id });
       case 'rmpeer':
-        return this.reply(from, this.takeOver(m.id, m.target, from, m.force === true));
+        void this.takeOver(m.id, m.target, from, m.force === true).then((r) => this.reply(from, r));
+        return;
+      case 'ring-read':
+        return this.reply(from, { t: 'ring-read-reply', id: m.id, ring: this.ring.toWire() });
       default: {
         if ('ring' in m && m.ring) this.mergeRing(from, m.ring);
         const p = this.pending.get(m.id);
@@ -459,13 +477,14 @@ export class Ipam implements GossipChannel {
     this.env.send(to, m);
   }
 
-  private request(to: PeerName, m: IpamMessage): Promise<IpamMessage | undefined> {
+  /** `rounds`: how many request timeouts the answer may take (an rmpeer coordinator makes a round of its own first). */
+  private request(to: PeerName, m: IpamMessage, rounds = 1): Promise<IpamMessage | undefined> {
     return new Promise((resolve) => {
       if (!this.env.send(to, m)) return resolve(undefined);
       const timer = this.env.clock.setTimeout(() => {
         this.pending.delete(m.id);
         resolve(undefined);
-      }, this.cfg.requestTimeoutMs ?? 2_000);
+      }, rounds * (this.cfg.requestTimeoutMs ?? 2_000));
       this.pending.set(m.id, { resolve, timer });
     });
   }
@@ -594,8 +613,7 @@ export class Ipam implements GossipChannel {
       ...(contested.length ? { contested } : {}),
     };
     this.stats.set(this.self, s);
-    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== this.self), [this.self, s]];
-    this.env.gossip();
+    this.gossipStats(this.self, s);
   }
 
   peerStats(): ReadonlyMap<PeerName, PeerStats> {
@@ -853,7 +871,8 @@ export class Ipam implements GossipChannel {
     }
     this.env.persist(ops);
     this.ringChanged(); // the ring and our stats (no claims left) go out before the hand-over below
-    const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire() });
+    const last = this.stats.get(this.self);
+    const ack = await this.request(to, { t: 'handover', id: this.newId(), ring: this.ring.toWire(), ...(last ? { stats: last } : {}) });
     this.env.log.info('IPAM handed over our space', { to, addresses: moved, acknowledged: ack !== undefined });
     return { to, moved, acknowledged: ack?.t === 'handover-ack' };
   }
@@ -884,9 +903,9 @@ export class Ipam implements GossipChannel {
     const unseen = this.unseenFor(target);
     const coordinator = this.coordinator(target);
     let r: IpamMessage | undefined;
-    if (coordinator === this.self) r = this.takeOver(this.newId(), target, this.self, force);
+    if (coordinator === this.self) r = await this.takeOver(this.newId(), target, this.self, force);
     else {
-      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force });
+      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force }, 2);
       if (!r || r.t !== 'rmpeer-reply') throw new IpamError('unavailable', `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
     }
     if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError('conflict', (r.t === 'rmpeer-reply' && r.reason) || 'refused');
@@ -926,16 +945,28 @@ export class Ipam implements GossipChannel {
    * owner and nobody can tell a partition from a death: the heartbeat-timeout
    * guard (or the operator's --force) is all there is.
    */
-  private takeOver(id: string, target: PeerName, requester: PeerName, force: boolean): IpamMessage {
+  private async takeOver(id: string, target: PeerName, requester: PeerName, force: boolean): Promise<IpamMessage> {
     const no = (reason: string): IpamMessage => ({ t: 'rmpeer-reply', id, ok: false, reason });
-    if (!this.ring.initialised) return no('IPAM is not ready on the coordinator');
-    const refusal = this.removalRefusal(target, force);
-    if (refusal) return no(refusal);
-    const claims = this.stats.get(target)?.claims?.length ?? 0;
-    if (!this.ring.spans().some((s) => s.peer === target) && claims === 0) return no(`peer ${this.describePeer(target)} owns no space and holds no claims (already removed?)`);
+    const removable = (): string | undefined => {
+      if (!this.ring.initialised) return 'IPAM is not ready on the coordinator';
+      const refusal = this.removalRefusal(target, force);
+      if (refusal) return refusal;
+      const held = (this.stats.get(target)?.claims?.length ?? 0) + (this.stats.get(target)?.contested?.length ?? 0);
+      if (!this.ring.spans().some((s) => s.peer === target) && held === 0) return `peer ${this.describePeer(target)} owns no space and holds no claimed or contested addresses (already removed?)`;
+      return undefined;
+    };
+    const before = removable();
+    if (before) return no(before);
+    // A quorum read, not the mesh's view of who is reachable: a coordinator cut off by a partition it has not
+    // noticed yet (that takes up to a heartbeat timeout) must not take over, and what a majority of owners
+    // knows of the target's last donations is merged in first (their replies carry their rings).
     const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
-    const reachable = others.filter((p) => this.isReachable(p)).length;
-    if (others.length > 0 && reachable * 2 <= others.length) return no(`only ${reachable} of ${others.length} other space owners are reachable; refusing rmpeer during a partition`);
+    const replies = await Promise.all(others.filter((p) => p !== this.self && this.isReachable(p)).map((p) => this.request(p, { t: 'ring-read', id: this.newId() })));
+    const answered = replies.filter((r) => r?.t === 'ring-read-reply').length + (others.includes(this.self) ? 1 : 0);
+    if (others.length > 0 && answered * 2 <= others.length) return no(`only ${answered} of ${others.length} other space owners answered; refusing rmpeer during a partition`);
+    const after = removable(); // a concurrent rmpeer of the same peer may have won meanwhile
+    if (after) return no(after);
+    const claims = this.stats.get(target)?.claims?.length ?? 0;
     const moved = this.ring.transferAll(target, requester);
     this.env.persist([{ type: 'put', key: KEY_RING, value: this.ring.toWire() }]);
     this.ringChanged();
@@ -952,11 +983,14 @@ export class Ipam implements GossipChannel {
    */
   private dropClaimsOf(target: PeerName): void {
     const last = this.stats.get(target);
-    const s: PeerStats = { version: (last?.version ?? 0) + 1, nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
+    // Our clock, not just its last version we saw: a record it published that never reached us (its last words
+    // before dying, or from behind a partition) must not outrank the removal, or its claims and contested
+    // addresses stay reserved everywhere with nobody left to withdraw them. Its records carry its clock too,
+    // and rmpeer without --force needs it silent for a heartbeat timeout, so clocks may disagree by that much.
+    const s: PeerStats = { version: Math.max((last?.version ?? 0) + 1, this.env.epoch + Math.floor(this.env.clock.now())), nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
     this.stats.set(target, s);
     this.holdings.update(target, [], []);
-    this.delta.stats = [...(this.delta.stats ?? []).filter(([p]) => p !== target), [target, s]];
-    this.env.gossip();
+    this.gossipStats(target, s);
     this.publishStatsSoon(); // our contested list may change
   }
 

@@ -37,9 +37,13 @@ export interface IpamGossip {
 export type IpamMessage =
   | { t: 'donate'; id: string; subnet: string; ip?: number }
   | { t: 'donate-reply'; id: string; ok: boolean; reason?: string; inUse?: boolean; ring?: RingWire }
-  | { t: 'handover'; id: string; ring: RingWire }
+  /** `stats`: the leaving peer's last record (nothing held), carried with its space so it cannot be lost apart from it. */
+  | { t: 'handover'; id: string; ring: RingWire; stats?: PeerStats }
   | { t: 'handover-ack'; id: string }
   | { t: 'rmpeer'; id: string; target: PeerName; force?: boolean }
+  /** The rmpeer coordinator's quorum read: each space owner answers with its ring. */
+  | { t: 'ring-read'; id: string }
+  | { t: 'ring-read-reply'; id: string; ring: RingWire }
   | { t: 'rmpeer-reply'; id: string; ok: boolean; reason?: string; moved?: number; ring?: RingWire };
 
 function isHoldings(x: unknown): boolean {
@@ -106,9 +110,12 @@ export function parseMessage(x: unknown): IpamMessage | undefined {
     case 'rmpeer-reply':
       return typeof m.ok === 'boolean' && ringOk(m.ring) ? (m as IpamMessage) : undefined;
     case 'handover':
-      return m.ring !== undefined && ringOk(m.ring) ? (m as IpamMessage) : undefined;
+      return m.ring !== undefined && ringOk(m.ring) && (m.stats === undefined || isStats(m.stats)) ? (m as IpamMessage) : undefined;
     case 'handover-ack':
+    case 'ring-read':
       return m as IpamMessage;
+    case 'ring-read-reply':
+      return m.ring !== undefined && ringOk(m.ring) ? (m as IpamMessage) : undefined;
     case 'rmpeer':
       return typeof m.target === 'string' && (m.force === undefined || typeof m.force === 'boolean') ? (m as IpamMessage) : undefined;
     default:

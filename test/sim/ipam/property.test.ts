@@ -290,7 +290,7 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     const [, first] = sim.alive()[0]!;
     await sim.run(HEARTBEAT_TIMEOUT_MS + 1_000);
     // Owners of space, and peers holding claims (removed while running, then gone).
-    const holders = [...first.peerStats()].filter(([, st]) => (st.claims?.length ?? 0) > 0).map(([name]) => name);
+    const holders = [...first.peerStats()].filter(([, st]) => (st.claims?.length ?? 0) + (st.contested?.length ?? 0) > 0).map(([name]) => name);
     const gone = [...new Set([...first.ring.ownership().keys(), ...holders])].filter((name) => slotOf(name) < 0);
     for (const name of gone) await sim.settle([first.rmpeer(name)]);
     expect(await sim.runUntil(() => sim.ringsAgree(), 60_000), `seed ${SEED}: rings agree after the removals`).toBe(true);

@@ -1,7 +1,8 @@
 /** Claims and conflicts: other peers' holdings are kept out of our free space, and an address held on both sides is a conflict. */
 import { describe, expect, it } from 'vitest';
 import { ForeignHoldings } from '../../../src/ipam/holdings.js';
-import { parseGossip } from '../../../src/ipam/messages.js';
+import { parseGossip, parseMessage } from '../../../src/ipam/messages.js';
+import { Ring } from '../../../src/ipam/ring.js';
 import { Space } from '../../../src/ipam/space.js';
 import { parseNetwork } from '../../../src/lib/ipv4.js';
 
@@ -56,5 +57,15 @@ describe('ForeignHoldings', () => {
     expect(parseGossip(stats({ claims: [[1.5, 'c1']] }))).toBeUndefined();
     expect(parseGossip(stats({ contested: [[1, 'x'.repeat(300)]] }))).toBeUndefined();
     expect(parseGossip(stats({ contested: 'all' }))).toBeUndefined();
+  });
+
+  it("a hand-over carrying a malformed last record is rejected whole", () => {
+    const r = new Ring(RANGE);
+    r.seed(['02:00:00:00:00:05']);
+    const ring = r.toWire();
+    const last = { version: 9, nickname: 'h5', inUse: 0, free: 0 };
+    expect(parseMessage({ t: 'handover', id: 'x', ring, stats: last })).toBeDefined();
+    expect(parseMessage({ t: 'handover', id: 'x', ring, stats: { ...last, inUse: 'none' } })).toBeUndefined();
+    expect(parseMessage({ t: 'handover', id: 'x', ring, stats: { ...last, claims: [[1, 2]] } })).toBeUndefined();
   });
 });

@@ -160,9 +160,55 @@ describe('rmpeer', () => {
     await settled(s, h1.rmpeer(h5Name));
     await s.run(2_000);
     for (const [k, a] of mine.entries()) expect(await settled(s, s.ipams[k % 4]!.allocate(`reuse-${k}`, sub, a))).toBe(a);
-    await expect(settled(s, h1.rmpeer(h5Name, { force: true }))).rejects.toThrow(/holds no claims/);
+    await expect(settled(s, h1.rmpeer(h5Name, { force: true }))).rejects.toThrow(/holds no claimed or contested addresses/);
     expect(s.violations).toEqual([]);
     expect(s.duplicates()).toEqual([]);
+  });
+
+  it("of a dead peer outranks its last record even where that record never reached the remover", async () => {
+    const s = new IpamSim(12, 5, { range: '10.32.0.0/20' });
+    sim = s;
+    await s.start();
+    await ready(s);
+    const [h1, h2, h5] = [s.ipams[0]!, s.ipams[1]!, s.ipams[4]!];
+    const h5Name = h5.self;
+    const sub = subnetInside(h5.ownedSpans()[0]!);
+    // h5's last words reach h2 only: three allocations published while the two are cut off from the rest.
+    s.mesh.net.partition(['p1', 'p4'], ['p0', 'p2', 'p3']);
+    for (let k = 0; k < 3; k++) await settled(s, h5.allocate(`h5-last-${k}`, sub));
+    expect(await s.runUntil(() => h2.peerStats().get(h5Name)?.inUse === 3, 60_000)).toBe(true);
+    expect(h1.peerStats().get(h5Name)?.inUse).toBe(0);
+    await s.destroy(4);
+    await gonePastHeartbeat(s, h5Name);
+    await settled(s, h1.rmpeer(h5Name));
+    s.mesh.net.healAll();
+    // At the heal the removal wins everywhere, h2 included: no peer keeps a record of h5 holding addresses.
+    const removedEverywhere = () => s.alive().every(([, p]) => p.peerStats().get(h5Name)?.removedBy !== undefined && p.peerStats().get(h5Name)?.inUse === 0);
+    expect(await s.runUntil(() => removedEverywhere() && s.ringsAgree(), 120_000)).toBe(true);
+    await s.run(5_000);
+    expect(removedEverywhere()).toBe(true);
+    expect(s.violations).toEqual([]);
+  });
+
+  it('is refused by a coordinator cut off by a partition it has not noticed yet (a quorum of owners must answer)', async () => {
+    const s = new IpamSim(13, 5, { range: '10.32.0.0/20' });
+    sim = s;
+    await s.start();
+    await ready(s);
+    const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
+    const h5Name = h5.self;
+    await s.destroy(4);
+    await gonePastHeartbeat(s, h5Name);
+    // h1 is cut off now; its connections look alive until a heartbeat timeout passes.
+    s.mesh.net.partition(['p0'], ['p1', 'p2', 'p3']);
+    expect(sees(s, 0, s.ipams[1]!.self, true)).toBe(true);
+    await expect(settled(s, h1.rmpeer(h5Name, { force: true }))).rejects.toThrow(/only 1 of 4 other space owners answered/);
+    expect(h1.ring.ownership().has(h5Name)).toBe(true);
+    // Once healed, the same rmpeer goes through.
+    s.mesh.net.healAll();
+    await s.run(2_000);
+    await settled(s, h1.rmpeer(h5Name, { force: true }));
+    expect(await s.runUntil(() => s.ringsAgree() && !h1.ring.ownership().has(h5Name), 60_000)).toBe(true);
   });
 
   it('of a peer that is really dead never leads to a duplicate', async () => {
