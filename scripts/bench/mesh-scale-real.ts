@@ -2,75 +2,89 @@
  * The real half of `npm run bench scale`: N daemons in namespaces (10, 30,
  * 60, 100), launched in parallel, each naming up to 3 earlier hosts, with
  * `--ipalloc-init consensus=N`. Measured from the last `launch` returning:
- * full topology on every host, IPAM ready everywhere; after settling, RSS and
- * gossip bytes sent per daemon per minute; after a kill -9, the time until
- * every other host has removed the dead peer. Baselines in the same run: an
- * idle bare Node process's RSS, and the 10-host numbers for the ratios.
+ * full topology on every host, every other peer's VXLAN path verified by each
+ * host's own probe, IPAM ready everywhere; after settling, RSS, CPU and gossip
+ * bytes sent per daemon per minute; after a kill -9, the time until every
+ * other host has removed the dead peer, and its FDB entries. The daemons are
+ * asked over their API sockets, not through a CLI process per question.
+ * Baselines in the same run: an idle bare Node process's RSS, and the
+ * smallest size's numbers for the ratios.
  *
- * The kernel's neighbour tables (`net.ipv4/ipv6.neigh.default.gc_thresh1/2/3`,
- * global) overflow at about 40 hosts on one switch; this lab raises them and
- * restores the old values afterwards, whatever happens.
+ * The kernel's neighbour tables (global) overflow at about 40 hosts on one
+ * switch; this lab raises them and restores them afterwards
+ * (scripts/lab/neighbour-tables.ts).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { apiRequest } from '../../src/api/client.js';
-import { getSysctl, setSysctl } from '../../src/sys/sysctl.js';
-import { cleanupDaemons, daemonHost, daemonPid, killDaemon, launch, statusJson, waitFor, type DaemonHost } from '../lab/daemons.js';
+import { DATAPLANE_DEFAULTS } from '../../src/dataplane/config.js';
+import { cleanupDaemons, daemonHost, daemonPid, killDaemon, launch, type DaemonHost } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
+import { withNeighbourTablesRaised } from '../lab/neighbour-tables.js';
 import { median, ratio, rssMb } from './measure.js';
-
-const NEIGH_KEYS = ['ipv4', 'ipv6'].flatMap((f) => [1, 2, 3].map((i) => `net/${f}/neigh/default/gc_thresh${i}`));
-const RAISED: Record<string, string> = { gc_thresh1: '8192', gc_thresh2: '32768', gc_thresh3: '65536' };
-
-async function withNeighbourTablesRaised<T>(fn: () => Promise<T>): Promise<T> {
-  const saved = new Map<string, string>();
-  for (const k of NEIGH_KEYS) {
-    const v = await getSysctl(k);
-    if (v !== undefined) saved.set(k, v);
-  }
-  const restore = () => Promise.all([...saved].map(([k, v]) => setSysctl(k, v).catch(() => undefined)));
-  // On a signal, restored synchronously, before anything else: the lab's own handler
-  // (scripts/lab/lab.ts) removes the namespaces and then exits the process, and an
-  // asynchronous restore could lose that race.
-  const onSignal = () => {
-    for (const [k, v] of saved) {
-      try {
-        writeFileSync(`/proc/sys/${k}`, v);
-      } catch {
-        // keep restoring the others
-      }
-    }
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    for (const k of saved.keys()) await setSysctl(k, RAISED[k.slice(k.lastIndexOf('/') + 1)]!);
-    return await fn();
-  } finally {
-    await restore();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
 
 interface PeerView {
   name: string;
   reachable: boolean;
 }
+type Probe = { ok: boolean };
+
+/** One API call to a daemon, straight over its socket (a CLI process per call would load the machine more than the daemons do). */
+async function api<T>(d: DaemonHost, path: string): Promise<T> {
+  const r = await apiRequest(d.apiSocket, 'GET', path, undefined, { timeoutMs: 10_000 });
+  if (r.status !== 200) throw new Error(`${path} on h${d.host.index}: HTTP ${r.status}`);
+  return path === '/metrics' ? (r.body as T) : r.json<T>();
+}
 
 async function gossipBytesSent(d: DaemonHost): Promise<number> {
-  const r = await apiRequest(d.apiSocket, 'GET', '/metrics', undefined, { timeoutMs: 10_000 });
-  const m = /^overlay_gossip_sent_bytes_total (\d+)/m.exec(r.body);
+  const m = /^overlay_gossip_sent_bytes_total (\d+)/m.exec(await api<string>(d, '/metrics'));
   if (!m) throw new Error(`no overlay_gossip_sent_bytes_total on ${d.host.ns}'s /metrics`);
   return Number(m[1]);
 }
 
-async function everyoneSees(hosts: DaemonHost[], n: number, without?: string): Promise<boolean> {
-  for (const d of hosts) {
-    const peers = await statusJson<PeerView[]>(d, 'peers');
-    if (peers.length !== n || peers.some((p) => !p.reachable || p.name === without)) return false;
+/** User plus system CPU time of a process, in seconds (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const seesAll = (n: number, without?: string) => async (d: DaemonHost) => {
+  const peers = await api<PeerView[]>(d, '/status/peers');
+  return peers.length === n && peers.every((p) => p.reachable && p.name !== without);
+};
+const ipamReady = async (d: DaemonHost) => (await api<{ status: string }>(d, '/status/ipam')).status === 'ready';
+/** Every other peer's VXLAN path answered the daemon's own full-MTU probe. */
+const pathsVerified = (n: number) => async (d: DaemonHost) => {
+  const { probes } = await api<{ probes: Record<string, Probe> }>(d, '/status/dataplane');
+  return Object.values(probes).filter((p) => p.ok).length >= n - 1;
+};
+/** No FDB entry on the host's VXLAN device still sends to the dead host's address. */
+const fdbWithout = (ip: string) => async (d: DaemonHost) => {
+  const r = await execa('bridge', ['-n', d.host.ns, '-j', 'fdb', 'show', 'dev', DATAPLANE_DEFAULTS.vxlanDev]);
+  return !(JSON.parse(r.stdout || '[]') as { dst?: string }[]).some((e) => e.dst === ip);
+};
+
+/**
+ * Poll every host until `check` holds on all of them at once; returns ms from `since`, or -1.
+ * A host that passed is not asked again until all have passed, then all are asked once more
+ * together (so the answer is "all at once", without loading settled daemons with questions).
+ */
+async function untilAll(hosts: DaemonHost[], check: (d: DaemonHost) => Promise<boolean>, since: number, timeoutMs: number, stepMs = 500): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = hosts;
+  while (Date.now() < deadline) {
+    const ok = await Promise.all(pending.map((d) => check(d).catch(() => false)));
+    pending = pending.filter((_, i) => !ok[i]);
+    if (pending.length === 0) {
+      const t = performance.now() - since;
+      const again = await Promise.all(hosts.map((d) => check(d).catch(() => false)));
+      if (again.every(Boolean)) return Math.round(t);
+      pending = hosts.filter((_, i) => !again[i]);
+    }
+    await new Promise((r) => setTimeout(r, stepMs));
   }
-  return true;
+  return -1;
 }
 
 async function runSize(n: number, log: (s: string) => void): Promise<Record<string, number>> {
@@ -78,39 +92,58 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
   const hosts = Array.from({ length: n }, (_, i) => daemonHost(lab, i + 1));
   try {
     const t0 = performance.now();
+    const launchMs: number[] = [];
     const names = await Promise.all(
-      hosts.map((d, i) => {
+      hosts.map(async (d, i) => {
         const earlier = [i - 1, i - 2, i - 3].filter((j) => j >= 0).map((j) => `198.51.100.${j + 1}`);
-        return launch(d, ['--ipalloc-init', `consensus=${n}`, ...earlier]);
+        const t = performance.now();
+        const name = await launch(d, ['--ipalloc-init', `consensus=${n}`, ...earlier]);
+        launchMs.push(performance.now() - t);
+        return name;
       }),
     );
     const lastLaunch = performance.now();
-    const ok = await waitFor(() => everyoneSees(hosts, n), 600_000, 500);
-    const topologyMs = ok ? performance.now() - lastLaunch : -1;
-    const ipamOk = await waitFor(async () => (await Promise.all(hosts.map((x) => statusJson<{ status: string }>(x, 'ipam')))).every((s) => s.status === 'ready'), 600_000, 500);
-    const ipamMs = ipamOk ? performance.now() - lastLaunch : -1;
-    log(`${n} hosts: launched in ${((lastLaunch - t0) / 1000).toFixed(1)} s, topology ${topologyMs.toFixed(0)} ms, IPAM ${ipamMs.toFixed(0)} ms after the last launch`);
+    // The three conditions are watched together, each timed from the last launch.
+    const [topologyMs, ipamMs, pathsMs] = await Promise.all([
+      untilAll(hosts, seesAll(n), lastLaunch, 600_000),
+      untilAll(hosts, ipamReady, lastLaunch, 600_000),
+      untilAll(hosts, pathsVerified(n), lastLaunch, 600_000),
+    ]);
+    // CPU each daemon spent from its start until the mesh, IPAM and data paths were all there.
+    const formingCpu = hosts.map((d) => cpuSeconds(daemonPid(d)!));
+    log(`${n} hosts: launched in ${((lastLaunch - t0) / 1000).toFixed(1)} s; after the last launch: topology ${topologyMs} ms, IPAM ${ipamMs} ms, data paths ${pathsMs} ms`);
     await new Promise((r) => setTimeout(r, 15_000)); // settle
+    const pids = hosts.map((d) => daemonPid(d)!);
     const b0 = await Promise.all(hosts.map(gossipBytesSent));
+    const c0 = pids.map(cpuSeconds);
     await new Promise((r) => setTimeout(r, 60_000));
     const b1 = await Promise.all(hosts.map(gossipBytesSent));
+    const cpuPct = pids.map((p, i) => ((cpuSeconds(p) - c0[i]!) / 60) * 100);
     const perMin = b1.map((b, i) => b - b0[i]!);
-    const rss = hosts.map((d) => rssMb(daemonPid(d)!));
+    const rss = pids.map(rssMb);
     const victim = hosts[Math.floor(n / 2)]!;
     const k0 = performance.now();
     await killDaemon(victim);
     const rest = hosts.filter((d) => d !== victim);
-    const removed = await waitFor(() => everyoneSees(rest, n - 1, names[Math.floor(n / 2)]), 180_000, 250);
+    const [removedMs, fdbMs] = await Promise.all([untilAll(rest, seesAll(n - 1, names[Math.floor(n / 2)]), k0, 180_000), untilAll(rest, fdbWithout(victim.host.ip), k0, 180_000)]);
     return {
       hosts: n,
       launchAllS: +((lastLaunch - t0) / 1000).toFixed(1),
-      lastLaunchToTopologyMs: Math.round(topologyMs),
-      lastLaunchToIpamReadyMs: Math.round(ipamMs),
+      launchMedianMs: Math.round(median(launchMs)),
+      launchMaxMs: Math.round(Math.max(...launchMs)),
+      lastLaunchToTopologyMs: topologyMs,
+      lastLaunchToPathsVerifiedMs: pathsMs,
+      lastLaunchToIpamReadyMs: ipamMs,
+      formingCpuSecondsMedian: +median(formingCpu).toFixed(2),
+      formingCpuSecondsMax: +Math.max(...formingCpu).toFixed(2),
       rssMedianMb: +median(rss).toFixed(1),
       rssMaxMb: +Math.max(...rss).toFixed(1),
+      cpuPercentMedian: +median(cpuPct).toFixed(2),
+      cpuPercentMax: +Math.max(...cpuPct).toFixed(2),
       gossipBytesPerDaemonPerMinMedian: Math.round(median(perMin)),
       gossipBytesPerDaemonPerMinMax: Math.max(...perMin),
-      killToRemovedEverywhereMs: removed ? Math.round(performance.now() - k0) : -1,
+      killToRemovedEverywhereMs: removedMs,
+      killToFdbCleanEverywhereMs: fdbMs,
     };
   } finally {
     await cleanupDaemons(hosts);
@@ -137,10 +170,19 @@ export async function benchMeshScaleReal(sizes = sizesFrom(process.env['SCALE_RE
   return withNeighbourTablesRaised(async () => {
     const rows: Record<string, number>[] = [];
     for (const n of sizes) {
-      const row = await runSize(n, log);
-      const base = rows[0] ?? row;
+      // A size that fails (a launch refused, say) is reported as such; the other sizes still run.
+      const row = await runSize(n, log).catch((e: Error) => {
+        log(`${n} hosts failed: ${e.message}`);
+        return { hosts: n, failed: 1 } as Record<string, number>;
+      });
+      if (row['failed']) {
+        rows.push(row);
+        continue;
+      }
+      const base = rows.find((r) => !r['failed']) ?? row;
       row['bareNodeRssMb'] = +bareRss.toFixed(1);
       row['rssVsBareNode'] = ratio(row['rssMedianMb']!, bareRss);
+      row['gossipPerMinPerHostVs10Hosts'] = ratio(row['gossipBytesPerDaemonPerMinMedian']! / n, Math.max(1, base['gossipBytesPerDaemonPerMinMedian']!) / base['hosts']!);
       row['gossipPerMinVs10Hosts'] = ratio(row['gossipBytesPerDaemonPerMinMedian']!, Math.max(1, base['gossipBytesPerDaemonPerMinMedian']!));
       rows.push(row);
       log(JSON.stringify(row));

@@ -219,6 +219,20 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
       ]),
     );
   }
+  const real = find(results, 'scale-real') as Row[] | undefined;
+  if (Array.isArray(real) && real.some((r) => r['hosts'])) {
+    const bySize = [...real].filter((r) => r['hosts']).sort((p, q) => p['hosts']! - q['hosts']!);
+    const pts = (k: string): [number, number][] => bySize.map((r) => [r['hosts']!, r[k] ?? 0]);
+    add('bench-scale-real.svg')(
+      logChart('Real daemons in namespaces, launched at once: convergence against host count (log-log)', 'hosts', 'ms after the last launch (or the kill)', [
+        { name: 'full topology on every host', points: pts('lastLaunchToTopologyMs') },
+        { name: 'every pair\'s data path verified', points: pts('lastLaunchToPathsVerifiedMs') },
+        { name: 'IPAM ready everywhere', points: pts('lastLaunchToIpamReadyMs') },
+        { name: 'kill -9: removed everywhere', points: pts('killToRemovedEverywhereMs') },
+        { name: 'kill -9: FDB clean everywhere', points: pts('killToFdbCleanEverywhereMs') },
+      ], 'targets at 100 hosts: topology <= 15 s, data paths <= 30 s, IPAM <= 10 s'),
+    );
+  }
   const rest = find(results, 'rest') as (Row & { build?: unknown })[] | undefined;
   if (Array.isArray(rest)) {
     // One group per lab size; a bar per build and container count, so the growth with peers shows.

@@ -79,7 +79,8 @@ export function daemonPid(d: DaemonHost): number | undefined {
 
 /** Launch in the background via the CLI; throws with the CLI's message on failure. */
 export async function launch(d: DaemonHost, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const r = await overlay(d, ['launch', '--nickname', `h${d.host.index}`, ...args], { env });
+  // Past the CLI's own wait for a slow daemon (60 s), so that its message is what a failure shows.
+  const r = await overlay(d, ['launch', '--nickname', `h${d.host.index}`, ...args], { env, timeoutMs: 90_000 });
   if (r.exitCode !== 0) throw new Error(`launch on h${d.host.index} failed (${r.exitCode}): ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -90,10 +91,15 @@ export async function statusJson<T = Record<string, unknown>>(d: DaemonHost, vie
   return JSON.parse(r.stdout) as T;
 }
 
+/**
+ * Running, not a zombie: a daemon launched in the background is reparented to
+ * PID 1, which on some machines (a VM's minimal init) reaps it seconds after it
+ * died, and waiting for that would be counted as the daemon's time.
+ */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }

@@ -29,14 +29,19 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-export async function apiAnswers(socket: string): Promise<boolean> {
-  if (!existsSync(socket)) return false;
+/** The daemon's /version answer, or undefined while it does not answer. */
+async function versionAnswer(socket: string): Promise<{ name: string } | undefined> {
+  if (!existsSync(socket)) return undefined;
   try {
     const r = await apiRequest(socket, 'GET', '/version', undefined, { timeoutMs: 1000 });
-    return r.status === 200;
+    return r.status === 200 ? r.json<{ name: string }>() : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+export async function apiAnswers(socket: string): Promise<boolean> {
+  return (await versionAnswer(socket)) !== undefined;
 }
 
 /** The last meaningful log lines, rendered for a person. */
@@ -75,12 +80,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const DAEMON_RUNTIME_ENV: Readonly<Record<string, string>> = { BUN_JSC_useDFGJIT: '0' };
 
+/**
+ * Starts the daemon and returns once its API answers. A daemon that exits fails the launch at
+ * once; one that is alive but slow is waited for up to `timeoutMs`: on a machine saturated by
+ * many daemons starting together (100 lab hosts on 2 cores) the last ones took over 20 s.
+ */
 export async function launchInBackground(
   loc: Location,
   foregroundArgs: string[],
   password: string | undefined,
-  timeoutMs = 20_000,
-): Promise<{ pid: number }> {
+  timeoutMs = 60_000,
+): Promise<{ pid: number; name: string }> {
   mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
   const out = openSync(logFile(loc.dataDir), 'a');
   const env: NodeJS.ProcessEnv = { ...DAEMON_RUNTIME_ENV, ...process.env, OVERLAY_DATA_DIR: loc.dataDir, OVERLAY_API_SOCKET: loc.apiSocket, OVERLAY_HTTP_ADDR: loc.httpAddr };
@@ -98,7 +108,9 @@ export async function launchInBackground(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited !== null) throw new Error(`the daemon exited during start-up (code ${exited}):\n${logTail(loc.dataDir)}`);
-    if (await apiAnswers(loc.apiSocket)) return { pid: child.pid! };
+    // Its first answer carries its name: a daemon joining a large mesh may be slow to answer a second question.
+    const answer = await versionAnswer(loc.apiSocket);
+    if (answer) return { pid: child.pid!, name: answer.name };
     await sleep(50);
   }
   throw new Error(`the daemon did not answer on ${loc.apiSocket} within ${timeoutMs / 1000} s:\n${logTail(loc.dataDir)}`);

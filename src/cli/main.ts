@@ -64,9 +64,8 @@ const launch: Command = async ({ flags, positionals }, rawArgv) => {
     forward.push(a);
   }
   // Returns once the daemon's API answers; it joins the mesh (and IPAM) in the background.
-  await launchInBackground(cfg, forward, cfg.password);
-  const s = (await call(cfg, 'GET', '/status')).json<{ name: string }>();
-  out(s.name);
+  const { name } = await launchInBackground(cfg, forward, cfg.password);
+  out(name);
   const where = cfg.apiSocket === DEFAULT_API_SOCKET ? '' : ` --api-socket ${cfg.apiSocket}`;
   process.stderr.write(`launched; joining the mesh in the background. Watch it: overlay status peers${where}\n`);
   return 0;

@@ -173,7 +173,8 @@ export class Daemon {
       const s = this.status();
       return wantsJson ? { json: pick(s) } : { text: fmt(s) };
     };
-    api.add('GET', '/version', 'read', () => ({ json: { version: VERSION, protocol: PROTOCOL_NAME, minVersion: PROTOCOL_MIN_VERSION, maxVersion: PROTOCOL_MAX_VERSION } }));
+    // Cheap whatever the mesh's size (no topology is built): `launch` reads the name from here.
+    api.add('GET', '/version', 'read', () => ({ json: { version: VERSION, protocol: PROTOCOL_NAME, minVersion: PROTOCOL_MIN_VERSION, maxVersion: PROTOCOL_MAX_VERSION, name: this.router.name } }));
     api.add('GET', '/status', 'read', view(formatSummary, (s) => s));
     api.add('GET', '/status/peers', 'read', view(formatPeers, (s) => s.peers));
     api.add('GET', '/status/connections', 'read', view(formatConnections, (s) => ({ connections: s.connections, targets: s.targets })));

@@ -18,6 +18,9 @@ export class PathProbes {
   private readonly results = new Map<PeerName, ProbeResult>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** A round is under way; a change meanwhile asks for one more after it, never a second round beside it. */
+  private running = false;
+  private again = false;
 
   constructor(
     bridge: string,
@@ -42,8 +45,13 @@ export class PathProbes {
   /** Probe every peer in a second (peers or records changed). */
   soon(): void {
     if (this.stopped) return;
+    if (this.running) this.again = true;
+    else this.schedule(1_000);
+  }
+
+  private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.probeAll(), 1_000);
+    this.timer = setTimeout(() => void this.probeAll(), ms);
     this.timer.unref();
   }
 
@@ -54,6 +62,16 @@ export class PathProbes {
   }
 
   private async probeAll(): Promise<void> {
+    this.running = true;
+    this.again = false;
+    try {
+      await this.probeRound();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async probeRound(): Promise<void> {
     const peers = this.router.peers().filter((p) => p.reachable && p.name !== this.router.name);
     await Promise.all(
       peers.map(async (p) => {
@@ -72,7 +90,6 @@ export class PathProbes {
     if (this.stopped) return;
     // A failing path (or one whose peer has not published its endpoint yet) is checked again soon.
     const pending = peers.some((p) => !this.results.get(p.name)?.ok);
-    this.timer = setTimeout(() => void this.probeAll(), pending ? PROBE_RETRY_MS : PROBE_EVERY_MS);
-    this.timer.unref();
+    this.schedule(this.again ? 1_000 : pending ? PROBE_RETRY_MS : PROBE_EVERY_MS);
   }
 }

@@ -34,6 +34,24 @@ describe(`mesh simulation (seed ${SEED})`, () => {
     await sim.stopAll();
   });
 
+  it('with discovery, 30 peers launched at once dial each pair about once, not both ways', async () => {
+    const sim = new MeshSim(SEED + 5, { targetsPerPeer: 1, discovery: true });
+    let dials = 0;
+    const transport = sim.net.transport.bind(sim.net);
+    sim.net.transport = (host) => {
+      const t = transport(host);
+      return { ...t, dial: (target) => (dials++, t.dial(target)) };
+    };
+    const n = 30;
+    for (let i = 0; i < n; i++) await sim.addPeer(i, i === 0 ? [] : [sim.host(i - 1)]);
+    expect(await sim.runUntilConverged(120_000), `seed ${SEED}`).toBeGreaterThanOrEqual(0);
+    await sim.run(5_000);
+    for (const r of sim.alive()) expect(r.connections().filter((c) => c.state === 'established').length).toBe(n - 1);
+    // Every pair connected once is n(n-1)/2 = 435 dials; both ends dialling each other was ~1.4 times that.
+    expect(dials, `seed ${SEED + 5}`).toBeLessThanOrEqual(Math.ceil(((n * (n - 1)) / 2) * 1.1));
+    await sim.stopAll();
+  });
+
   it('converges over lossy links that reset connections at random', async () => {
     const sim = await meshOf(40, SEED + 1, { resetProbability: 0.002, timings: { backoffBaseMs: 500 } });
     // At least 20 s of loss, and on until a few resets happened: the number of writes (hence of

@@ -108,6 +108,14 @@ describe('benchmark report', () => {
     expect(charts.get('bench-executable-startup.svg')).toMatch(/223\.9 ms<tspan[^>]*>executable \(Bun\): 0\.11×/);
   });
 
+  it('draws the real scale run against host count, one point per size and measure', () => {
+    const row = (hosts: number, ms: number) => ({ hosts, lastLaunchToTopologyMs: ms, lastLaunchToPathsVerifiedMs: 2 * ms, lastLaunchToIpamReadyMs: ms, killToRemovedEverywhereMs: 1500, killToFdbCleanEverywhereMs: 1600 });
+    const svg = reportCharts({ 'scale-real (…)': [row(100, 9000), row(10, 700)] }).find((c) => c.file === 'bench-scale-real.svg')!.svg;
+    expect(svg.match(/<circle /g)).toHaveLength(10);
+    expect(svg).toContain('>hosts<');
+    expect(svg).toContain("every pair's data path verified");
+  });
+
   it('tells a bench from another whose name starts the same (ipam-join is not ipam)', () => {
     expect(reportCharts({ 'ipam-join (…)': { firstAllocOnJoinedMs: 5 } }).map((c) => c.file)).toEqual([]);
     expect(reportCharts({ 'scale-real (…)': [{ peers: 10 }] }).map((c) => c.file)).toEqual([]);
