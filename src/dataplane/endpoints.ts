@@ -101,10 +101,12 @@ export class EndpointTable implements GossipChannel {
     const news: Wire = [];
     for (const item of payload) {
       if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== 'string' || item[0] === this.self) continue;
+      // A version we hold is skipped before the record is checked (most of a full-state round).
+      const mine = this.records.get(item[0]);
+      const version = (item[1] as { version?: unknown } | null)?.version;
+      if (mine && typeof version === 'number' && mine.version >= version) continue;
       const rec = parseEndpointRecord(item[1]);
       if (!rec) continue;
-      const mine = this.records.get(item[0]);
-      if (mine && mine.version >= rec.version) continue;
       this.records.set(item[0], rec);
       news.push([item[0], rec]);
     }
