@@ -2,9 +2,13 @@
  * The `dataplane` gossip channel: each peer publishes one record (only it
  * writes it) saying where its VXLAN endpoint is and which MACs live behind it.
  * Peers program their FDB from these records; highest version wins.
+ * Anti-entropy is by digest (record-versions.ts): a settled mesh exchanges a
+ * hash per round, not every record.
  */
 import type { PeerName } from '../lib/peer-name.js';
-import type { GossipChannel } from '../mesh/gossip-channel.js';
+import type { ChannelDigest, GossipChannel } from '../mesh/gossip-channel.js';
+import { ProtocolError } from '../mesh/protocol.js';
+import { parseVersions, RecordVersions } from '../mesh/record-versions.js';
 import IPCIDR from 'ip-cidr';
 import { isIPv4, parseCidr } from '../lib/ipv4.js';
 import { isValidMac } from './names.js';
@@ -49,6 +53,7 @@ export class EndpointTable implements GossipChannel {
   readonly name = 'dataplane';
   private readonly records = new Map<PeerName, EndpointRecord>();
   private delta = new Map<PeerName, EndpointRecord>();
+  private readonly versions = new RecordVersions();
 
   constructor(
     readonly self: PeerName,
@@ -72,7 +77,7 @@ export class EndpointTable implements GossipChannel {
     )
       return false;
     const rec: EndpointRecord = { ...r, macs, version: Math.max(minVersion, (prev?.version ?? 0) + 1) };
-    this.records.set(this.self, rec);
+    this.put(this.self, rec);
     this.delta.set(this.self, rec);
     return true;
   }
@@ -107,10 +112,31 @@ export class EndpointTable implements GossipChannel {
       if (mine && typeof version === 'number' && mine.version >= version) continue;
       const rec = parseEndpointRecord(item[1]);
       if (!rec) continue;
-      this.records.set(item[0], rec);
+      this.put(item[0], rec);
       news.push([item[0], rec]);
     }
     if (news.length) this.onChange();
     return news.length ? news : undefined;
   }
+
+  private put(peer: PeerName, rec: EndpointRecord): void {
+    this.records.set(peer, rec);
+    this.versions.set(peer, rec.version, '');
+  }
+
+  readonly digest: ChannelDigest = {
+    announced: true, // older builds sent this channel's full state each round
+    hash: () => this.versions.hash(),
+    versions: () => this.versions.versions(),
+    compare: (theirs) => {
+      const v = parseVersions(theirs);
+      if (!v) throw new ProtocolError('malformed dataplane versions');
+      const { theyLack, weLack } = this.versions.compare(v);
+      const send: Wire = theyLack.flatMap((k) => {
+        const r = this.records.get(k);
+        return r ? [[k, r] as [PeerName, EndpointRecord]] : [];
+      });
+      return { send: send.length ? send : undefined, weLack };
+    },
+  };
 }
