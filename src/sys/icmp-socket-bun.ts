@@ -5,7 +5,9 @@
  * and only while a reply is awaited: the timer stops as soon as the last
  * awaited reply is in (replies take well under a millisecond on a LAN, so a
  * round of probes costs a few wake-ups, not one per millisecond of its
- * timeout), and an idle daemon does not wake up for it at all.
+ * timeout), and an idle daemon does not wake up for it at all. What queues
+ * meanwhile is only echo replies (echoRepliesOnly), so the buffer never fills
+ * with other hosts' probes and our replies are not dropped.
  * The timer does not skew the RTT: each message's receive time is the
  * kernel's (SO_TIMESTAMPNS, read back with SIOCGSTAMPNS), and now() reads the
  * same clock (CLOCK_REALTIME).
