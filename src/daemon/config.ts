@@ -53,6 +53,7 @@ export const LAUNCH_FLAGS: FlagSpec = {
   'vxlan-vni': { type: 'number', value: 'VNI', help: `the VXLAN network identifier [${DATAPLANE_DEFAULTS.vni}]` },
   'vxlan-port': { type: 'number', value: 'PORT', help: `UDP port of VXLAN [${DATAPLANE_DEFAULTS.port}]` },
   'safety-pass-seconds': { type: 'number', value: 'SECONDS', help: 'how often the data plane rereads the kernel to repair what events missed [60]' },
+  'probe-seconds': { type: 'number', value: 'SECONDS', help: 'how often a VXLAN path that nothing changed is probed again, ±20 % [60]' },
   mtu: { type: 'number', value: 'BYTES', help: 'the overlay MTU [underlay MTU - 50, - 60 more when encrypted]' },
   'wireguard-dev': { type: 'string', value: 'NAME', help: `with a password: the WireGuard device (env OVERLAY_WIREGUARD_DEV) [${WIREGUARD_DEFAULTS.dev}]` },
   'wireguard-port': { type: 'number', value: 'PORT', help: `with a password: WireGuard's UDP port [${WIREGUARD_DEFAULTS.port}]` },
@@ -197,7 +198,9 @@ function resolveDataplaneConfig(flags: FlagValues, controlPort: number): Datapla
   if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 65_000)) throw new UsageError('--mtu must be 576 to 65000');
   const safety = Number(flags['safety-pass-seconds'] ?? DATAPLANE_DEFAULTS.reconcileMs / 1000);
   if (!Number.isInteger(safety) || safety < 1 || safety > 86_400) throw new UsageError('--safety-pass-seconds must be 1 to 86400');
-  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu, reconcileMs: safety * 1000 };
+  const probe = Number(flags['probe-seconds'] ?? DATAPLANE_DEFAULTS.probeRefreshMs / 1000);
+  if (!Number.isInteger(probe) || probe < 1 || probe > 86_400) throw new UsageError('--probe-seconds must be 1 to 86400');
+  return { ...DATAPLANE_DEFAULTS, bridge, vxlanDev, vni, port, mtu, reconcileMs: safety * 1000, probeRefreshMs: probe * 1000 };
 }
 
 /** With a password the data plane is encrypted too; the WireGuard flags mean nothing without one. */

@@ -11,7 +11,8 @@
  *    deleted by hand, a port plugged in or gone, an FDB entry or rule removed;
  *  - a slow safety pass (every reconcileMs, 60 s by default) reads everything in at most
  *    five processes whatever the number of peers or ports, and repairs what events missed;
- *  - path-probes.ts checks the VXLAN path to every peer at full MTU (raw sockets, no process).
+ *  - path-probes.ts checks the VXLAN path to every peer at full MTU (raw sockets, no process)
+ *    when it may have changed, and on a slow refresh (probe-schedule.ts).
  *
  * Our own writes come back as events; each event leads to a look, never to a write
  * unless something differs, so nothing re-triggers itself.
@@ -122,7 +123,7 @@ export class DataplaneComponent implements DaemonComponent {
     if (cfg.wireguard) this.encryption = new EncryptedPaths(cfg.wireguard, cfg.port, log, repaired);
     if (cniStateDir) this.cniAttachments = new CniAttachments(cniStateDir, log);
     this.table = new EndpointTable(router.name, () => this.gossipChanged());
-    this.probes = new PathProbes(cfg.bridge, router, this.table, () => this.mtu, (peer) => this.showConnectionInfo(peer), log);
+    this.probes = new PathProbes(cfg.bridge, router, this.table, () => this.mtu, (peer) => this.showConnectionInfo(peer), log, { refreshMs: cfg.probeRefreshMs });
     this.mtu = overlayMtu(cfg);
     this.portService = new PortService(
       {
@@ -158,7 +159,7 @@ export class DataplaneComponent implements DaemonComponent {
     this.unsubscribe = this.router.onPeersChanged(() => this.gossipChanged(true));
     this.ticker = setInterval(() => this.soon('safety', 0), this.cfg.reconcileMs);
     this.ticker.unref();
-    this.probes.soon();
+    this.probes.recheckAll();
   }
 
   // ---- what starts work ---------------------------------------------------------------
@@ -168,7 +169,7 @@ export class DataplaneComponent implements DaemonComponent {
     if (peers && !this.underlayViaPeer) this.soon('underlay');
     if (this.encryption) this.soon('encryption');
     this.soon('fdb', 0);
-    this.probes.soon();
+    this.probes.pathsChanged();
   }
 
   private watchKernel(): void {
@@ -357,6 +358,8 @@ export class DataplaneComponent implements DaemonComponent {
     for (const e of snap.fdb)
       if (e.master === this.cfg.bridge && e.ifname !== this.cfg.vxlanDev && e.ifname !== this.cfg.bridge && e.state !== 'permanent') this.learned.add(e.mac);
     this.linkLocal = linkLocalOf(snap.links.get(this.cfg.bridge)) ?? this.linkLocal;
+    // Our end of every path was just remade: check them all now rather than at the next refresh.
+    if (fixed.length && !initial) this.probes.recheckAll();
     await this.publish();
     if (this.encryption) await this.ensureEncryption(initial, true);
     if (vxlanNew) this.fdb.forgetAll();

@@ -12,6 +12,8 @@ export interface DataplaneConfig {
   mtu?: number;
   /** How often the slow safety pass reads the whole kernel state and repairs what events missed (ms). */
   reconcileMs: number;
+  /** How often a data path that nothing changed is probed again (ms): the bound on finding one that died silently. */
+  probeRefreshMs: number;
   /** With a password: VXLAN between untrusted peers goes through WireGuard. */
   wireguard?: WireguardSettings;
 }
@@ -22,6 +24,7 @@ export const DATAPLANE_DEFAULTS: DataplaneConfig = {
   vni: 6784,
   port: 6784,
   reconcileMs: 60_000,
+  probeRefreshMs: 60_000,
 };
 
 /** Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */

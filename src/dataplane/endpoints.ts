@@ -53,7 +53,8 @@ export class EndpointTable implements GossipChannel {
   private readonly records = new Map<PeerName, EndpointRecord>();
   private delta = new Map<PeerName, EndpointRecord>();
   private readonly versions = new RecordVersions();
-  readonly digest: ChannelDigest = recordDigest(this.versions, (keys) => keys.map((k) => [k, this.records.get(k)!]), 'dataplane');
+  // announced: older builds sent this channel's full state each round (see ChannelDigest.announced).
+  readonly digest: ChannelDigest = { ...recordDigest(this.versions, (keys) => keys.map((k) => [k, this.records.get(k)!]), 'dataplane'), announced: true };
 
   constructor(
     readonly self: PeerName,
@@ -111,14 +112,17 @@ export class EndpointTable implements GossipChannel {
     const news: Wire = [];
     for (const item of payload) {
       if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== 'string' || item[0] === this.self) continue;
+      // A version we hold is skipped before the record is checked (most of a full-state round).
+      const mine = this.records.get(item[0]);
+      const version = (item[1] as { version?: unknown } | null)?.version;
+      if (mine && typeof version === 'number' && mine.version >= version) continue;
       const rec = parseEndpointRecord(item[1]);
       if (!rec) continue;
-      const mine = this.records.get(item[0]);
-      if (mine && mine.version >= rec.version) continue;
       this.put(item[0], rec);
       news.push([item[0], rec]);
     }
     if (news.length) this.onChange();
     return news.length ? news : undefined;
   }
+
 }

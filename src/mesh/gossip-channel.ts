@@ -46,6 +46,12 @@ export interface GossipChannel {
 
 /** See record-versions.ts for an implementation that fits versioned per-key records. */
 export interface ChannelDigest {
+  /**
+   * This channel's digest is newer than the protocol version that brought digests (v3, with the
+   * topology's): a peer built before it ignores its hash. So with a connection it is used alone only
+   * once the peer's own hashes have named the channel; until then full state goes with the hash.
+   */
+  readonly announced?: boolean;
   /** Equal hashes mean equal state; cheap (kept up to date as the state changes). */
   hash(): string;
   /** What we hold, as the other side needs it to know what we lack. */

@@ -47,6 +47,8 @@ export class Gossip {
   private readonly channels = new Map<string, ChannelSlot>();
   /** Per congested connection, the channels whose gossip it missed: caught up when it drains. */
   private readonly missed = new Map<Connection, Set<string>>();
+  /** Per connection, the channels whose hashes the peer has sent: it digests them (see ChannelDigest.announced). */
+  private readonly digestsHeard = new Map<Connection, Set<string>>();
   private stopped = false;
 
   constructor(private readonly d: GossipDeps) {}
@@ -172,6 +174,7 @@ export class Gossip {
   /** The connection is gone. */
   forget(c: Connection): void {
     this.missed.delete(c);
+    this.digestsHeard.delete(c);
   }
 
   /**
@@ -213,6 +216,7 @@ export class Gossip {
       if (ch.digest && c.version >= DIGEST_GOSSIP_VERSION) {
         hashes[name] = ch.digest.hash();
         any = true;
+        if (ch.digest.announced && !this.digestsHeard.get(c)?.has(name)) this.sendGossip(c, name, ch.encodeFull());
       } else this.sendGossip(c, name, ch.encodeFull());
     }
     if (any) this.sendControl(c, { t: 'ah', h: hashes }, Object.keys(hashes));
@@ -246,6 +250,9 @@ export class Gossip {
       return;
     }
     if (m.t === 'ah') {
+      let heard = this.digestsHeard.get(c);
+      if (!heard) this.digestsHeard.set(c, (heard = new Set()));
+      for (const name of Object.keys(m.h)) if (this.channels.has(name)) heard.add(name);
       for (const [name, hash] of Object.entries(m.h)) {
         const dg = this.channels.get(name)?.ch.digest;
         if (dg && dg.hash() !== hash) this.sendControl(c, { t: 'av', c: name, v: dg.versions(), r: false }, [name]);

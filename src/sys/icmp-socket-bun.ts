@@ -5,7 +5,9 @@
  * and only while a reply is awaited: the timer stops as soon as the last
  * awaited reply is in (replies take well under a millisecond on a LAN, so a
  * round of probes costs a few wake-ups, not one per millisecond of its
- * timeout), and an idle daemon does not wake up for it at all.
+ * timeout), and an idle daemon does not wake up for it at all. What queues
+ * meanwhile is only echo replies (echoRepliesOnly), so the buffer never fills
+ * with other hosts' probes and our replies are not dropped.
  * The timer does not skew the RTT: each message's receive time is the
  * kernel's (SO_TIMESTAMPNS, read back with SIOCGSTAMPNS), and now() reads the
  * same clock (CLOCK_REALTIME).
@@ -13,7 +15,7 @@
 import { ptr } from 'bun:ffi';
 import IPCIDR from 'ip-cidr';
 import { AF_INET6, daemonLibc, EINTR, errno, errnoText, libc, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET } from './libc.js';
-import { IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type AwaitingReply, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
+import { echoRepliesOnly, ICMP6_FILTER, IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6_DONTFRAG, type AwaitingReply, type IcmpV6Socket, type OnIcmpMessage } from './icmp-socket.js';
 
 const SO_TIMESTAMPNS = 35;
 const SIOCGSTAMPNS = 0x8907;
@@ -47,13 +49,10 @@ function addressBytes(target: string): Uint8Array | undefined {
 }
 
 /**
- * struct sockaddr_in6 for a link-local `target` on `ifname`; undefined when the interface does not
- * exist or `target` is no IPv6 address. Parsed addresses are kept (the same peers are probed every
- * round); the interface index is looked up each time, as the bridge may have been recreated.
+ * struct sockaddr_in6 for a link-local `target` on the interface `index`; undefined when `target`
+ * is no IPv6 address. Parsed addresses are kept (the same peers are probed every round).
  */
-function sockaddr(target: string, ifname: string, parsed: Map<string, Uint8Array | undefined>): Uint8Array | undefined {
-  const index = daemonLibc().if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')));
-  if (index === 0) return undefined;
+function sockaddr(target: string, index: number, parsed: Map<string, Uint8Array | undefined>): Uint8Array | undefined {
   if (!parsed.has(target)) parsed.set(target, addressBytes(target));
   const bytes = parsed.get(target);
   if (!bytes) return undefined;
@@ -72,6 +71,8 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: Awaiting
   try {
     setInt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1);
     setInt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    const filter = echoRepliesOnly();
+    if (c.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, ptr(filter), filter.length) !== 0) throw new Error(`setsockopt(ICMP6_FILTER) failed: ${errnoText(errno())}`);
   } catch (e) {
     c.close(fd);
     throw e;
@@ -82,6 +83,7 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: Awaiting
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
   const parsed = new Map<string, Uint8Array | undefined>();
+  const indexes = new Map<string, number>();
 
   const drain = () => {
     for (;;) {
@@ -110,9 +112,17 @@ export function openBunIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: Awaiting
       if (closed) return false;
       // Peers come and go; a stale entry costs 16 bytes, so the map is simply bounded.
       if (parsed.size > 4096) parsed.clear();
-      const sa = sockaddr(target, ifname, parsed);
+      // glibc's if_nametoindex opens a socket each time: the index is kept until a send fails
+      // (the bridge may have been recreated, with a new index; Linux does not reuse indexes soon).
+      const index = (indexes.get(ifname) ?? c.if_nametoindex(ptr(new TextEncoder().encode(ifname + '\0')))) || undefined;
+      if (index === undefined) return false;
+      const sa = sockaddr(target, index, parsed);
       if (!sa) return false;
-      if (c.sendto(fd, ptr(message), message.length, 0, ptr(sa), sa.length) !== message.length) return false;
+      if (c.sendto(fd, ptr(message), message.length, 0, ptr(sa), sa.length) !== message.length) {
+        indexes.delete(ifname);
+        return false;
+      }
+      indexes.set(ifname, index);
       listenUntil = Math.max(listenUntil, Date.now() + listenMs);
       timer ??= setInterval(drain, READ_EVERY_MS);
       return true;

@@ -30,6 +30,24 @@ export interface IcmpV6Socket {
 export const IPV6_DONTFRAG = 62;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_IPV6 = 41;
+/** ICMP6_FILTER from <netinet/icmp6.h> (option level IPPROTO_ICMPV6). */
+export const ICMP6_FILTER = 1;
+const ICMP6_ECHO_REPLY = 129;
+
+/**
+ * struct icmp6_filter letting only echo replies in (a set bit blocks a type).
+ * A raw ICMPv6 socket otherwise gets a copy of every ICMPv6 message the host
+ * receives: every peer's full-MTU probes and all neighbour discovery. Read
+ * only while a reply is awaited (Bun), its buffer then fills between rounds
+ * and the kernel drops our own replies, each costing a 1 s timeout and a
+ * retry; and each of those messages would be read and thrown away.
+ */
+export function echoRepliesOnly(): Buffer {
+  const words = new Uint32Array(8).fill(0xffffffff);
+  // Words in host byte order, as the kernel reads them.
+  words[ICMP6_ECHO_REPLY >> 5] = ~(1 << (ICMP6_ECHO_REPLY & 31)) >>> 0;
+  return Buffer.from(words.buffer);
+}
 
 export async function openIcmpV6Socket(onMessage: OnIcmpMessage, awaiting: AwaitingReply): Promise<IcmpV6Socket> {
   if (process.versions['bun']) return (await import('./icmp-socket-bun.js')).openBunIcmpV6Socket(onMessage, awaiting);

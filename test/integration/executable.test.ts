@@ -54,7 +54,8 @@ describe('the overlay executable without node_modules', () => {
   it('launches, persists its name in level, and probes the path to its peer with a real RTT', async () => {
     const names: string[] = [];
     for (const [i, peer] of [[1, '198.51.100.2'], [2, '198.51.100.1']] as const) {
-      const r = await inMount(d[i - 1]!, ['launch', '--nickname', `h${i}`, peer]);
+      // Refreshed every 10 s rather than 60: the second measurement below needs a second probe.
+      const r = await inMount(d[i - 1]!, ['launch', '--nickname', `h${i}`, '--probe-seconds', '10', peer]);
       expect(r.exitCode, r.stderr).toBe(0);
       names.push(r.stdout.trim());
     }

@@ -63,6 +63,8 @@ describe('CLI arguments and daemon configuration', () => {
     [['--vxlan-vni', '0'], /--vxlan-vni must be/],
     [['--vxlan-port', '6783'], /must differ from the control --port/],
     [['--mtu', '100'], /--mtu must be 576 to 65000/],
+    [['--probe-seconds', '0'], /--probe-seconds must be 1 to 86400/],
+    [['--probe-seconds', '2.5'], /--probe-seconds must be a whole number/],
     [['--ipalloc-range', '10.0.0.0/7'], /--ipalloc-range must be between/],
     [['--ipalloc-range', '10.32.0.1/12'], /host bits|network address|not a network/i],
     [['--ipalloc-default-subnet', '10.99.0.0/24'], /inside --ipalloc-range/],
@@ -78,7 +80,8 @@ describe('CLI arguments and daemon configuration', () => {
   });
 
   it('data plane defaults and overrides', () => {
-    expect(launch([]).dataplane).toMatchObject({ bridge: 'overlay', vxlanDev: 'overlay-vx', vni: 6784, port: 6784, mtu: undefined });
+    expect(launch([]).dataplane).toMatchObject({ bridge: 'overlay', vxlanDev: 'overlay-vx', vni: 6784, port: 6784, mtu: undefined, probeRefreshMs: 60_000 });
+    expect(launch(['--probe-seconds', '5']).dataplane.probeRefreshMs).toBe(5_000);
     expect(launch(['--bridge', 'br-ov', '--vxlan-dev', 'vx-ov', '--vxlan-vni', '42', '--vxlan-port', '4789', '--mtu', '1400']).dataplane).toMatchObject({
       bridge: 'br-ov',
       vxlanDev: 'vx-ov',
