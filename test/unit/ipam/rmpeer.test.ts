@@ -25,6 +25,15 @@ async function ready(s: IpamSim): Promise<void> {
   expect(await s.runUntil(() => s.allReady() && s.ringsAgree() && s.mesh.converged(), 60_000)).toBe(true);
 }
 
+/** A cluster of `peers` on a /20, started and ready (rings agreed, mesh converged); stopped after the test. */
+async function readyCluster(seed: number, peers = 5): Promise<IpamSim> {
+  const s = new IpamSim(seed, peers, { range: '10.32.0.0/20' });
+  sim = s;
+  await s.start();
+  await ready(s);
+  return s;
+}
+
 async function settled<T>(s: IpamSim, p: Promise<T>): Promise<T> {
   const [r] = await s.settle([p]);
   if (r!.status === 'rejected') throw r.reason;
@@ -51,10 +60,7 @@ function subnetInside(span: { start: number; end: number }): Cidr {
  * behind a partition, and after the heal holds those 3 as claims.
  */
 async function peerHoldingClaims(seed: number) {
-  const s = new IpamSim(seed, 5, { range: '10.32.0.0/20' });
-  sim = s;
-  await s.start();
-  await ready(s);
+  const s = await readyCluster(seed);
   const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
   const h5Name = h5.self;
   const span = h5.ownedSpans()[0]!;
@@ -73,10 +79,7 @@ async function peerHoldingClaims(seed: number) {
 
 describe('rmpeer', () => {
   it('of a live peer behind a partition: the addresses both sides handed out are conflicts on both sides at the heal, never resolved silently', async () => {
-    const s = new IpamSim(7, 5, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
+    const s = await readyCluster(7);
     const h5 = s.ipams[4]!;
     const h5Name = h5.self;
     const span = h5.ownedSpans()[0]!;
@@ -168,10 +171,7 @@ describe('rmpeer', () => {
   });
 
   it("of a dead peer outranks its last record even where that record never reached the remover", async () => {
-    const s = new IpamSim(12, 5, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
+    const s = await readyCluster(12);
     const [h1, h2, h5] = [s.ipams[0]!, s.ipams[1]!, s.ipams[4]!];
     const h5Name = h5.self;
     const sub = subnetInside(h5.ownedSpans()[0]!);
@@ -193,10 +193,7 @@ describe('rmpeer', () => {
   });
 
   it('is refused by a coordinator cut off by a partition it has not noticed yet (a quorum of owners must answer)', async () => {
-    const s = new IpamSim(13, 5, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
+    const s = await readyCluster(13);
     const [h1, h5] = [s.ipams[0]!, s.ipams[4]!];
     const h5Name = h5.self;
     await s.destroy(4);
@@ -214,10 +211,7 @@ describe('rmpeer', () => {
   });
 
   it('of a peer that is really dead never leads to a duplicate', async () => {
-    const s = new IpamSim(8, 5, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
+    const s = await readyCluster(8);
     const span = s.ipams[4]!.ownedSpans()[0]!;
     const sub = subnetInside(span);
     for (let k = 0; k < 5; k++) await settled(s, s.ipams[4]!.allocate(`dead-c${k}`, sub));
@@ -233,10 +227,7 @@ describe('rmpeer', () => {
   });
 
   it('refuses a reachable peer whatever the flags', async () => {
-    const s = new IpamSim(9, 3, { range: '10.32.0.0/20' });
-    sim = s;
-    await s.start();
-    await ready(s);
+    const s = await readyCluster(9, 3);
     const err = await settled(s, s.ipams[0]!.rmpeer(s.ipams[2]!.self, { force: true })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IpamError);
     expect(err).toMatchObject({ kind: 'conflict' });
