@@ -976,8 +976,8 @@ export class Ipam implements GossipChannel {
   }
 
   /**
-   * The removed peer's claims go with its space: a record for it, one version
-   * above its last, with none, frees those addresses on their owners. If it
+   * The removed peer's claims go with its space: a record for it with none
+   * (versioned as below) frees those addresses on their owners. If it
    * was only partitioned it answers with its own newer record (see
    * removedWhileRunning), and its claims, and any conflicts, come back.
    */

@@ -22,7 +22,7 @@ export interface PeerStats {
   contested?: Holding[];
   /**
    * Set on a record published for this peer by the peer that removed it with
-   * rmpeer (one version above its last record): its claims went with its space.
+   * rmpeer (versioned above its last record and the remover's clock): its claims went with its space.
    * If it was alive after all, it answers with a newer record of its own.
    */
   removedBy?: PeerName;
