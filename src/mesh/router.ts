@@ -17,7 +17,7 @@ import type { GossipChannel, GossipSender, PeerInfo } from './gossip-channel.js'
 import { Gossip } from './gossip.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, type Message } from './protocol.js';
 import type { ConnectionStatus, MeshCounters, TargetStatus, TopologyPeerStatus } from './router-types.js';
-import type { Topology } from './topology.js';
+import type { PeerRecord, Topology } from './topology.js';
 import { TopologyChannel } from './topology-channel.js';
 import type { RecordPool } from './topology-wire.js';
 import type { Transport } from './transport.js';
@@ -135,6 +135,8 @@ export class Router {
   private graceTimer?: TimerHandle;
   private readonly unreachableSince = new Map<PeerName, number>();
   private lastPeersSignature = new Map<PeerName, string>();
+  /** The next discovery looks at every record, not only those that changed. */
+  private discoverAll = true;
   private stopped = false;
   /**
    * Until open(), connections are held unstarted (no hello sent, nothing read):
@@ -302,7 +304,7 @@ export class Router {
       this.targetMap.delete(t.address);
       return;
     }
-    if (t.peer && this.looksFull(t.peer) && this.routes().has(t.peer)) {
+    if (t.peer && this.looksFull(t.peer) && this.topo.reaches(t.peer)) {
       // A named peer we already reach through the mesh, at its limit: it would
       // refuse us, and each accepted-then-refused connection costs the whole
       // mesh two topology versions. Look again later.
@@ -460,7 +462,7 @@ export class Router {
    */
   private mustKeep(c: Connection): boolean {
     if (c.outbound && c.target && this.targetMap.get(c.target)?.origin === 'user') return true;
-    return !this.routes().has(c.remote!.name);
+    return !this.topo.reaches(c.remote!.name);
   }
 
   /** A peer with as many connections as our limit is probably at its own (the limit is usually the same mesh-wide). */
@@ -569,9 +571,10 @@ export class Router {
   private afterTopologyChange(): void {
     this.routeCache = undefined;
     if (this.topologyTimer || this.stopped) return;
-    // One recomputation costs a walk of every edge (O(N)): stretching the
-    // window with N keeps a peer's route work per second flat as the mesh
-    // grows (100 ms up to 1,000 peers, 500 ms at 5,000).
+    // Reachability is kept per record change (reachability.ts), but a burst
+    // that adds or removes peers still costs an O(N) look at the peer list
+    // for listeners: stretching the window with N keeps that work per second
+    // flat as the mesh grows (100 ms up to 1,000 peers, 500 ms at 5,000).
     this.topologyTimer = this.clock.setTimeout(() => {
       this.topologyTimer = undefined;
       this.recomputeTopology();
@@ -585,11 +588,10 @@ export class Router {
     // of its edge does, and removing it then would make the next copy look new
     // and be forwarded all over again.
     const now = this.clock.now();
-    const routes = this.routes();
-    for (const name of this.unreachableSince.keys()) if (routes.has(name) || !this.topo.get(name)) this.unreachableSince.delete(name);
-    for (const r of this.topo.all()) if (r.name !== this.name && !routes.has(r.name) && !this.unreachableSince.has(r.name)) this.unreachableSince.set(r.name, now);
-    const { gone } = this.topo.removeUnreachable((n) => now - (this.unreachableSince.get(n) ?? now) < this.t.unreachableGraceMs, routes);
-    this.routeCache = routes;
+    const unreachable = this.topo.unreachable();
+    for (const name of this.unreachableSince.keys()) if (!unreachable.has(name)) this.unreachableSince.delete(name);
+    for (const name of unreachable) if (!this.unreachableSince.has(name)) this.unreachableSince.set(name, now);
+    const gone = this.topo.removeUnreachable((n) => now - (this.unreachableSince.get(n) ?? now) < this.t.unreachableGraceMs);
     if (gone.length) {
       for (const n of gone) {
         this.unreachableSince.delete(n);
@@ -605,7 +607,8 @@ export class Router {
       }, this.t.unreachableGraceMs);
     }
     if (this.cfg.discovery !== false) this.discover();
-    const sig = this.peersSignature();
+    // Compared only when something may have changed: building it walks every record.
+    const sig = this.topo.takeMembershipChange() ? this.peersSignature() : this.lastPeersSignature;
     if (this.peersChangedSince(this.lastPeersSignature, sig)) {
       this.lastPeersSignature = sig;
       for (const cb of this.peersListeners) cb();
@@ -635,26 +638,39 @@ export class Router {
     return excess > 0;
   }
 
-  /** Dial peers we learnt of through gossip but are not connected to. */
+  /**
+   * Dial peers we learnt of through gossip but are not connected to. Only
+   * the records that changed since the last look are searched (with those of
+   * their neighbours, which hold the changed peers' addresses), unless our
+   * own connections changed or the periodic round asks for a full look: a
+   * search of every record after every burst of changes was, with the route
+   * walk, most of a large mesh's work.
+   */
   private discover(): void {
-    const known = new Set(this.topo.all().map((r) => r.name));
+    const touched = this.topo.takeTouched();
     for (const t of [...this.targetMap.values()]) {
-      if (t.origin === 'discovered' && (!t.peer || !known.has(t.peer))) {
+      if (t.origin === 'discovered' && (!t.peer || !this.topo.get(t.peer))) {
         this.clock.clearTimeout(t.timer);
         this.targetMap.delete(t.address);
       }
     }
-    const targeted = new Set([...this.targetMap.values()].map((t) => t.peer).filter(Boolean));
     // Dial only up to the conn-limit, counting dials under way; in random order,
     // so that not every peer picks the same first few.
     let room = this.connLimit - this.byPeer.size;
     for (const t of this.targetMap.values()) if (t.origin === 'discovered' && !(t.peer && this.byPeer.has(t.peer))) room--;
-    if (room <= 0) return;
-    for (const rec of shuffle(this.random, this.topo.all())) {
+    const all = this.discoverAll || touched.has(this.name);
+    if (room <= 0) {
+      // What changed meanwhile is not looked at: look at everything once there is room.
+      this.discoverAll = true;
+      return;
+    }
+    this.discoverAll = false;
+    const targeted = new Set([...this.targetMap.values()].map((t) => t.peer).filter(Boolean));
+    for (const rec of shuffle(this.random, all ? this.topo.all() : this.recordsAround(touched))) {
       if (room <= 0) break;
       for (const c of rec.conns) {
         if (room <= 0) break;
-        if (c.peer === this.name || this.byPeer.has(c.peer) || targeted.has(c.peer) || !known.has(c.peer)) continue;
+        if (c.peer === this.name || this.byPeer.has(c.peer) || targeted.has(c.peer) || !this.topo.get(c.peer)) continue;
         if (this.targetMap.has(c.address)) continue;
         if (this.looksFull(c.peer)) continue;
         room--;
@@ -665,6 +681,21 @@ export class Router {
         this.scheduleDial(t, this.discoveredDialDelay(c.peer));
       }
     }
+  }
+
+  /** The records of these peers and of their neighbours (whose records carry the addresses of these). */
+  private recordsAround(names: ReadonlySet<PeerName>): PeerRecord[] {
+    const out = new Map<PeerName, PeerRecord>();
+    for (const n of names) {
+      const r = this.topo.get(n);
+      if (!r) continue;
+      out.set(n, r);
+      for (const c of r.conns) {
+        const o = this.topo.get(c.peer);
+        if (o) out.set(c.peer, o);
+      }
+    }
+    return [...out.values()];
   }
 
   /**
@@ -690,9 +721,8 @@ export class Router {
    * after every burst of topology changes.
    */
   private peersSignature(): Map<PeerName, string> {
-    const routes = this.routes();
     const sig = new Map<PeerName, string>();
-    for (const r of this.topo.all()) sig.set(r.name, r.name === this.name || routes.has(r.name) ? r.uid : `${r.uid}/down`);
+    for (const r of this.topo.all()) sig.set(r.name, this.topo.reaches(r.name) ? r.uid : `${r.uid}/down`);
     return sig;
   }
 
@@ -703,13 +733,12 @@ export class Router {
   }
 
   topology(): TopologyPeerStatus[] {
-    const routes = this.routes();
     return this.topo.all().map((r) => ({
       name: r.name,
       nickname: r.nickname,
       uid: r.uid,
       version: r.version,
-      reachable: r.name === this.name || routes.has(r.name),
+      reachable: this.topo.reaches(r.name),
       connections: r.conns.map((c) => ({ peer: c.peer, address: c.address, outbound: c.outbound })),
     }));
   }
@@ -720,8 +749,7 @@ export class Router {
   }
 
   peers(): PeerInfo[] {
-    const routes = this.routes();
-    return this.topo.all().map((r) => ({ name: r.name, nickname: r.nickname, uid: r.uid, reachable: r.name === this.name || routes.has(r.name) }));
+    return this.topo.all().map((r) => ({ name: r.name, nickname: r.nickname, uid: r.uid, reachable: this.topo.reaches(r.name) }));
   }
 
   peerAddress(name: PeerName): string | undefined {
@@ -769,6 +797,9 @@ export class Router {
     this.antiEntropyTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       this.gossip.antiEntropyRound();
+      // Discovery looks at changed records only; once a round, at all of them (a dial that failed is tried again).
+      this.discoverAll = true;
+      if (this.cfg.discovery !== false) this.discover();
       this.scheduleAntiEntropy();
     }, jittered);
   }

@@ -7,6 +7,7 @@
  */
 import { isPeerName, type PeerName } from '../lib/peer-name.js';
 import { ProtocolError } from './protocol.js';
+import { Reachability } from './reachability.js';
 import { RecordVersions } from './record-versions.js';
 import { decodeTopology, type RecordPool } from './topology-wire.js';
 
@@ -35,14 +36,44 @@ export class Topology {
   private readonly records = new Map<PeerName, PeerRecord>();
   /** Kept in step with `records`, for anti-entropy by digest. */
   readonly versions = new RecordVersions();
+  /** Kept in step with `records`: whom we reach. */
+  private readonly reach: Reachability<PeerRecord>;
 
   constructor(private own: PeerRecord) {
+    this.reach = new Reachability(own.name, this.records, neighbourSet);
     this.put(own);
   }
 
   private put(r: PeerRecord): void {
+    const before = this.records.get(r.name);
     this.records.set(r.name, r);
     this.versions.set(r.name, r.version, r.uid);
+    this.reach.changed(r.name, before, r);
+    this.touched.add(r.name);
+  }
+
+  /** Names whose record was added or replaced since the last takeTouched() (for discovery). */
+  private touched = new Set<PeerName>();
+
+  takeTouched(): ReadonlySet<PeerName> {
+    const t = this.touched;
+    this.touched = new Set();
+    return t;
+  }
+
+  /** Do we reach `name` over edges both ends report (we reach ourselves)? */
+  reaches(name: PeerName): boolean {
+    return this.reach.reaches(name);
+  }
+
+  /** The peers whose records we hold but whom we do not reach. */
+  unreachable(): ReadonlySet<PeerName> {
+    return this.reach.unreachable();
+  }
+
+  /** Whether a peer appeared, went, restarted or changed reachability since the last call. */
+  takeMembershipChange(): boolean {
+    return this.reach.takeMembershipChange();
   }
 
   get self(): PeerRecord {
@@ -110,8 +141,8 @@ export class Topology {
   /**
    * Shortest-path first hops from us: destination -> neighbour to send through.
    * An edge counts only when both ends report it. Breadth-first over the
-   * records themselves (no adjacency built per call): this runs after every
-   * burst of topology changes, on every peer.
+   * records themselves (no adjacency built per call). Only routed messages
+   * need this; who is reachable at all is kept incrementally (reaches()).
    */
   routes(): Map<PeerName, PeerName> {
     const hop = new Map<PeerName, PeerName>();
@@ -132,20 +163,16 @@ export class Topology {
     return hop;
   }
 
-  /**
-   * Remove records of peers we cannot reach (except those `spare` keeps for now); returns their
-   * names, and the routes (still valid: only unreachable records went).
-   */
-  removeUnreachable(spare: (name: PeerName) => boolean = () => false, reachable = this.routes()): { gone: PeerName[]; routes: Map<PeerName, PeerName> } {
-    const gone: PeerName[] = [];
-    for (const name of this.records.keys()) {
-      if (name !== this.own.name && !reachable.has(name) && !spare(name)) gone.push(name);
-    }
+  /** Remove the records of peers we cannot reach, except those `spare` keeps for now; returns their names. */
+  removeUnreachable(spare: (name: PeerName) => boolean = () => false): PeerName[] {
+    const gone = [...this.reach.unreachable()].filter((name) => !spare(name));
     for (const n of gone) {
+      const rec = this.records.get(n);
       this.records.delete(n);
       this.versions.delete(n);
+      this.reach.changed(n, rec, undefined);
     }
-    return { gone, routes: reachable };
+    return gone;
   }
 }
 
