@@ -272,21 +272,68 @@ interface Slot {
 
 const nameSlots = new BoundedCache<PeerName, Slot>(CACHE_ENTRIES);
 const addressSlots = new BoundedCache<string, Slot>(CACHE_ENTRIES);
-const recordSlots = new WeakMap<PeerRecord, { owner: Slot; peers: Slot[]; addresses: Slot[] }>();
+interface RecordSlots {
+  owner: Slot;
+  peers: Slot[];
+  addresses: Slot[];
+  /** The record's version, uid and nickname as encoded: the same in every message that carries it. */
+  head: Buffer;
+}
+const recordSlots = new WeakMap<PeerRecord, RecordSlots>();
 let stamp = 0;
 
-function slotsOf(rec: PeerRecord): { owner: Slot; peers: Slot[]; addresses: Slot[] } {
+function encodeHead(rec: PeerRecord): Buffer {
+  const w = new Writer();
+  w.f64(rec.version);
+  const hex = HEX.test(rec.uid);
+  const uid = Buffer.from(rec.uid, hex ? 'hex' : 'utf8');
+  w.varint(uid.length * 2 + (hex ? 1 : 0));
+  w.bytes(uid);
+  w.string(rec.nickname);
+  return Buffer.from(w.done());
+}
+
+function slotsOf(rec: PeerRecord): RecordSlots {
   let r = recordSlots.get(rec);
   if (!r) {
     const name = (n: PeerName) => nameSlots.get(n, () => ({ bytes: nameBytes(n), stamp: 0, index: 0 }));
     const addr = (a: string) => addressSlots.get(a, () => ({ bytes: addressBytes.get(a, encodeAddress), stamp: 0, index: 0 }));
-    r = { owner: name(rec.name), peers: rec.conns.map((c) => name(c.peer)), addresses: rec.conns.map((c) => addr(c.address)) };
+    r = { owner: name(rec.name), peers: rec.conns.map((c) => name(c.peer)), addresses: rec.conns.map((c) => addr(c.address)), head: encodeHead(rec) };
     recordSlots.set(rec, r);
   }
   return r;
 }
 
+/**
+ * A message's shared part (format, names, addresses) and each record's body
+ * (offsets into one buffer): a message carrying only some of these records,
+ * as a delta narrowed for one neighbour does, is assembled from them without
+ * encoding again, its tables naming a few peers it does not use.
+ */
+export interface EncodedTopology {
+  head: Buffer;
+  body: Buffer;
+  /** Record k's body is body[at[k], at[k + 1]). */
+  at: number[];
+}
+
 export function encodeTopology(records: PeerRecord[]): Buffer {
+  return assembleTopology(encodeTopologyParts(records));
+}
+
+/** The message carrying the records at indexes `keep` (ascending) of an encoding, or all of them. */
+export function assembleTopology(enc: EncodedTopology, keep?: readonly number[]): Buffer {
+  const count = keep ? keep.length : enc.at.length - 1;
+  const w = scratchOut;
+  w.length = 0;
+  w.bytes(enc.head);
+  w.varint(count);
+  if (!keep) w.bytes(enc.body);
+  else for (const k of keep) w.bytes(enc.body.subarray(enc.at[k]!, enc.at[k + 1]!));
+  return Buffer.from(w.done());
+}
+
+export function encodeTopologyParts(records: PeerRecord[]): EncodedTopology {
   const now = ++stamp;
   const names: Slot[] = [];
   const addresses: Slot[] = [];
@@ -317,16 +364,12 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
   const edges = scratchEdges;
   const body = scratchBody;
   body.length = 0;
-  body.varint(records.length);
+  const at: number[] = [];
   records.forEach((rec, k) => {
+    at.push(body.length);
     const rs = slots[k]!;
     body.varint(rs.owner.index);
-    body.f64(rec.version);
-    const hex = HEX.test(rec.uid);
-    const uid = Buffer.from(rec.uid, hex ? 'hex' : 'utf8');
-    body.varint(uid.length * 2 + (hex ? 1 : 0));
-    body.bytes(uid);
-    body.string(rec.nickname);
+    body.bytes(rs.head);
     edges.length = 0;
     for (let i = 0; i < rs.peers.length; i++) {
       const p = rs.peers[i]!;
@@ -340,6 +383,7 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
     }
     body.lengthPrefixed(edges);
   });
+  at.push(body.length);
   const table = scratchTable;
   table.length = 0;
   table.varint(addresses.length);
@@ -355,8 +399,7 @@ export function encodeTopology(records: PeerRecord[]): Buffer {
     w.u16(a & 0xffff);
   }
   w.lengthPrefixed(table);
-  w.bytes(body.done());
-  return Buffer.from(w.done());
+  return { head: Buffer.from(w.done()), body: Buffer.from(body.done()), at };
 }
 
 export function decodeTopology(payload: Uint8Array, opts: DecodeOptions): PeerRecord[] {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeBinaryGossip, ProtocolError } from '../../../src/mesh/protocol.js';
 import { decodeRecords, Topology, type PeerRecord } from '../../../src/mesh/topology.js';
-import { encodeTopology } from '../../../src/mesh/topology-wire.js';
+import { assembleTopology, encodeTopology, encodeTopologyParts } from '../../../src/mesh/topology-wire.js';
 
 const name = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
@@ -68,6 +68,15 @@ describe('compact topology encoding (protocol v3)', () => {
     const b = encodeTopology(recs.slice(1));
     const wants = (n: string, v: number, u: () => string) => topo.wants(n, v, u);
     expect(decodeRecords(b, { wants }).map((r) => r.name)).toEqual([name(2), name(3), name(4)]);
+  });
+
+  it('assembles a message of some of the records from their one encoding, which decodes to just those', () => {
+    const recs = partialMesh(50, 6);
+    const enc = encodeTopologyParts(recs);
+    expect(assembleTopology(enc)).toEqual(encodeTopology(recs));
+    const keep = [0, 3, 4, 17, 49];
+    expect(decode(assembleTopology(enc, keep))).toEqual(keep.map((k) => recs[k]));
+    expect(decode(assembleTopology(enc, []))).toEqual([]);
   });
 
   it('refuses malformed payloads with a ProtocolError', () => {

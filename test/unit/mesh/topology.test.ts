@@ -47,7 +47,7 @@ describe('topology merge rules', () => {
     const t = new Topology(rec(A, 1, [B]));
     t.merge([rec(B, 1, [A, C]), rec(C, 1, [])]); // C does not list B: not reachable
     expect([...t.routes().keys()].sort()).toEqual([B]);
-    expect(t.removeUnreachable().gone).toEqual([C]);
+    expect(t.removeUnreachable()).toEqual([C]);
     t.merge([rec(C, 2, [B])]);
     expect(t.routes().get(C)).toBe(B); // through B
   });
@@ -77,5 +77,34 @@ describe('topology deltas narrowed per neighbour', () => {
     expect(ch.narrow(delta, B)).toEqual([own]); // B has its own record
     expect(ch.narrow(delta, D)).toBe(delta); // D is not B's neighbour: the whole delta, not a copy
     expect(ch.narrow([b], C)).toBeUndefined(); // nothing left: nothing is sent
+  });
+
+  it('does not send a neighbour the version it sent us itself, first or as a duplicate before our flush', () => {
+    const E = '02:00:00:00:00:0e';
+    const ch = new TopologyChannel(rec(A, 10, [B, C, D]), { gossip: () => undefined, changed: () => undefined });
+    const e = rec(E, 5, []); // E is nobody's neighbour here: only the holders narrow it
+    const wire = (r: PeerRecord[]) => ch.wireFor(r, 3);
+    ch.merge(B, wire([e])); // first from B
+    ch.merge(C, wire([e])); // the same version again, from C
+    const delta = ch.encodeDelta()!;
+    expect(delta).toEqual([e]);
+    expect(ch.narrow(delta, B)).toBeUndefined();
+    expect(ch.narrow(delta, C)).toBeUndefined();
+    expect(ch.narrow(delta, D)).toBe(delta);
+    // A newer version from D: D holds that one, B and C do not.
+    ch.merge(D, wire([rec(E, 6, [])]));
+    const next = ch.encodeDelta()!;
+    expect(ch.narrow(next, D)).toBeUndefined();
+    expect(ch.narrow(next, B)).toBe(next);
+  });
+
+  it('a narrowed delta on the wire decodes to just its records', () => {
+    const ch = new TopologyChannel(rec(A, 10, [B, C, D]), { gossip: () => undefined, changed: () => undefined });
+    const own = ch.topo.self;
+    const b = rec(B, 5, [A, C]);
+    const delta = [own, b, rec(D, 3, [A])];
+    const forC = ch.narrow(delta, C)!;
+    expect(decodeRecords(ch.wireFor(forC, 3) as Uint8Array)).toEqual(forC);
+    expect(decodeRecords(ch.wireFor(delta, 3) as Uint8Array)).toEqual(delta);
   });
 });
