@@ -23,6 +23,9 @@ import type { MeshCounters } from './router-types.js';
 /** Half the frame limit, leaving room for the envelope and encryption. */
 export const MAX_GOSSIP_BYTES = MAX_FRAME_BYTES / 2;
 
+/** How long our versions, sent in answer to a peer's hash, count as crossing with the peer's own list. */
+const VERSIONS_ANSWER_MS = 5_000;
+
 export interface GossipDeps {
   clock: Clock;
   random: Random;
@@ -47,6 +50,8 @@ export class Gossip {
   private readonly channels = new Map<string, ChannelSlot>();
   /** Per congested connection, the channels whose gossip it missed: caught up when it drains. */
   private readonly missed = new Map<Connection, Set<string>>();
+  /** Per connection and channel, when we last sent our versions in answer to its hash (see receive 'av'). */
+  private readonly versionsSent = new Map<Connection, Map<string, number>>();
   /** Per connection, the channels whose hashes the peer has sent: it digests them (see ChannelDigest.announced). */
   private readonly digestsHeard = new Map<Connection, Set<string>>();
   private stopped = false;
@@ -93,10 +98,7 @@ export class Gossip {
 
   private fanOut(channel: string, payload: unknown, except?: Connection): void {
     const ch = this.channels.get(channel)?.ch;
-    // With no more neighbours than the fan-out, each already gets every delta
-    // (the owner's own records included): narrowing would save few copies
-    // (triangles are rare in a sparse mesh) and cost an encoding per neighbour.
-    if (ch?.narrow && this.neighbourCount() > this.fanOutSize()) return this.fanOutNarrowed(ch, payload, except);
+    if (ch?.narrow) return this.fanOutNarrowed(ch, payload, except);
     // Encoded once per protocol version among the recipients, not once per recipient.
     const encoded = new Map<number, Buffer[]>();
     for (const c of this.pickNeighbours(except)) {
@@ -109,15 +111,9 @@ export class Gossip {
   /**
    * A channel that narrows its deltas per neighbour (GossipChannel.narrow)
    * offers every neighbour what it would not get from anyone closer to the
-   * source; the whole delta is encoded once per version, a narrowed one per
-   * recipient.
+   * source and does not hold already; the whole delta is encoded once per
+   * version, a narrowed one per recipient.
    */
-  private neighbourCount(): number {
-    let n = 0;
-    for (const _ of this.d.neighbours()) n++;
-    return n;
-  }
-
   private fanOutNarrowed(ch: GossipChannel, payload: unknown, except?: Connection): void {
     const encoded = new Map<number, Buffer[]>();
     for (const c of this.d.neighbours()) {
@@ -175,6 +171,7 @@ export class Gossip {
   forget(c: Connection): void {
     this.missed.delete(c);
     this.digestsHeard.delete(c);
+    this.versionsSent.delete(c);
   }
 
   /**
@@ -208,6 +205,8 @@ export class Gossip {
    * just the records the other lacks. Other channels send their full state.
    */
   antiEntropyWith(c: Connection, channels: string[] = [...this.channels.keys()]): void {
+    // A round of ours starts afresh: a list we sent in answer to its last round does not count for this one.
+    for (const name of channels) this.versionsSent.get(c)?.delete(name);
     const hashes: Record<string, string> = {};
     let any = false;
     for (const name of channels) {
@@ -255,7 +254,10 @@ export class Gossip {
       for (const name of Object.keys(m.h)) if (this.channels.has(name)) heard.add(name);
       for (const [name, hash] of Object.entries(m.h)) {
         const dg = this.channels.get(name)?.ch.digest;
-        if (dg && dg.hash() !== hash) this.sendControl(c, { t: 'av', c: name, v: dg.versions(), r: false }, [name]);
+        if (dg && dg.hash() !== hash) {
+          this.sendControl(c, { t: 'av', c: name, v: dg.versions(), r: false }, [name]);
+          this.noteVersionsSent(c, name);
+        }
       }
       return;
     }
@@ -265,8 +267,27 @@ export class Gossip {
       const cmp = this.safely(c, () => dg.compare(m.v));
       if (!cmp) return;
       if (cmp.send !== undefined) this.sendGossip(c, m.c, cmp.send);
-      if (cmp.weLack && !m.r) this.sendControl(c, { t: 'av', c: m.c, v: dg.versions(), r: true }, [m.c]);
+      // Both ends of a new connection send hashes, so each has already sent
+      // its versions in answer to the other's: a second list each way (the
+      // reply) doubled what a connection made while a mesh forms costs.
+      const answered = this.versionsSentRecently(c, m.c);
+      if (cmp.weLack && !m.r && !answered) this.sendControl(c, { t: 'av', c: m.c, v: dg.versions(), r: true }, [m.c]);
     }
+  }
+
+  private noteVersionsSent(c: Connection, channel: string): void {
+    let m = this.versionsSent.get(c);
+    if (!m) this.versionsSent.set(c, (m = new Map()));
+    m.set(channel, this.d.clock.now());
+  }
+
+  /** Did we send `c` our versions of `channel`, unprompted by a list of its own, within the last round trip or so? Consumes the mark. */
+  private versionsSentRecently(c: Connection, channel: string): boolean {
+    const m = this.versionsSent.get(c);
+    const at = m?.get(channel);
+    if (at === undefined) return false;
+    m!.delete(channel);
+    return this.d.clock.now() - at < VERSIONS_ANSWER_MS;
   }
 
   /** A unicast addressed to us on a channel. */

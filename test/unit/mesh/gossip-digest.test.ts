@@ -89,3 +89,72 @@ describe('anti-entropy for a digest newer than the protocol', () => {
     expect(() => a.digest.compare('nonsense')).toThrow(/malformed dataplane versions/);
   });
 });
+
+/** Two gossips joined by one connection each way; messages are queued and delivered by flush(). */
+function linkedPair(a: EndpointTable, b: EndpointTable) {
+  const queue: [to: 'a' | 'b', m: Message][] = [];
+  const lists: Message[] = [];
+  const conn = (remote: PeerName, to: 'a' | 'b') =>
+    ({
+      version: 3,
+      congested: false,
+      remote: { name: remote },
+      send: (m: Message) => {
+        if (m.t === 'av') lists.push(m);
+        queue.push([to, m]);
+        return 1;
+      },
+      sendEncoded: (buf: Buffer) => {
+        queue.push([to, JSON.parse(String(buf)) as Message]);
+        return buf.length;
+      },
+      close: () => {},
+    }) as unknown as Connection;
+  const toB = conn(B, 'b');
+  const toA = conn(A, 'a');
+  const ga = gossipOf(a, [toB]);
+  const gb = gossipOf(b, [toA]);
+  const flush = () => {
+    while (queue.length) {
+      const [to, m] = queue.shift()!;
+      if (to === 'b') gb.receive(toA, m);
+      else ga.receive(toB, m);
+    }
+  };
+  /** Each side has heard the other name the channel (its own hash back: nothing to answer), so only hashes go. */
+  const announce = () => {
+    gb.receive(toA, { t: 'ah', h: { dataplane: b.digest.hash() } } as Message);
+    ga.receive(toB, { t: 'ah', h: { dataplane: a.digest.hash() } } as Message);
+  };
+  return { ga, gb, toA, toB, flush, lists, announce };
+}
+
+describe('version lists on a new connection', () => {
+  it('both ends send hashes: one version list each way, not a second in reply, and both converge', () => {
+    const a = new EndpointTable(A, () => {});
+    const b = new EndpointTable(B, () => {});
+    a.setOwn(rec, 1);
+    b.setOwn({ ...rec, underlay: '198.51.100.2' }, 1);
+    const p = linkedPair(a, b);
+    p.announce();
+    p.ga.antiEntropyWith(p.toB);
+    p.gb.antiEntropyWith(p.toA);
+    p.flush();
+    expect(p.lists.filter((m) => m.t === 'av' && m.r)).toEqual([]);
+    expect(p.lists).toHaveLength(2);
+    expect(a.digest.hash()).toBe(b.digest.hash());
+  });
+
+  it('a round one end starts still fixes both sides (the reply carries the starter\'s versions)', () => {
+    const a = new EndpointTable(A, () => {});
+    const b = new EndpointTable(B, () => {});
+    a.setOwn(rec, 1);
+    b.setOwn({ ...rec, underlay: '198.51.100.2' }, 1);
+    const p = linkedPair(a, b);
+    p.announce();
+    p.ga.antiEntropyWith(p.toB);
+    p.flush();
+    expect(p.lists.map((m) => m.t === 'av' && m.r)).toEqual([false, true]);
+    expect(a.digest.hash()).toBe(b.digest.hash());
+  });
+});
