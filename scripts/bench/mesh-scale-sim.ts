@@ -5,7 +5,9 @@
  * mesh of 5,000 does not fit in memory), or is a full mesh (limit ≥ N).
  * Measured per N: convergence (sim time) after the initial joins, one join,
  * one death and one partition heal; gossip bytes per peer per change and per
- * minute at rest; the largest gossip message; the simulator's own wall time.
+ * minute at rest; the largest gossip message; the simulator's own wall time
+ * and CPU. Converged means every peer holds the same records, of exactly the
+ * live peers, and nothing changed for 3 s of sim time after (runUntilSettled).
  * Baseline, from the same mesh: what main's anti-entropy sent at rest (the
  * full topology, v1 JSON, to 2·log2(N) neighbours every 30 s), and the v1
  * encoding's bytes per edge against the compact one's.
@@ -54,8 +56,9 @@ export async function benchMeshScaleSim(cases = casesFrom(process.env['SCALE_SIM
     const cpu0 = process.cpuUsage();
     const sim = new MeshSim(4242 + n, { targetsPerPeer: 3, discovery: true, connLimit: c.connLimit });
     for (let i = 0; i < n; i++) await sim.addPeer(i);
-    const formMs = await sim.runUntilConverged(600_000, 100);
+    const formMs = await sim.runUntilSettled(600_000, 100);
     const formWall = (performance.now() - wall) / 1000;
+    const formCpu = cpuSeconds(process.cpuUsage(cpu0));
     // At rest: a settled mesh, one minute of simulated time.
     await sim.run(10_000, 100);
     const rest0 = sim.totals();
@@ -71,13 +74,13 @@ export async function benchMeshScaleSim(cases = casesFrom(process.env['SCALE_SIM
     const v1RestBytesPerPeerPerMin = v1Bytes * a.fanOutSize() * 2;
     // One join.
     await sim.addPeer(n);
-    const joinMs = await sim.runUntilConverged(120_000, 10);
+    const joinMs = await sim.runUntilSettled(120_000, 10);
     const join1 = sim.totals();
     peers = sim.alive().length;
     const joinBytesPerPeer = (join1.bytes - rest1.bytes) / peers;
     // One death: removed everywhere after the heartbeat timeout.
     await sim.kill(Math.floor(n / 2));
-    const deathMs = await sim.runUntilConverged(120_000, 50);
+    const deathMs = await sim.runUntilSettled(120_000, 50);
     const death1 = sim.totals();
     peers = sim.alive().length;
     const deathBytesPerPeer = (death1.bytes - join1.bytes) / peers;
@@ -90,7 +93,7 @@ export async function benchMeshScaleSim(cases = casesFrom(process.env['SCALE_SIM
       await sim.run(60_000, 100);
       const cut = sim.totals();
       sim.net.healAll();
-      healMs = await sim.runUntilConverged(300_000, 100);
+      healMs = await sim.runUntilSettled(300_000, 100);
       healBytesPerPeer = (sim.totals().bytes - cut.bytes) / sim.alive().length;
     }
     const row = {
@@ -98,6 +101,7 @@ export async function benchMeshScaleSim(cases = casesFrom(process.env['SCALE_SIM
       connLimit: c.connLimit,
       formConvergedSimMs: formMs,
       formWallS: round(formWall, 1),
+      formCpuS: formCpu,
       restBytesPerPeerPerMin: Math.round(restBytesPerPeerPerMin),
       v1BaselineRestBytesPerPeerPerMin: Math.round(v1RestBytesPerPeerPerMin),
       restVsBaseline: +(restBytesPerPeerPerMin / v1RestBytesPerPeerPerMin).toFixed(4),

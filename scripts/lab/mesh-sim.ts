@@ -144,6 +144,28 @@ export class MeshSim {
   }
 
   /**
+   * Run until the mesh is converged and stays so, unchanged, for `quietMs`:
+   * returns the sim ms from now to the moment it converged for good, or -1.
+   * (A mesh at a conn-limit can look converged while connections are still
+   * being shed and dialled, each change about to spread again.)
+   */
+  async runUntilSettled(maxMs: number, stepMs = 50, quietMs = 3_000): Promise<number> {
+    const start = this.clock.now();
+    let since: number | undefined;
+    let hash = '';
+    while (this.clock.now() - start < maxMs + quietMs) {
+      const h = this.alive()[0]?.topologyHash() ?? '';
+      if (!this.converged()) since = undefined;
+      else if (since === undefined || h !== hash) since = this.clock.now();
+      hash = h;
+      if (since !== undefined && this.clock.now() - since >= quietMs) return since - start;
+      if (since === undefined && this.clock.now() - start >= maxMs) break;
+      await this.run(stepMs, stepMs);
+    }
+    return -1;
+  }
+
+  /**
    * Every live router holds the same record versions (compared by digest, so
    * the check is linear in N) and one of them, hence all, exactly the live set.
    */
