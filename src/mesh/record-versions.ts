@@ -30,7 +30,7 @@ export function hash64(s: string): [number, number] {
   return [a >>> 0, b >>> 0];
 }
 
-/** A 64-bit hash as a short string (at most 14 characters). */
+/** A 64-bit hash as a short string (at most 15 characters). */
 export function hashText(s: string): string {
   const [a, b] = hash64(s);
   return `${a.toString(36)}.${b.toString(36)}`;
