@@ -6,6 +6,7 @@
  * nothing; a peer of an older build (no IPAM digest) keeps getting full state.
  */
 import { describe, expect, it } from 'vitest';
+import { withoutDigest } from '../../../scripts/lab/ipam-sim.js';
 import { Ipam, type InitMode } from '../../../src/ipam/ipam.js';
 import type { IpamGossip, PeerStats } from '../../../src/ipam/messages.js';
 import type { RingWire } from '../../../src/ipam/ring.js';
@@ -223,8 +224,7 @@ describe('IPAM anti-entropy by digest', () => {
 
   it('a peer of an older build (no IPAM digest) keeps getting full state, and its full state is merged', () => {
     // b is an older build: its IPAM channel has no digest, so its hashes never name the channel.
-    const older = (p: PeerName, ipam: Ipam): GossipChannel =>
-      p === B ? { name: ipam.name, encodeFull: () => ipam.encodeFull(), encodeDelta: () => ipam.encodeDelta(), merge: (f, d) => ipam.merge(f, d) } : ipam;
+    const older = (p: PeerName, ipam: Ipam): GossipChannel => (p === B ? withoutDigest(ipam) : ipam);
     const { a, b, round, clear } = pair(seedBoth, { channelOf: older });
     a.ipam.ring.transfer(RANGE.start + 1, RANGE.start + 2, C);
     clear();
