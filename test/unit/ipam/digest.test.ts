@@ -6,7 +6,7 @@
  * nothing; a peer of an older build (no IPAM digest) keeps getting full state.
  */
 import { describe, expect, it } from 'vitest';
-import { withoutDigest } from '../../../scripts/lab/ipam-sim.js';
+import { IpamSim, withoutDigest } from '../../../scripts/lab/ipam-sim.js';
 import { Ipam, type InitMode } from '../../../src/ipam/ipam.js';
 import type { IpamGossip, PeerStats } from '../../../src/ipam/messages.js';
 import type { RingWire } from '../../../src/ipam/ring.js';
@@ -291,6 +291,21 @@ describe('IPAM anti-entropy by digest', () => {
     expect(ipamGossip(b).some((g) => g.ring && !g.ring.partial)).toBe(true);
     expect(a.ipam.state().state).toBe('split-ring');
     expect(b.ipam.state().state).toBe('split-ring');
+  });
+
+  it('a cluster of both builds (half without the IPAM digest) agrees on the ring and on every usage record', async () => {
+    const sim = new IpamSim(5, 6, { ipamDigest: (i) => i % 2 === 0, timings: { gossipIntervalMs: 2_000 } });
+    try {
+      await sim.start();
+      expect(await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 60_000)).toBe(true);
+      const results = await sim.settle([0, 1, 2, 3].map((i) => sim.ipams[i]!.allocate(`c${i}`, sim.cfg.defaultSubnet)));
+      expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+      const usage = (p: Ipam) => JSON.stringify([...p.peerStats()].sort(([x], [y]) => (x < y ? -1 : 1)));
+      expect(await sim.runUntil(() => new Set(sim.alive().map(([, p]) => usage(p))).size === 1 && sim.ringsAgree(), 30_000)).toBe(true);
+      expect(new Set(sim.alive().map(([, p]) => p.digest!.hash())).size).toBe(1);
+    } finally {
+      await sim.stop();
+    }
   });
 
   it('counts gossip bytes per channel', () => {
