@@ -190,6 +190,21 @@ export class IpamSim {
     return this.alive().every(([, p]) => p.state().state === 'ready');
   }
 
+  /** Why the cluster is not settled (ready, rings agreed, mesh converged): for a failing test's message. */
+  unsettled(): string {
+    const notReady = this.alive().flatMap(([i, p]) => (p.state().state === 'ready' ? [] : [`peer ${i}: ${p.state().state}`]));
+    const rings = new Map<string, number[]>();
+    for (const [i, p] of this.alive()) {
+      const sig = JSON.stringify(p.ring.toWire());
+      rings.set(sig, [...(rings.get(sig) ?? []), i]);
+    }
+    return [
+      ...notReady,
+      ...(rings.size > 1 ? [`${rings.size} different rings: ${[...rings.values()].map((g) => `[${g.join(',')}]`).join(' ')}`] : []),
+      ...(this.mesh.converged() ? [] : [`mesh not converged: ${this.mesh.unconverged()}`]),
+    ].join('; ');
+  }
+
   /** Every live peer's ring is identical. */
   ringsAgree(): boolean {
     const sigs = new Set(this.alive().map(([, p]) => JSON.stringify(p.ring.toWire())));

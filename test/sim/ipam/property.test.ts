@@ -290,7 +290,8 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     sim.lose = () => false;
     await sim.run(5_000);
     for (const p of down.keys()) await sim.startPeer(p);
-    expect(await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 300_000), `seed ${SEED}: settle`).toBe(true);
+    const settled = await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 300_000);
+    expect(settled, `seed ${SEED}: settle (${settled ? '' : sim.unsettled()})`).toBe(true);
     // The operator removes every owner that is gone for good (wiped slots came back under new names).
     const [, first] = sim.alive()[0]!;
     await sim.run(HEARTBEAT_TIMEOUT_MS + 1_000);
