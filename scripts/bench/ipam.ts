@@ -12,6 +12,7 @@
 import { apiRequest } from '../../src/api/client.js';
 import { cleanupDaemons, daemonHost, daemonPid, launch, type DaemonHost } from '../lab/daemons.js';
 import { IpamSim } from '../lab/ipam-sim.js';
+import { simName } from '../lab/mesh-sim.js';
 import { Lab } from '../lab/lab.js';
 import { median, percentile, ratio, rssMb } from './measure.js';
 
@@ -133,8 +134,10 @@ function ipamBytes(sim: IpamSim): { ipam: number; all: number } {
 
 /**
  * IPAM at rest, simulated: N peers (real Routers and Ipam cores on a
- * simulated network and clock) launched together with consensus, settled
- * (ring agreed, mesh converged), then one minute of simulated time. Per peer
+ * simulated network and clock) launched together with the same seed list
+ * (`--ipalloc-init seed=...`: the ring consensus would choose, without
+ * simulating 300 peers' Paxos), settled (ring agreed, mesh converged), then
+ * one minute of simulated time. Per peer
  * per minute: IPAM's gossip bytes with its digest, against the same cluster
  * (same seed) with the digest off, which is main's anti-entropy (the ring and
  * every usage record to ~2·log2(N) neighbours every round); and all gossip.
@@ -146,7 +149,8 @@ export async function benchIpamRestSim(sizes = (process.env['IPAM_REST_SIZES'] ?
     const figures: Record<string, { ipam: number; all: number; settleMs: number; wallS: number }> = {};
     for (const mode of ['digest', 'full'] as const) {
       const wall = performance.now();
-      const sim = new IpamSim(7000 + n, n, { range: '10.32.0.0/12', ipamDigest: () => mode === 'digest' });
+      const seeds = Array.from({ length: n }, (_, i) => simName(i));
+      const sim = new IpamSim(7000 + n, n, { range: '10.32.0.0/12', init: () => ({ mode: 'seed', seeds }), ipamDigest: () => mode === 'digest' });
       await sim.start();
       const t0 = sim.mesh.clock.now();
       if (!(await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 600_000, 100))) throw new Error(`${n} IPAM peers (${mode}) did not settle`);
