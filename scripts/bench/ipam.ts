@@ -6,9 +6,13 @@
  *    10,000 addresses allocated on each of the 3 peers at once, against a
  *    no-op API call (GET /ipam/status) measured the same way;
  *  - daemon RSS holding 100k allocations, against the same daemon idle.
+ * And, simulated (benchIpamRestSim), IPAM's gossip at rest against main's
+ * full-state anti-entropy of the same cluster.
  */
 import { apiRequest } from '../../src/api/client.js';
 import { cleanupDaemons, daemonHost, daemonPid, launch, type DaemonHost } from '../lab/daemons.js';
+import { IpamSim } from '../lab/ipam-sim.js';
+import { simName } from '../lab/mesh-sim.js';
 import { Lab } from '../lab/lab.js';
 import { median, percentile, ratio, rssMb } from './measure.js';
 
@@ -117,6 +121,69 @@ export async function benchIpam(runs = 3): Promise<Record<string, number>> {
   }
 }
 
+/** Gossip bytes the live peers sent: IPAM's, and all channels'. */
+function ipamBytes(sim: IpamSim): { ipam: number; all: number } {
+  let ipam = 0;
+  let all = 0;
+  for (const r of sim.mesh.alive()) {
+    ipam += r.counters.gossipBytesSentByChannel?.['ipam'] ?? 0;
+    all += r.counters.gossipBytesSent;
+  }
+  return { ipam, all };
+}
+
+/**
+ * IPAM at rest, simulated: N peers (real Routers and Ipam cores on a
+ * simulated network and clock) launched together with the same seed list
+ * (`--ipalloc-init seed=...`: the ring consensus would choose, without
+ * simulating 300 peers' Paxos), settled (ring agreed, mesh converged), then
+ * one minute of simulated time. Per peer
+ * per minute: IPAM's gossip bytes with its digest, against the same cluster
+ * (same seed) with the digest off, which is main's anti-entropy (the ring and
+ * every usage record to ~2·log2(N) neighbours every round); and all gossip.
+ * IPAM_REST_SIZES="20,100,300" picks the sizes.
+ */
+export async function benchIpamRestSim(sizes = (process.env['IPAM_REST_SIZES'] ?? '20,100,300').split(',').map(Number), log = console.log): Promise<Record<string, number>[]> {
+  const rows: Record<string, number>[] = [];
+  for (const n of sizes) {
+    const figures: Record<string, { ipam: number; all: number; settleMs: number; wallS: number }> = {};
+    for (const mode of ['digest', 'full'] as const) {
+      const wall = performance.now();
+      const seeds = Array.from({ length: n }, (_, i) => simName(i));
+      const sim = new IpamSim(7000 + n, n, { range: '10.32.0.0/12', init: () => ({ mode: 'seed', seeds }), ipamDigest: () => mode === 'digest' });
+      await sim.start();
+      const t0 = sim.mesh.clock.now();
+      if (!(await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 600_000, 100))) throw new Error(`${n} IPAM peers (${mode}) did not settle`);
+      const settleMs = sim.mesh.clock.now() - t0;
+      await sim.run(10_000, 100);
+      const before = ipamBytes(sim);
+      await sim.run(60_000, 100);
+      const after = ipamBytes(sim);
+      const peers = sim.alive().length;
+      figures[mode] = { ipam: (after.ipam - before.ipam) / peers, all: (after.all - before.all) / peers, settleMs, wallS: (performance.now() - wall) / 1000 };
+      await sim.stop();
+    }
+    const d = figures['digest']!;
+    const f = figures['full']!;
+    const row = {
+      peers: n,
+      ipamRestBytesPerPeerPerMin: Math.round(d.ipam),
+      mainIpamRestBytesPerPeerPerMin: Math.round(f.ipam),
+      ipamRestVsMain: +(d.ipam / f.ipam).toFixed(4),
+      allGossipRestBytesPerPeerPerMin: Math.round(d.all),
+      mainAllGossipRestBytesPerPeerPerMin: Math.round(f.all),
+      allGossipRestVsMain: +(d.all / f.all).toFixed(4),
+      settleSimMs: d.settleMs,
+      mainSettleSimMs: f.settleMs,
+      wallS: Math.round(d.wallS + f.wallS),
+    };
+    rows.push(row);
+    log(JSON.stringify(row)); // progress: 300 peers take minutes
+  }
+  return rows;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  benchIpam().then((r) => console.log(JSON.stringify(r, null, 2)));
+  if (process.argv[2] === 'rest-sim') benchIpamRestSim().then((r) => console.table(r));
+  else benchIpam().then((r) => console.log(JSON.stringify(r, null, 2)));
 }

@@ -4,7 +4,7 @@
  * `--ipalloc-init consensus=N`. Measured from the last `launch` returning:
  * full topology on every host, every other peer's VXLAN path verified by each
  * host's own probe, IPAM ready everywhere; after settling, RSS, CPU and gossip
- * bytes sent per daemon per minute; after a kill -9, the time until every
+ * bytes sent per daemon per minute (and IPAM's share, where the build counts it); after a kill -9, the time until every
  * other host has removed the dead peer, and its FDB entries. The daemons are
  * asked over their API sockets, not through a CLI process per question.
  * Baselines in the same run: an idle bare Node process's RSS, and the
@@ -36,10 +36,13 @@ async function api<T>(d: DaemonHost, path: string): Promise<T> {
   return path === '/metrics' ? (r.body as T) : r.json<T>();
 }
 
-async function gossipBytesSent(d: DaemonHost): Promise<number> {
-  const m = /^overlay_gossip_sent_bytes_total (\d+)/m.exec(await api<string>(d, '/metrics'));
+/** Gossip bytes sent, in all and IPAM's own (undefined from a build without per-channel counters). */
+async function gossipBytesSent(d: DaemonHost): Promise<{ all: number; ipam?: number }> {
+  const text = await api<string>(d, '/metrics');
+  const m = /^overlay_gossip_sent_bytes_total (\d+)/m.exec(text);
   if (!m) throw new Error(`no overlay_gossip_sent_bytes_total on ${d.host.ns}'s /metrics`);
-  return Number(m[1]);
+  const ipam = /^overlay_gossip_channel_sent_bytes_total\{channel="ipam"\} (\d+)/m.exec(text);
+  return { all: Number(m[1]), ...(ipam ? { ipam: Number(ipam[1]) } : {}) };
 }
 
 /** User plus system CPU time of a process, in seconds (/proc/<pid>/stat, clock ticks of 1/100 s). */
@@ -119,7 +122,8 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
     await new Promise((r) => setTimeout(r, 60_000));
     const b1 = await Promise.all(hosts.map(gossipBytesSent));
     const cpuPct = pids.map((p, i) => ((cpuSeconds(p) - c0[i]!) / 60) * 100);
-    const perMin = b1.map((b, i) => b - b0[i]!);
+    const perMin = b1.map((b, i) => b.all - b0[i]!.all);
+    const ipamPerMin = b1.every((b, i) => b.ipam !== undefined && b0[i]!.ipam !== undefined) ? b1.map((b, i) => b.ipam! - b0[i]!.ipam!) : undefined;
     const rss = pids.map(rssMb);
     const victim = hosts[Math.floor(n / 2)]!;
     const k0 = performance.now();
@@ -142,6 +146,7 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
       cpuPercentMax: +Math.max(...cpuPct).toFixed(2),
       gossipBytesPerDaemonPerMinMedian: Math.round(median(perMin)),
       gossipBytesPerDaemonPerMinMax: Math.max(...perMin),
+      ...(ipamPerMin ? { ipamGossipBytesPerDaemonPerMinMedian: Math.round(median(ipamPerMin)) } : {}),
       killToRemovedEverywhereMs: removedMs,
       killToFdbCleanEverywhereMs: fdbMs,
     };

@@ -9,7 +9,7 @@ import { benchCni } from './cni.js';
 import { benchDataplane } from './dataplane.js';
 import { benchEncryption } from './encryption.js';
 import { benchExecutable } from './executable.js';
-import { benchIpam } from './ipam.js';
+import { benchIpam, benchIpamRestSim } from './ipam.js';
 import { benchIpamJoin } from './ipam-join.js';
 import { benchMeshLaunch } from './mesh-launch.js';
 import { benchMeshSim } from './mesh-sim.js';
@@ -31,6 +31,7 @@ const BENCHES: Record<string, () => Promise<unknown>> = {
   'rest (idle daemons at 10, 20, 50 hosts, 0 and 5 containers each: processes/min target 0 outside the safety pass, CPU target <= 0.2 % at 50, RSS target <= 70 MB at 50; processes at a remote host per ADD)': () => benchRest(),
   'ipam (launch → ready for 3 peers, target < 2000 ms; allocations over the API; RSS with 100k allocations)': () => benchIpam(),
   'security (scrypt password key vs the v1 hash: daemon start-up, target < 1000 ms added; handshake, target ratio ~1.0; cost of one offline guess)': () => benchSecurity(),
+  'ipam-rest (simulated IPAM at rest at 20, 100, 300 peers: gossip bytes per peer per minute by digest vs main\'s full-state anti-entropy of the same cluster)': () => benchIpamRestSim(),
   'ipam-join (first allocation on a newly joined peer vs an allocation on a peer owning space; target ratio <= 1)': () => benchIpamJoin(),
 };
 

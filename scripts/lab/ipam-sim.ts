@@ -14,16 +14,29 @@ import type { PeerName } from '../../src/lib/peer-name.js';
 import type { RingWire } from '../../src/ipam/ring.js';
 import { intToIp, parseNetwork } from '../../src/lib/ipv4.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import type { GossipSender } from '../../src/mesh/gossip-channel.js';
+import type { GossipChannel, GossipSender } from '../../src/mesh/gossip-channel.js';
 import type { StoreOp } from '../../src/store/store.js';
 import { MeshSim, type MeshSimOptions } from './mesh-sim.js';
 
 export class DuplicateAddress extends Error {}
 
+/** A channel as a build before its digest registers it: full state every anti-entropy round (a baseline, an older peer). */
+export function withoutDigest(ch: GossipChannel): GossipChannel {
+  return {
+    name: ch.name,
+    encodeFull: () => ch.encodeFull(),
+    encodeDelta: () => ch.encodeDelta(),
+    merge: (from, payload) => ch.merge(from, payload),
+    ...(ch.onUnicast ? { onUnicast: (from: PeerName, payload: unknown) => ch.onUnicast!(from, payload) } : {}),
+  };
+}
+
 export interface IpamSimOptions extends MeshSimOptions {
   range?: string;
   init?: (i: number, n: number) => InitMode;
   waitMs?: number;
+  /** false: IPAM's anti-entropy sends full state every round, as builds before its digest did (peer i). */
+  ipamDigest?: (i: number) => boolean;
 }
 
 export class IpamSim {
@@ -85,7 +98,7 @@ export class IpamSim {
       },
       persisted,
     );
-    sender = router.registerChannel(ipam);
+    sender = router.registerChannel(this.opts.ipamDigest?.(i) === false ? withoutDigest(ipam) : ipam);
     router.onPeersChanged(() => ipam.peersChanged());
     sender.gossip();
     this.ipams[i] = ipam;
@@ -175,6 +188,21 @@ export class IpamSim {
 
   allReady(): boolean {
     return this.alive().every(([, p]) => p.state().state === 'ready');
+  }
+
+  /** Why the cluster is not settled (ready, rings agreed, mesh converged): for a failing test's message. */
+  unsettled(): string {
+    const notReady = this.alive().flatMap(([i, p]) => (p.state().state === 'ready' ? [] : [`peer ${i}: ${p.state().state}`]));
+    const rings = new Map<string, number[]>();
+    for (const [i, p] of this.alive()) {
+      const sig = JSON.stringify(p.ring.toWire());
+      rings.set(sig, [...(rings.get(sig) ?? []), i]);
+    }
+    return [
+      ...notReady,
+      ...(rings.size > 1 ? [`${rings.size} different rings: ${[...rings.values()].map((g) => `[${g.join(',')}]`).join(' ')}`] : []),
+      ...(this.mesh.converged() ? [] : [`mesh not converged: ${this.mesh.unconverged()}`]),
+    ].join('; ');
   }
 
   /** Every live peer's ring is identical. */

@@ -178,6 +178,14 @@ export class MeshSim {
     return live[0]!.peers().map((p) => p.name).sort().join(',') === want;
   }
 
+  /** How the live routers disagree (for a failing test's message). */
+  unconverged(): string {
+    const live = this.alive();
+    const hashes = new Set(live.map((r) => r.topologyHash()));
+    const wrong = live.filter((r) => r.peers().length !== live.length).map((r) => `${r.nickname} sees ${r.peers().length}`);
+    return `${hashes.size} topology digests among ${live.length} live peers${wrong.length ? `; ${wrong.join(', ')}` : ''}`;
+  }
+
   totals(): { messages: number; bytes: number } {
     let messages = 0;
     let bytes = 0;

@@ -126,6 +126,12 @@ export function meshMetrics(s: DaemonStatus, c: MeshCounters): MetricFamily[] {
     { name: 'overlay_gossip_messages_sent_total', help: 'Gossip and unicast messages sent.', type: 'counter', samples: [{ value: c.gossipMessagesSent }] },
     { name: 'overlay_gossip_messages_received_total', help: 'Gossip and unicast messages received.', type: 'counter', samples: [{ value: c.gossipMessagesReceived }] },
     { name: 'overlay_gossip_sent_bytes_total', help: 'Gossip bytes sent, framing included.', type: 'counter', samples: [{ value: c.gossipBytesSent }] },
+    {
+      name: 'overlay_gossip_channel_sent_bytes_total',
+      help: 'Gossip bytes sent per channel, framing included (an anti-entropy hash message is shared among the channels it names).',
+      type: 'counter',
+      samples: Object.entries(c.gossipBytesSentByChannel ?? {}).map(([channel, v]) => ({ labels: { channel }, value: Math.round(v) })),
+    },
     { name: 'overlay_gossip_received_bytes_total', help: 'Gossip bytes received, framing included.', type: 'counter', samples: [{ value: c.gossipBytesReceived }] },
     { name: 'overlay_handshakes_rejected_total', help: 'Connections refused during or right after the handshake.', type: 'counter', samples: [{ value: c.handshakesRejected }] },
     { name: 'overlay_handshakes_throttled_total', help: 'Inbound connections closed at once because their address kept failing handshakes.', type: 'counter', samples: [{ value: c.handshakesThrottled }] },

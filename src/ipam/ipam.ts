@@ -12,11 +12,13 @@ import { cidrContains, formatCidr, hostSpan, intToIp, parseNetwork, type Cidr } 
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import type { Random } from '../lib/random.js';
-import type { GossipChannel, PeerInfo } from '../mesh/gossip-channel.js';
+import type { ChannelDigest, GossipChannel, PeerInfo } from '../mesh/gossip-channel.js';
+import { RecordVersions } from '../mesh/record-versions.js';
 import type { StoreOp } from '../store/store.js';
 import { DEFAULT_TIMINGS } from '../mesh/router.js';
+import { ipamDigest } from './digest.js';
 import { ForeignHoldings, sameHoldings, sortHoldings, type Conflict } from './holdings.js';
-import { parseGossip, parseMessage, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
+import { newerStats, parseGossip, parseMessage, statsTag, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
 import { Space } from './space.js';
@@ -152,6 +154,9 @@ export class Ipam implements GossipChannel {
   readonly space: Space;
   private paxos?: Paxos;
   private readonly stats = new Map<PeerName, PeerStats>();
+  /** Kept in step with `stats` (through putStats), for anti-entropy by digest. */
+  private readonly statsVersions = new RecordVersions();
+  readonly digest: ChannelDigest;
   private readonly subnets = new Map<string, string>();
   private readonly ringConflicts = new Map<PeerName, { kind: 'split' | 'range'; detail: string }>();
   private readonly pending = new Map<string, Pending>();
@@ -206,6 +211,7 @@ export class Ipam implements GossipChannel {
     if (!cidrContains(cfg.range, cfg.defaultSubnet))
       throw new Error(`the default subnet ${formatCidr(cfg.defaultSubnet)} is not inside the range ${range}`);
     this.ring = new Ring(cfg.range);
+    this.digest = ipamDigest({ ring: this.ring, statsVersions: this.statsVersions, stats: (p) => this.stats.get(p), consensus: () => this.paxos });
     this.space = new Space(cfg.range);
     this.holdings = new ForeignHoldings(this.space);
     this.lastProgress = env.clock.now();
@@ -307,11 +313,16 @@ export class Ipam implements GossipChannel {
     this.env.gossip();
   }
 
-  /** Another peer's usage record, if newer than ours; true when taken. */
+  private putStats(peer: PeerName, s: PeerStats): void {
+    this.stats.set(peer, s);
+    this.statsVersions.set(peer, s.version, statsTag(s));
+  }
+
+  /** Another peer's usage record, if newer than ours (at one version, the larger tag); true when taken. */
   private mergeStats(peer: PeerName, s: PeerStats): boolean {
     const mine = this.stats.get(peer);
-    if (mine && mine.version >= s.version) return false;
-    this.stats.set(peer, s);
+    if (mine && !newerStats(s, mine)) return false;
+    this.putStats(peer, s);
     if (this.holdings.update(peer, s.claims, s.contested)) this.publishStatsSoon(); // our contested list may change
     return true;
   }
@@ -612,7 +623,7 @@ export class Ipam implements GossipChannel {
       ...(claims.length ? { claims } : {}),
       ...(contested.length ? { contested } : {}),
     };
-    this.stats.set(this.self, s);
+    this.putStats(this.self, s);
     this.gossipStats(this.self, s);
   }
 
@@ -988,7 +999,7 @@ export class Ipam implements GossipChannel {
     // addresses stay reserved everywhere with nobody left to withdraw them. Its records carry its clock too,
     // and rmpeer without --force needs it silent for a heartbeat timeout, so clocks may disagree by that much.
     const s: PeerStats = { version: Math.max((last?.version ?? 0) + 1, this.env.epoch + Math.floor(this.env.clock.now())), nickname: last?.nickname ?? '', inUse: 0, free: 0, removedBy: this.self };
-    this.stats.set(target, s);
+    this.putStats(target, s);
     this.holdings.update(target, [], []);
     this.gossipStats(target, s);
     this.publishStatsSoon(); // our contested list may change

@@ -4,6 +4,7 @@
  * before the core sees it.
  */
 import type { PeerName } from '../lib/peer-name.js';
+import { contentTag } from '../mesh/record-versions.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
 
@@ -26,6 +27,16 @@ export interface PeerStats {
    * If it was alive after all, it answers with a newer record of its own.
    */
   removedBy?: PeerName;
+}
+
+/** What breaks a tie between two usage records of one peer at one version (its own and a removal made in the same millisecond). */
+export function statsTag(s: PeerStats): string {
+  return contentTag({ ...s, version: undefined });
+}
+
+/** Whether `a` replaces `b`: a higher version, or at one version the larger tag, so that every replica keeps the same record. */
+export function newerStats(a: PeerStats, b: PeerStats): boolean {
+  return a.version > b.version || (a.version === b.version && statsTag(a) > statsTag(b));
 }
 
 export interface IpamGossip {

@@ -18,6 +18,7 @@
  * randomised timeout without progress.
  */
 import type { PeerName } from '../lib/peer-name.js';
+import { contentTag, RecordVersions } from '../mesh/record-versions.js';
 
 export interface Ballot {
   round: number;
@@ -41,47 +42,63 @@ function sameBallot(a: Ballot | undefined, b: Ballot | undefined): boolean {
   return compareBallots(a, b) === 0 && a !== undefined;
 }
 
+/** A record's tag: what breaks a tie between two records of one peer at one version (a lost disk), the same way everywhere. */
+export function paxosTag(r: PaxosRecord): string {
+  return contentTag({ ...r, version: undefined });
+}
+
 export class Paxos {
-  readonly records = new Map<PeerName, PaxosRecord>();
+  private readonly byPeer = new Map<PeerName, PaxosRecord>();
+  /** Kept in step with the records, for anti-entropy by digest. */
+  readonly versions = new RecordVersions();
 
   constructor(
     readonly self: PeerName,
     readonly quorum: number,
     own?: PaxosRecord,
   ) {
-    this.records.set(self, own ?? { version: 0 });
+    this.put(self, own ?? { version: 0 });
+  }
+
+  get records(): ReadonlyMap<PeerName, PaxosRecord> {
+    return this.byPeer;
+  }
+
+  private put(peer: PeerName, r: PaxosRecord): void {
+    this.byPeer.set(peer, r);
+    this.versions.set(peer, r.version, paxosTag(r));
   }
 
   get own(): PaxosRecord {
-    return this.records.get(this.self)!;
+    return this.byPeer.get(this.self)!;
   }
 
   /** Participants known so far (peers publishing a record), ourselves included. */
   known(): PeerName[] {
-    return [...this.records.keys()].sort();
+    return [...this.byPeer.keys()].sort();
   }
 
-  /** Merge another peer's record; returns true if it was newer. Our own record is ours alone. */
+  /**
+   * Merge another peer's record; returns true if it was newer (at one version, the larger tag: only a
+   * peer that lost its disk writes two records at one version, and every replica must then keep the same one).
+   * Our own record is ours alone.
+   */
   mergeRecord(peer: PeerName, r: PaxosRecord): boolean {
     if (peer === this.self) return false;
-    const mine = this.records.get(peer);
-    if (mine && mine.version >= r.version) return false;
-    this.records.set(peer, r);
+    const mine = this.byPeer.get(peer);
+    if (mine && (mine.version > r.version || (mine.version === r.version && paxosTag(mine) >= paxosTag(r)))) return false;
+    this.put(peer, r);
     return true;
-  }
-
-  forget(peer: PeerName): void {
-    if (peer !== this.self) this.records.delete(peer);
   }
 
   private write(change: Omit<PaxosRecord, 'version'>): void {
     const o = this.own;
-    this.records.set(this.self, { ...o, ...change, version: o.version + 1 });
+    this.put(this.self, { ...o, ...change, version: o.version + 1 });
   }
 
   private maxRound(): number {
     let m = 0;
-    for (const r of this.records.values()) m = Math.max(m, r.promise?.round ?? 0, r.accepted?.ballot.round ?? 0);
+    for (const r of this.byPeer.values()) m = Math.max(m, r.promise?.round ?? 0, r.accepted?.ballot.round ?? 0);
     return m;
   }
 
@@ -93,7 +110,7 @@ export class Paxos {
   /** The chosen seed list, once a quorum accepted one ballot. */
   chosen(): PeerName[] | undefined {
     const counts = new Map<string, { n: number; value: PeerName[] }>();
-    for (const r of this.records.values()) {
+    for (const r of this.byPeer.values()) {
       if (!r.accepted) continue;
       const k = `${r.accepted.ballot.round}/${r.accepted.ballot.proposer}`;
       const c = counts.get(k) ?? { n: 0, value: r.accepted.value };
@@ -109,10 +126,10 @@ export class Paxos {
     const before = this.own.version;
     // Acceptor: promise the highest ballot anyone proposes.
     let highest = this.own.promise;
-    for (const r of this.records.values()) if (compareBallots(r.promise, highest) > 0) highest = r.promise;
+    for (const r of this.byPeer.values()) if (compareBallots(r.promise, highest) > 0) highest = r.promise;
     if (highest && compareBallots(highest, this.own.promise) > 0) this.write({ promise: highest });
     // Acceptor: accept a proposer's own accepted value at or above our promise.
-    for (const [peer, r] of this.records) {
+    for (const [peer, r] of this.byPeer) {
       if (peer === this.self || !r.accepted || r.accepted.ballot.proposer !== peer) continue;
       if (compareBallots(r.accepted.ballot, this.own.promise) >= 0 && !sameBallot(r.accepted.ballot, this.own.accepted?.ballot))
         this.write({ promise: r.accepted.ballot, accepted: { ballot: r.accepted.ballot, value: r.accepted.value } });
@@ -120,7 +137,7 @@ export class Paxos {
     // Proposer: with a quorum of promises for our ballot, accept a value.
     const mine = this.own.promise;
     if (mine?.proposer === this.self && !sameBallot(this.own.accepted?.ballot, mine)) {
-      const promised = [...this.records.values()].filter((r) => sameBallot(r.promise, mine));
+      const promised = [...this.byPeer.values()].filter((r) => sameBallot(r.promise, mine));
       if (promised.length >= this.quorum) {
         let best: { ballot: Ballot; value: PeerName[] } | undefined;
         for (const r of promised) if (r.accepted && compareBallots(r.accepted.ballot, best?.ballot) > 0) best = r.accepted;

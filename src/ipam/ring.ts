@@ -12,8 +12,9 @@
  * also knows every token of its chunk that existed when it was written, as
  * if the whole ring had been sent, and that is what keeps two spans from
  * ever overlapping. (A ring seeded without those tokens, by an older
- * version, is gossiped whole.) Replies, hand-overs, new connections and
- * anti-entropy carry the whole ring.
+ * version, is gossiped whole.) Replies, hand-overs and new connections
+ * carry the whole ring; anti-entropy compares a hash per chunk and sends the
+ * chunks that differ, each whole (see digest.ts).
  *
  * A ring has an id, fixed when it is seeded (a hash of the range and seeds).
  * Two rings with different ids were initialised separately and are never
@@ -22,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import type { PeerName } from '../lib/peer-name.js';
 import { formatCidr, type Cidr } from '../lib/ipv4.js';
+import { hash64, hashText } from '../mesh/record-versions.js';
 
 export interface RingEntry {
   token: number;
@@ -48,6 +50,21 @@ export interface Span {
   start: number;
   end: number;
   peer: PeerName;
+}
+
+/**
+ * What anti-entropy by digest compares (see digest.ts): a 64-bit hash of each
+ * chunk's tokens, owners and versions (8 bytes per chunk, in address order),
+ * and one hash of the whole ring. Two replicas with the same id whose chunk
+ * hashes differ only in some chunks need only those chunks, each whole (the
+ * unit deltas travel in), to agree.
+ */
+export interface RingDigest {
+  id: string;
+  chunks: Buffer;
+  /** Whether this ring takes chunks (else whole rings only: seeded by an older version). */
+  takesChunks: boolean;
+  hash: string;
 }
 
 export type MergeOutcome =
@@ -80,6 +97,7 @@ export class Ring {
   /** Size of the fixed chunks whose first addresses are always tokens (a power of two). */
   private readonly chunkSize: number;
   private chunkedCache?: { rev: number; chunked: boolean };
+  private digestCache?: { rev: number; digest: RingDigest };
   private _id?: string;
   private _seeds: PeerName[] = [];
 
@@ -136,6 +154,45 @@ export class Ring {
 
   private chunkOf(addr: number): number {
     return Math.floor((addr - this.range.start) / this.chunkSize);
+  }
+
+  /** How many fixed chunks the range is cut into. */
+  get chunkCount(): number {
+    return Math.ceil(this.range.size / this.chunkSize);
+  }
+
+  /** This ring's digest (computed once per revision), or undefined before seeding. */
+  digest(): RingDigest | undefined {
+    if (!this.initialised) return undefined;
+    if (this.digestCache?.rev !== this.rev) {
+      const text: string[] = new Array<string>(this.chunkCount).fill('');
+      for (const e of this.entries) text[this.chunkOf(e.token)] += `${e.token}:${e.peer}:${e.version};`;
+      const chunks = Buffer.alloc(this.chunkCount * 8);
+      text.forEach((t, c) => {
+        const [a, b] = hash64(t);
+        chunks.writeUInt32BE(a, c * 8);
+        chunks.writeUInt32BE(b, c * 8 + 4);
+      });
+      const hash = hashText(`${this._id}|${this._seeds.join(',')}|${chunks.toString('base64')}`);
+      this.digestCache = { rev: this.rev, digest: { id: this._id!, chunks, takesChunks: this.chunked(), hash } };
+    }
+    return this.digestCache.digest;
+  }
+
+  /**
+   * What a replica of this ring (same id) with these chunk hashes lacks: the
+   * chunks that differ, each whole, as a delta; the whole ring when that is
+   * everything, when either ring takes whole rings only, or undefined when no
+   * chunk differs. Merging it gives the replica what merging our whole ring
+   * would: chunks whose hashes agree hold the same tokens.
+   */
+  chunksDifferingFrom(theirs: Buffer, theyTakeChunks: boolean): RingWire | undefined {
+    const mine = this.digest()?.chunks;
+    if (!mine || theirs.length !== mine.length) throw new Error('chunk hashes of another ring');
+    const differ = new Set<number>();
+    for (let c = 0; c < this.chunkCount; c++) if (mine.compare(theirs, c * 8, c * 8 + 8, c * 8, c * 8 + 8) !== 0) differ.add(c);
+    if (differ.size === 0) return undefined;
+    return theyTakeChunks ? this.chunksWire(differ) : this.toWire();
   }
 
   all(): readonly RingEntry[] {

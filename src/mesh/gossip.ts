@@ -141,16 +141,20 @@ export class Gossip {
         this.noteMissed(c, channel);
         return;
       }
-      this.countSent(c.sendEncoded(part));
+      this.countSent(c.sendEncoded(part), [channel]);
     }
   }
 
-  countSent(bytes: number): void {
+  /** `channels`: whose bytes these are (shared equally when a message serves several). */
+  countSent(bytes: number, channels: string[] = []): void {
     if (bytes <= 0) return;
     const k = this.d.counters;
     k.gossipMessagesSent++;
     k.gossipBytesSent += bytes;
     if (bytes > k.largestGossipMessageBytes) k.largestGossipMessageBytes = bytes;
+    if (channels.length === 0) return;
+    const by = (k.gossipBytesSentByChannel ??= {});
+    for (const name of channels) by[name] = (by[name] ?? 0) + bytes / channels.length;
   }
 
   private noteMissed(c: Connection, channel: string): void {
@@ -228,7 +232,7 @@ export class Gossip {
       return;
     }
     try {
-      this.countSent(c.send(m));
+      this.countSent(c.send(m), channels);
     } catch (e) {
       // A version list beyond the frame limit (tens of thousands of records): that round is lost, not the process.
       this.d.log.error('anti-entropy message too large to send; dropped', { type: m.t, error: (e as Error).message });

@@ -18,7 +18,7 @@ import { ProtocolError } from './protocol.js';
 export type VersionEntry = [key: string, version: number, tag: string];
 
 /** Two independent 32-bit FNV-1a style hashes of a string (64 bits together). */
-function hash64(s: string): [number, number] {
+export function hash64(s: string): [number, number] {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ 0x5bd1e995;
   for (let i = 0; i < s.length; i++) {
@@ -28,6 +28,33 @@ function hash64(s: string): [number, number] {
     b ^= b >>> 15;
   }
   return [a >>> 0, b >>> 0];
+}
+
+/** A 64-bit hash as a short string (at most 15 characters). */
+export function hashText(s: string): string {
+  const [a, b] = hash64(s);
+  return `${a.toString(36)}.${b.toString(36)}`;
+}
+
+/** JSON with every object's keys sorted: the same text for equal records, whatever order their fields came in. */
+function canonicalJson(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(canonicalJson).join(',')}]`;
+  if (x && typeof x === 'object')
+    return `{${Object.keys(x)
+      .filter((k) => (x as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((x as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(x) ?? 'null';
+}
+
+/**
+ * A tag from a record's whole content, for channels whose records have no
+ * natural tie-breaker: two replicas holding different records at one version
+ * then hash apart, and both break the tie alike (the larger tag wins).
+ */
+export function contentTag(record: unknown): string {
+  return hashText(canonicalJson(record));
 }
 
 export class RecordVersions {

@@ -45,6 +45,12 @@ export interface MeshCounters {
   gossipMessagesReceived: number;
   gossipBytesSent: number;
   gossipBytesReceived: number;
+  /**
+   * Gossip bytes sent per channel (filled in by the gossip layer as channels send): a channel's
+   * messages, its digest exchanges, and an equal share of each anti-entropy hash message naming it.
+   * Unicasts count in gossipBytesSent only.
+   */
+  gossipBytesSentByChannel?: Record<string, number>;
   /** The largest single gossip message sent, in bytes on the wire. */
   largestGossipMessageBytes: number;
   handshakesRejected: number;

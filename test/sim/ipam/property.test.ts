@@ -16,7 +16,9 @@
  * that failed is served if its subnet still has room.
  * The seed is printed; SEED=<n> replays a failure, SEED=random picks a new one;
  * `npm test` runs 100,000 operations (IPAM_SIM_OPS=<n> for fewer or more),
- * IPAM_SIM_PEERS a larger cluster.
+ * IPAM_SIM_PEERS a larger cluster. IPAM_SIM_GOSSIP_MS=<ms> runs anti-entropy
+ * rounds (by digest) that often instead of every 30 s; IPAM_SIM_OLDER=<k> makes
+ * every k-th peer an older build whose IPAM channel has no digest (full state).
  */
 import { describe, expect, it } from 'vitest';
 import { IpamSim } from '../../../scripts/lab/ipam-sim.js';
@@ -35,6 +37,8 @@ const OPS_PER_STEP = 10;
 const STEPS = Math.ceil(OPS / OPS_PER_STEP);
 const PROGRESS = Number(process.env['IPAM_SIM_PROGRESS'] ?? 2_000);
 const HEARTBEAT_TIMEOUT_MS = 5_000;
+const GOSSIP_MS = process.env['IPAM_SIM_GOSSIP_MS'] ? Number(process.env['IPAM_SIM_GOSSIP_MS']) : undefined;
+const OLDER = Number(process.env['IPAM_SIM_OLDER'] ?? 0);
 /** Steps after a heal by which every conflict must be reported on both sides (claims go out within about a second). */
 const REPORT_GRACE_STEPS = 400;
 
@@ -50,12 +54,13 @@ interface Held {
 
 describe(`IPAM simulation (seed ${SEED})`, () => {
   it(`${PEERS} peers, ${OPS} random operations with rmpeer, reset hand-over, interrupted donations, partitions and crashes: every duplicate is an rmpeer of a live peer, reported on both sides`, { timeout: Math.max(900_000, OPS * 30) }, async () => {
-    console.log(`IPAM simulation seed: ${SEED} (replay with SEED=${SEED})`);
+    console.log(`IPAM simulation seed: ${SEED} (replay with SEED=${SEED})${GOSSIP_MS ? `, anti-entropy every ${GOSSIP_MS} ms` : ''}${OLDER ? `, every ${OLDER}th peer an older build` : ''}`);
     const sim = new IpamSim(SEED, PEERS, {
       range: '10.32.0.0/18',
       resetProbability: 0.0005,
-      timings: { backoffBaseMs: 300, backoffMaxMs: 3_000, heartbeatMs: 1_000, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS },
+      timings: { backoffBaseMs: 300, backoffMaxMs: 3_000, heartbeatMs: 1_000, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, ...(GOSSIP_MS ? { gossipIntervalMs: GOSSIP_MS } : {}) },
       waitMs: 2_000,
+      ipamDigest: (i) => !(OLDER > 0 && i % OLDER === 0),
     });
     const rnd = sim.mesh.random;
     await sim.start();
@@ -285,7 +290,8 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     sim.lose = () => false;
     await sim.run(5_000);
     for (const p of down.keys()) await sim.startPeer(p);
-    expect(await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 300_000), `seed ${SEED}: settle`).toBe(true);
+    const settled = await sim.runUntil(() => sim.allReady() && sim.ringsAgree() && sim.mesh.converged(), 300_000);
+    expect(settled, `seed ${SEED}: settle (${settled ? '' : sim.unsettled()})`).toBe(true);
     // The operator removes every owner that is gone for good (wiped slots came back under new names).
     const [, first] = sim.alive()[0]!;
     await sim.run(HEARTBEAT_TIMEOUT_MS + 1_000);
