@@ -12,7 +12,7 @@ import { ApiError, ApiRouter, createApiServer, stringList, type ListenerScope } 
 import { withoutSecrets } from '../api/redact.js';
 import { buildInfo, childProcessMetrics, meshMetrics, processMetrics, renderMetrics } from '../api/metrics.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets, type DaemonStatus } from '../api/status.js';
-import { SystemClock } from '../lib/clock.js';
+import { SystemClock, type Clock } from '../lib/clock.js';
 import { IpamComponent } from '../ipam/component.js';
 import { DataplaneComponent } from '../dataplane/component.js';
 import { formatCidr, type Cidr } from '../lib/ipv4.js';
@@ -27,6 +27,7 @@ import type { DaemonComponent } from './component.js';
 import { parseHttpAddr, VERSION, type DaemonConfig } from './config.js';
 import { cniStateDir as cniStateDirIn, pidFile } from './files.js';
 import { loadOrCreateName, loadTargets, saveTargets } from './identity.js';
+import { collectAfterSettling } from './settle-collect.js';
 
 /** Crypto-strength randomness for the router (connection ids, jitter, fan-out). */
 function cryptoRandom(): number {
@@ -37,6 +38,7 @@ export class Daemon {
   readonly components: DaemonComponent[] = [];
   private servers: http.Server[] = [];
   private stopping?: Promise<void>;
+  private stopCollecting: () => void = () => undefined;
   private resetRequested = false;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -46,6 +48,7 @@ export class Daemon {
     readonly store: Store,
     readonly router: Router,
     readonly log: Logger,
+    private readonly clock: Clock,
     private readonly apiGid?: number,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
@@ -84,7 +87,7 @@ export class Daemon {
         random: cryptoRandom,
         logger: log,
       });
-      const daemon = new Daemon(cfg, store, router, log, apiGid);
+      const daemon = new Daemon(cfg, store, router, log, clock, apiGid);
       const cniStateDir = cniStateDirIn(cfg.dataDir);
       // Every line names this peer, as the router's do.
       const peerLog = log.child({ peer: name });
@@ -125,6 +128,8 @@ export class Daemon {
     // here, and not sent again until its next anti-entropy round (up to 36 s): no FDB entries, no
     // WireGuard peer for it until then.
     for (const c of this.components) await c.start();
+    // The garbage of a join is given back once the mesh is quiet again, not left resident.
+    this.stopCollecting = collectAfterSettling((cb) => this.router.onPeersChanged(cb), this.clock);
     this.router.open();
     this.router.connect(targets);
     await this.serveApi();
@@ -267,6 +272,7 @@ export class Daemon {
 
   private async shutdown(why: string): Promise<void> {
     this.log.info('daemon stopping', { reason: why });
+    this.stopCollecting();
     const reset = this.resetRequested;
     for (const c of [...this.components].reverse()) {
       try {
