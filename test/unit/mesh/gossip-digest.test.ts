@@ -129,14 +129,20 @@ function linkedPair(a: EndpointTable, b: EndpointTable) {
   return { ga, gb, toA, toB, flush, lists, announce };
 }
 
+/** Two tables that differ (one record each), linked, each side knowing the other digests the channel. */
+function differingPair() {
+  const a = new EndpointTable(A, () => {});
+  const b = new EndpointTable(B, () => {});
+  a.setOwn(rec, 1);
+  b.setOwn({ ...rec, underlay: '198.51.100.2' }, 1);
+  const p = linkedPair(a, b);
+  p.announce();
+  return { a, b, p };
+}
+
 describe('version lists on a new connection', () => {
   it('both ends send hashes: one version list each way, not a second in reply, and both converge', () => {
-    const a = new EndpointTable(A, () => {});
-    const b = new EndpointTable(B, () => {});
-    a.setOwn(rec, 1);
-    b.setOwn({ ...rec, underlay: '198.51.100.2' }, 1);
-    const p = linkedPair(a, b);
-    p.announce();
+    const { a, b, p } = differingPair();
     p.ga.antiEntropyWith(p.toB);
     p.gb.antiEntropyWith(p.toA);
     p.flush();
@@ -146,12 +152,7 @@ describe('version lists on a new connection', () => {
   });
 
   it('a round one end starts still fixes both sides (the reply carries the starter\'s versions)', () => {
-    const a = new EndpointTable(A, () => {});
-    const b = new EndpointTable(B, () => {});
-    a.setOwn(rec, 1);
-    b.setOwn({ ...rec, underlay: '198.51.100.2' }, 1);
-    const p = linkedPair(a, b);
-    p.announce();
+    const { a, b, p } = differingPair();
     p.ga.antiEntropyWith(p.toB);
     p.flush();
     expect(p.lists.map((m) => m.t === 'av' && m.r)).toEqual([false, true]);
