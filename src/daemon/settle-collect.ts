@@ -1,7 +1,7 @@
 /**
- * One full garbage collection once the mesh has settled after a change of
- * membership. Forming a mesh, or a join into a large one, parses megabytes of
- * gossip; an idle daemon then allocates so little that the collector may not
+ * One full garbage collection once the mesh has settled, 5 s after the last
+ * change of membership. Forming a mesh, or a join into a large one, parses
+ * megabytes of gossip; an idle daemon then allocates so little that the collector may not
  * run for minutes, and the garbage stays resident: at 50 hosts a daemon's JS
  * heap was 23 MB 30 s after the mesh formed and 6.8 MB after a collection.
  * Only where the runtime offers a collection (Bun; Node without --expose-gc
@@ -23,7 +23,7 @@ export function runtimeCollector(): (() => void) | undefined {
  * the callback to the event source and returns its unsubscribe). Returns a
  * function that stops it.
  */
-export function collectAfterSettling(subscribe: (onChange: () => void) => () => void, clock: Clock, quietMs = 10_000, collect = runtimeCollector()): () => void {
+export function collectAfterSettling(subscribe: (onChange: () => void) => () => void, clock: Clock, quietMs = 5_000, collect = runtimeCollector()): () => void {
   if (!collect) return () => undefined;
   let timer: TimerHandle | undefined;
   const unsubscribe = subscribe(() => {
