@@ -27,7 +27,7 @@ import type { DaemonComponent } from './component.js';
 import { parseHttpAddr, VERSION, type DaemonConfig } from './config.js';
 import { cniStateDir as cniStateDirIn, pidFile } from './files.js';
 import { loadOrCreateName, loadTargets, saveTargets } from './identity.js';
-import { collectAfterSettling } from './settle-collect.js';
+import { collectAfterSettling, runtimeCollector } from './settle-collect.js';
 
 /** Crypto-strength randomness for the router (connection ids, jitter, fan-out). */
 function cryptoRandom(): number {
@@ -129,7 +129,7 @@ export class Daemon {
     // WireGuard peer for it until then.
     for (const c of this.components) await c.start();
     // The garbage of a join is given back once the mesh is quiet again, not left resident.
-    this.stopCollecting = collectAfterSettling((cb) => this.router.onPeersChanged(cb), this.clock);
+    this.stopCollecting = collectAfterSettling((cb) => this.router.onPeersChanged(cb), this.clock, runtimeCollector());
     this.router.open();
     this.router.connect(targets);
     await this.serveApi();

@@ -23,7 +23,7 @@ export function runtimeCollector(): (() => void) | undefined {
  * the callback to the event source and returns its unsubscribe). Returns a
  * function that stops it.
  */
-export function collectAfterSettling(subscribe: (onChange: () => void) => () => void, clock: Clock, quietMs = 5_000, collect = runtimeCollector()): () => void {
+export function collectAfterSettling(subscribe: (onChange: () => void) => () => void, clock: Clock, collect: (() => void) | undefined, quietMs = 5_000): () => void {
   if (!collect) return () => undefined;
   let timer: TimerHandle | undefined;
   const unsubscribe = subscribe(() => {

@@ -21,7 +21,7 @@ describe('a collection once the mesh has settled', () => {
     const clock = new SimClock();
     const src = source();
     let collections = 0;
-    collectAfterSettling(src.subscribe, clock, 10_000, () => collections++);
+    collectAfterSettling(src.subscribe, clock, () => collections++, 10_000);
     clock.advance(60_000);
     expect(collections).toBe(0);
     for (let i = 0; i < 5; i++) {
@@ -39,13 +39,13 @@ describe('a collection once the mesh has settled', () => {
     const clock = new SimClock();
     const src = source();
     let collections = 0;
-    const stop = collectAfterSettling(src.subscribe, clock, 10_000, () => collections++);
+    const stop = collectAfterSettling(src.subscribe, clock, () => collections++, 10_000);
     src.change();
     stop();
     clock.advance(20_000);
     expect(collections).toBe(0);
     expect(src.size).toBe(0);
-    collectAfterSettling(src.subscribe, clock, 10_000, undefined)();
+    collectAfterSettling(src.subscribe, clock, undefined)();
     expect(src.size).toBe(0);
   });
 });
