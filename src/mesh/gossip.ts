@@ -112,7 +112,8 @@ export class Gossip {
    * A channel that narrows its deltas per neighbour (GossipChannel.narrow)
    * offers every neighbour what it would not get from anyone closer to the
    * source and does not hold already; the whole delta is encoded once per
-   * version, a narrowed one per recipient.
+   * version, and a channel may cut a narrowed one from that encoding
+   * (wireFor).
    */
   private fanOutNarrowed(ch: GossipChannel, payload: unknown, except?: Connection): void {
     const encoded = new Map<number, Buffer[]>();
