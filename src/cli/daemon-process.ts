@@ -80,16 +80,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const DAEMON_RUNTIME_ENV: Readonly<Record<string, string>> = { BUN_JSC_useDFGJIT: '0' };
 
+/** User plus system CPU time a process has used, in clock ticks; undefined where /proc cannot tell. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Starts the daemon and returns once its API answers. A daemon that exits fails the launch at
- * once; one that is alive but slow is waited for up to `timeoutMs`: on a machine saturated by
- * many daemons starting together (100 lab hosts on 2 cores) the last ones took over 20 s.
+ * once. One that is alive is waited for as long as it makes progress (uses CPU): on a machine
+ * saturated by many daemons starting together (100 lab hosts on 2 cores) the last ones took
+ * over a minute from spawn to answering, while everything worked; a launch that gave up on
+ * them reported a failure for a daemon that went on to join the mesh. It fails after
+ * `stallMs` without progress (a daemon stuck on something) or `timeoutMs` in all.
  */
 export async function launchInBackground(
   loc: Location,
   foregroundArgs: string[],
   password: string | undefined,
-  timeoutMs = 60_000,
+  { stallMs = 60_000, timeoutMs = 300_000 }: { stallMs?: number; timeoutMs?: number } = {},
 ): Promise<{ pid: number; name: string }> {
   mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
   const out = openSync(logFile(loc.dataDir), 'a');
@@ -105,15 +119,21 @@ export async function launchInBackground(
   let exited: number | null = null;
   child.once('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));
   child.unref();
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const start = Date.now();
+  let progressAt = start;
+  let ticks = cpuTicks(child.pid!);
+  while (Date.now() - progressAt < stallMs && Date.now() - start < timeoutMs) {
     if (exited !== null) throw new Error(`the daemon exited during start-up (code ${exited}):\n${logTail(loc.dataDir)}`);
     // Its first answer carries its name: a daemon joining a large mesh may be slow to answer a second question.
     const answer = await versionAnswer(loc.apiSocket);
     if (answer) return { pid: child.pid!, name: answer.name };
+    const now = cpuTicks(child.pid!);
+    if (now !== undefined && ticks !== undefined && now > ticks) progressAt = Date.now();
+    ticks = now;
     await sleep(50);
   }
-  throw new Error(`the daemon did not answer on ${loc.apiSocket} within ${timeoutMs / 1000} s:\n${logTail(loc.dataDir)}`);
+  const why = Date.now() - start >= timeoutMs ? `within ${timeoutMs / 1000} s` : `and made no progress for ${stallMs / 1000} s`;
+  throw new Error(`the daemon did not answer on ${loc.apiSocket} ${why}:\n${logTail(loc.dataDir)}`);
 }
 
 /** Wait until a process is gone; true if it went within the time. */
