@@ -10,6 +10,7 @@ import { apiRequest } from '../api/client.js';
 import { logFile, pidFile } from '../daemon/files.js';
 import type { Location } from '../daemon/config.js';
 import { selfCommand } from '../lib/self.js';
+import { DAEMON_WAIT, waitForDaemon } from './daemon-wait.js';
 
 export function readPid(dataDir: string): number | undefined {
   try {
@@ -67,7 +68,7 @@ export function logTail(dataDir: string, lines = 5): string {
     .join('\n');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * The daemon's JavaScript engine settings under Bun (the executable), read at
@@ -91,19 +92,12 @@ function cpuTicks(pid: number): number | undefined {
   }
 }
 
-/**
- * Starts the daemon and returns once its API answers. A daemon that exits fails the launch at
- * once. One that is alive is waited for as long as it makes progress (uses CPU): on a machine
- * saturated by many daemons starting together (100 lab hosts on 2 cores) the last ones took
- * over a minute from spawn to answering, while everything worked; a launch that gave up on
- * them reported a failure for a daemon that went on to join the mesh. It fails after
- * `stallMs` without progress (a daemon stuck on something) or `timeoutMs` in all.
- */
+/** Starts the daemon and returns once its API answers (see daemon-wait.ts for how long it waits). */
 export async function launchInBackground(
   loc: Location,
   foregroundArgs: string[],
   password: string | undefined,
-  { stallMs = 60_000, timeoutMs = 300_000 }: { stallMs?: number; timeoutMs?: number } = {},
+  limits: { stallMs: number; timeoutMs: number } = DAEMON_WAIT,
 ): Promise<{ pid: number; name: string }> {
   mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
   const out = openSync(logFile(loc.dataDir), 'a');
@@ -119,20 +113,15 @@ export async function launchInBackground(
   let exited: number | null = null;
   child.once('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));
   child.unref();
-  const start = Date.now();
-  let progressAt = start;
-  let ticks = cpuTicks(child.pid!);
-  while (Date.now() - progressAt < stallMs && Date.now() - start < timeoutMs) {
-    if (exited !== null) throw new Error(`the daemon exited during start-up (code ${exited}):\n${logTail(loc.dataDir)}`);
+  const outcome = await waitForDaemon(
     // Its first answer carries its name: a daemon joining a large mesh may be slow to answer a second question.
-    const answer = await versionAnswer(loc.apiSocket);
-    if (answer) return { pid: child.pid!, name: answer.name };
-    const now = cpuTicks(child.pid!);
-    if (now !== undefined && ticks !== undefined && now > ticks) progressAt = Date.now();
-    ticks = now;
-    await sleep(50);
-  }
-  const why = Date.now() - start >= timeoutMs ? `within ${timeoutMs / 1000} s` : `and made no progress for ${stallMs / 1000} s`;
+    { exitCode: () => exited, answer: () => versionAnswer(loc.apiSocket), cpuUsed: () => cpuTicks(child.pid!) },
+    { now: () => Date.now(), sleep },
+    limits,
+  );
+  if ('answered' in outcome) return { pid: child.pid!, name: outcome.answered.name };
+  if ('exited' in outcome) throw new Error(`the daemon exited during start-up (code ${outcome.exited}):\n${logTail(loc.dataDir)}`);
+  const why = 'stalled' in outcome ? `and used no CPU for ${limits.stallMs / 1000} s` : `within ${limits.timeoutMs / 1000} s`;
   throw new Error(`the daemon did not answer on ${loc.apiSocket} ${why}:\n${logTail(loc.dataDir)}`);
 }
 
