@@ -79,8 +79,8 @@ export function daemonPid(d: DaemonHost): number | undefined {
 
 /** Launch in the background via the CLI; throws with the CLI's message on failure. */
 export async function launch(d: DaemonHost, args: string[], env: Record<string, string> = {}): Promise<string> {
-  // Past the CLI's own wait for a slow daemon (60 s), so that its message is what a failure shows.
-  const r = await overlay(d, ['launch', '--nickname', `h${d.host.index}`, ...args], { env, timeoutMs: 90_000 });
+  // Past the CLI's own wait for a slow daemon (5 min at most), so that its message is what a failure shows.
+  const r = await overlay(d, ['launch', '--nickname', `h${d.host.index}`, ...args], { env, timeoutMs: 330_000 });
   if (r.exitCode !== 0) throw new Error(`launch on h${d.host.index} failed (${r.exitCode}): ${r.stderr}`);
   return r.stdout.trim();
 }

@@ -123,6 +123,7 @@ export function meshMetrics(s: DaemonStatus, c: MeshCounters): MetricFamily[] {
     },
     { name: 'overlay_established_connections', help: 'Established control connections.', type: 'gauge', samples: [{ value: s.connections.filter((x) => x.state === 'established').length }] },
     { name: 'overlay_peers', help: 'Peers in the topology, this one included.', type: 'gauge', samples: [{ value: s.peers.length }] },
+    { name: 'overlay_reachable_peers', help: 'Peers in the topology that this one has a route to, itself included (below overlay_peers: some are unreachable).', type: 'gauge', samples: [{ value: s.peers.filter((p) => p.reachable).length }] },
     { name: 'overlay_gossip_messages_sent_total', help: 'Gossip and unicast messages sent.', type: 'counter', samples: [{ value: c.gossipMessagesSent }] },
     { name: 'overlay_gossip_messages_received_total', help: 'Gossip and unicast messages received.', type: 'counter', samples: [{ value: c.gossipMessagesReceived }] },
     { name: 'overlay_gossip_sent_bytes_total', help: 'Gossip bytes sent, framing included.', type: 'counter', samples: [{ value: c.gossipBytesSent }] },

@@ -10,6 +10,7 @@ import { apiRequest } from '../api/client.js';
 import { logFile, pidFile } from '../daemon/files.js';
 import type { Location } from '../daemon/config.js';
 import { selfCommand } from '../lib/self.js';
+import { DAEMON_WAIT, waitForDaemon } from './daemon-wait.js';
 
 export function readPid(dataDir: string): number | undefined {
   try {
@@ -67,7 +68,7 @@ export function logTail(dataDir: string, lines = 5): string {
     .join('\n');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * The daemon's runtime settings under Bun (the executable), read at process
@@ -87,16 +88,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const DAEMON_RUNTIME_ENV: Readonly<Record<string, string>> = { BUN_JSC_useDFGJIT: '0', MIMALLOC_PURGE_HOLES_MIN_INTERVAL: '10000' };
 
-/**
- * Starts the daemon and returns once its API answers. A daemon that exits fails the launch at
- * once; one that is alive but slow is waited for up to `timeoutMs`: on a machine saturated by
- * many daemons starting together (100 lab hosts on 2 cores) the last ones took over 20 s.
- */
+/** User plus system CPU time a process has used, in clock ticks; undefined where /proc cannot tell. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the daemon and returns once its API answers (see daemon-wait.ts for how long it waits). */
 export async function launchInBackground(
   loc: Location,
   foregroundArgs: string[],
   password: string | undefined,
-  timeoutMs = 60_000,
+  limits: { stallMs: number; timeoutMs: number } = DAEMON_WAIT,
 ): Promise<{ pid: number; name: string }> {
   mkdirSync(loc.dataDir, { recursive: true, mode: 0o700 });
   const out = openSync(logFile(loc.dataDir), 'a');
@@ -112,15 +120,16 @@ export async function launchInBackground(
   let exited: number | null = null;
   child.once('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));
   child.unref();
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (exited !== null) throw new Error(`the daemon exited during start-up (code ${exited}):\n${logTail(loc.dataDir)}`);
+  const outcome = await waitForDaemon(
     // Its first answer carries its name: a daemon joining a large mesh may be slow to answer a second question.
-    const answer = await versionAnswer(loc.apiSocket);
-    if (answer) return { pid: child.pid!, name: answer.name };
-    await sleep(50);
-  }
-  throw new Error(`the daemon did not answer on ${loc.apiSocket} within ${timeoutMs / 1000} s:\n${logTail(loc.dataDir)}`);
+    { exitCode: () => exited, answer: () => versionAnswer(loc.apiSocket), cpuUsed: () => cpuTicks(child.pid!) },
+    { now: () => Date.now(), sleep },
+    limits,
+  );
+  if ('answered' in outcome) return { pid: child.pid!, name: outcome.answered.name };
+  if ('exited' in outcome) throw new Error(`the daemon exited during start-up (code ${outcome.exited}):\n${logTail(loc.dataDir)}`);
+  const why = 'stalled' in outcome ? `and used no CPU for ${limits.stallMs / 1000} s` : `within ${limits.timeoutMs / 1000} s`;
+  throw new Error(`the daemon did not answer on ${loc.apiSocket} ${why}:\n${logTail(loc.dataDir)}`);
 }
 
 /** Wait until a process is gone; true if it went within the time. */

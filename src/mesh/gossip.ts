@@ -111,21 +111,21 @@ export class Gossip {
   /**
    * A channel that narrows its deltas per neighbour (GossipChannel.narrow)
    * offers every neighbour what it would not get from anyone closer to the
-   * source and does not hold already; the whole delta is encoded once per
-   * version, and a channel may cut a narrowed one from that encoding
-   * (wireFor).
+   * source and does not hold already; each distinct part (the whole delta,
+   * or a narrowed one, which the channel may cut from the whole one's
+   * encoding) is encoded once per version.
    */
   private fanOutNarrowed(ch: GossipChannel, payload: unknown, except?: Connection): void {
-    const encoded = new Map<number, Buffer[]>();
+    // By protocol version, then by part: a channel hands neighbours that get the same part the same object.
+    const encoded = new Map<number, Map<unknown, Buffer[]>>();
     for (const c of this.d.neighbours()) {
       if (c === except) continue;
       const part = ch.narrow!(payload, c.remote!.name);
       if (part === undefined) continue;
-      let parts = part === payload ? encoded.get(c.version) : undefined;
-      if (!parts) {
-        parts = this.encode(ch.name, part, c.version);
-        if (part === payload) encoded.set(c.version, parts);
-      }
+      let byPart = encoded.get(c.version);
+      if (!byPart) encoded.set(c.version, (byPart = new Map()));
+      let parts = byPart.get(part);
+      if (!parts) byPart.set(part, (parts = this.encode(ch.name, part, c.version)));
       this.sendParts(c, ch.name, parts);
     }
   }

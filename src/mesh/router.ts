@@ -304,6 +304,14 @@ export class Router {
       this.targetMap.delete(t.address);
       return;
     }
+    if (t.origin === 'discovered' && this.inboundHandshakeFrom(t.address)) {
+      // That peer is dialling us right now (its handshake outlasted our yield: a loaded
+      // machine, a slow link). A second connection would be a duplicate to close, and the
+      // close, racing the other end, often costs both ends a lost connection and two
+      // topology versions everywhere. Look again once that handshake has had its time.
+      this.scheduleDial(t, this.t.discoveredDialYieldMs);
+      return;
+    }
     if (t.peer && this.looksFull(t.peer) && this.topo.reaches(t.peer)) {
       // A named peer we already reach through the mesh, at its limit: it would
       // refuse us, and each accepted-then-refused connection costs the whole
@@ -356,6 +364,13 @@ export class Router {
 
   private handshaking(address: string): boolean {
     for (const c of this.conns) if (c.target === address && c.state !== 'established') return true;
+    return false;
+  }
+
+  /** An inbound connection from that target's host is still in its handshake. */
+  private inboundHandshakeFrom(address: string): boolean {
+    const host = hostOf(address);
+    for (const c of this.conns) if (!c.outbound && c.state !== 'established' && c.state !== 'closed' && hostOf(c.stream.remoteAddress) === host) return true;
     return false;
   }
 

@@ -41,6 +41,13 @@ describe('metrics exposition', () => {
     expect(h.lines('x')).toContain('x_count 1');
   });
 
+  it('counts the peers in the topology and, apart, those reachable (a peer awaiting removal is in the first only)', () => {
+    const peers = [{ name: 'a', reachable: true }, { name: 'b', reachable: true }, { name: 'c', reachable: false }];
+    const text = renderMetrics(meshMetrics({ ...status, peers } as unknown as DaemonStatus, counters));
+    expect(text).toMatch(/^overlay_peers 3$/m);
+    expect(text).toMatch(/^overlay_reachable_peers 2$/m);
+  });
+
   it('has overlay_build_info and the process metrics, with real values', () => {
     const fams = [buildInfo('1.2.3'), ...processMetrics()];
     const text = renderMetrics(fams);

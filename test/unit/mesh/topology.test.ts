@@ -107,4 +107,17 @@ describe('topology deltas narrowed per neighbour', () => {
     expect(decodeRecords(ch.wireFor(forC, 3) as Uint8Array)).toEqual(forC);
     expect(decodeRecords(ch.wireFor(delta, 3) as Uint8Array)).toEqual(delta);
   });
+
+  it('hands neighbours that get the same part of one delta the same array (encoded once for all of them)', () => {
+    const E = '02:00:00:00:00:0e';
+    const ch = new TopologyChannel(rec(A, 10, [B, C, D, E]), { gossip: () => undefined, changed: () => undefined });
+    const own = ch.topo.self;
+    const delta = [own, rec(B, 5, [A, C, D])];
+    const forC = ch.narrow(delta, C);
+    expect(forC).toEqual([own]);
+    expect(ch.narrow(delta, D)).toBe(forC); // D neighbours B as C does: the same part
+    expect(ch.narrow(delta, E)).toBe(delta);
+    const next = [own, rec(B, 6, [A, C, D])];
+    expect(ch.narrow(next, C)).not.toBe(forC); // a new delta: its own parts
+  });
 });
