@@ -68,11 +68,13 @@ export const COMMANDS = {
     examples: ['overlay detach app1'],
   },
   rmpeer: {
-    args: '<name|nickname>',
-    summary: 'take over the address space of a peer that is gone for good',
-    details: 'Refused while the peer was seen alive less than a heartbeat timeout ago. A peer that is only cut off by a partition keeps its addresses; those handed out again here are reported as conflicts on both sides once they meet.',
+    args: '<name|nickname>...',
+    summary: 'take over the address space of peers that are gone for good',
+    details:
+      'Refused while a peer was seen alive less than a heartbeat timeout ago. A peer that is only cut off by a partition keeps its addresses; those handed out again here are reported as conflicts on both sides once they meet. ' +
+      'A majority of the other space owners must answer; when most owners are dead, name them all in one command: those named are not counted.',
     flags: { ...LOCATION_FLAGS, force: { type: 'boolean', help: 'remove it even if it was seen alive less than a heartbeat timeout ago' } },
-    examples: ['overlay rmpeer h3'],
+    examples: ['overlay rmpeer h3', 'overlay rmpeer h3 h4 h5'],
   },
   ps: {
     args: '',

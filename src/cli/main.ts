@@ -130,9 +130,11 @@ const reset: Command = async ({ flags, positionals }) => {
 };
 
 const rmpeer: Command = async ({ flags, positionals }) => {
-  if (positionals.length !== 1) throw new UsageError('rmpeer needs exactly one peer name or nickname');
+  if (positionals.length === 0) throw new UsageError('rmpeer needs a peer name or nickname (or several, removed together)');
   const loc = resolveLocation(flags);
-  const r = (await call(loc, 'POST', '/ipam/rmpeer', { peer: positionals[0], force: flags['force'] === true })).json<{ message: string }>();
+  const force = flags['force'] === true;
+  const body = positionals.length === 1 ? { peer: positionals[0], force } : { peers: positionals, force };
+  const r = (await call(loc, 'POST', '/ipam/rmpeer', body)).json<{ message: string }>();
   out(r.message);
   return 0;
 };

@@ -18,7 +18,7 @@ import type { StoreOp } from '../store/store.js';
 import { DEFAULT_TIMINGS } from '../mesh/router.js';
 import { ipamDigest } from './digest.js';
 import { ForeignHoldings, sameHoldings, sortHoldings, type Conflict } from './holdings.js';
-import { newerStats, parseGossip, parseMessage, statsTag, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
+import { MAX_TOGETHER, newerStats, parseGossip, parseMessage, statsTag, type Holding, type IpamGossip, type IpamMessage, type PeerStats } from './messages.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
 import { Space } from './space.js';
@@ -469,7 +469,7 @@ export class Ipam implements GossipChannel {
         if (this.ring.initialised || m.ring) this.mergeRing(from, m.ring);
         return this.reply(from, { t: 'handover-ack', id: m.id });
       case 'rmpeer':
-        void this.takeOver(m.id, m.target, from, m.force === true).then((r) => this.reply(from, r));
+        void this.takeOver(m.id, m.target, from, m.force === true, m.together ?? []).then((r) => this.reply(from, r));
         return;
       case 'ring-read':
         return this.reply(from, { t: 'ring-read-reply', id: m.id, ring: this.ring.toWire() });
@@ -897,26 +897,50 @@ export class Ipam implements GossipChannel {
   }
 
   /**
-   * Take over a dead peer's space. One coordinator (the lowest-named reachable
-   * space owner) performs every takeover, so two concurrent rmpeers of the
-   * same peer cannot both win. A peer seen alive less than a heartbeat
+   * Take over the space of dead peers. One coordinator (the lowest-named
+   * reachable space owner) performs every takeover, so two concurrent rmpeers
+   * of the same peer cannot both win. A peer seen alive less than a heartbeat
    * timeout ago may only be cut off by a partition: refused unless forced.
+   * Peers named together are checked first, all of them, and removed one by
+   * one; the coordinator's quorum is counted among the owners not named, so
+   * that a cluster that lost most of its owners can still remove them.
    */
-  async rmpeer(nameOrNick: string, opts: { force?: boolean } = {}): Promise<RmpeerResult> {
+  async rmpeer(namesOrNicks: string | string[], opts: { force?: boolean } = {}): Promise<RmpeerResult[]> {
     if (!this.ring.initialised) throw new IpamError('unavailable', `IPAM is not ready: ${describeState(this.state())}`);
-    const target = this.resolvePeer(nameOrNick);
-    if (!target) throw new IpamError('not-found', `no peer named ${nameOrNick} owns IPAM space`);
-    if (target === this.self) throw new IpamError('invalid', 'cannot rmpeer this peer itself; use `overlay reset`');
+    const names = typeof namesOrNicks === 'string' ? [namesOrNicks] : namesOrNicks;
+    if (names.length === 0 || names.length > MAX_TOGETHER) throw new IpamError('invalid', `rmpeer takes 1 to ${MAX_TOGETHER} peers`);
+    const targets: PeerName[] = [];
+    for (const n of names) {
+      const target = this.resolvePeer(n);
+      if (!target) throw new IpamError('not-found', `no peer named ${n} owns IPAM space`);
+      if (target === this.self) throw new IpamError('invalid', 'cannot rmpeer this peer itself; use `overlay reset`');
+      if (!targets.includes(target)) targets.push(target);
+    }
     const force = opts.force === true;
-    const refusal = this.removalRefusal(target, force);
-    if (refusal) throw new IpamError('conflict', refusal);
+    for (const target of targets) {
+      const refusal = this.removalRefusal(target, force);
+      if (refusal) throw new IpamError('conflict', refusal);
+    }
+    const done: RmpeerResult[] = [];
+    for (const target of targets) {
+      try {
+        done.push(await this.removeOne(target, force, targets.filter((t) => t !== target)));
+      } catch (e) {
+        if (!(e instanceof IpamError) || done.length === 0) throw e;
+        throw new IpamError(e.kind, `removed ${done.map((d) => this.describePeer(d.peer)).join(', ')}; then ${this.describePeer(target)}: ${e.message}`);
+      }
+    }
+    return done;
+  }
+
+  private async removeOne(target: PeerName, force: boolean, together: PeerName[]): Promise<RmpeerResult> {
     const inUse = this.stats.get(target)?.inUse ?? 0;
     const unseen = this.unseenFor(target);
-    const coordinator = this.coordinator(target);
+    const coordinator = this.coordinator([target, ...together]);
     let r: IpamMessage | undefined;
-    if (coordinator === this.self) r = await this.takeOver(this.newId(), target, this.self, force);
+    if (coordinator === this.self) r = await this.takeOver(this.newId(), target, this.self, force, together);
     else {
-      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force }, 2);
+      r = await this.request(coordinator, { t: 'rmpeer', id: this.newId(), target, force, ...(together.length ? { together } : {}) }, 2);
       if (!r || r.t !== 'rmpeer-reply') throw new IpamError('unavailable', `the rmpeer coordinator ${this.describePeer(coordinator)} did not answer; try again`);
     }
     if (r.t !== 'rmpeer-reply' || !r.ok) throw new IpamError('conflict', (r.t === 'rmpeer-reply' && r.reason) || 'refused');
@@ -944,19 +968,20 @@ export class Ipam implements GossipChannel {
     );
   }
 
-  private coordinator(target: PeerName): PeerName {
-    const owners = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target && this.isReachable(p));
+  private coordinator(removed: PeerName[]): PeerName {
+    const owners = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => !removed.includes(p) && this.isReachable(p));
     return owners.sort()[0] ?? this.self;
   }
 
   /**
    * Coordinator side of rmpeer: move the target's space to the requester.
    * With other owners, a majority of them must be reachable (else we may be
-   * the minority side of a partition). With none, the target was the only
+   * the minority side of a partition); peers removed by the same command
+   * (`together`, each as dead as the target) are not counted. With none, the target was the only
    * owner and nobody can tell a partition from a death: the heartbeat-timeout
    * guard (or the operator's --force) is all there is.
    */
-  private async takeOver(id: string, target: PeerName, requester: PeerName, force: boolean): Promise<IpamMessage> {
+  private async takeOver(id: string, target: PeerName, requester: PeerName, force: boolean, together: PeerName[] = []): Promise<IpamMessage> {
     const no = (reason: string): IpamMessage => ({ t: 'rmpeer-reply', id, ok: false, reason });
     const removable = (): string | undefined => {
       if (!this.ring.initialised) return 'IPAM is not ready on the coordinator';
@@ -968,13 +993,22 @@ export class Ipam implements GossipChannel {
     };
     const before = removable();
     if (before) return no(before);
+    // Leaving a peer out of the quorum is only for one as dead as the target: a live one must be counted.
+    for (const other of together) {
+      const refusal = other === this.self ? 'this coordinator is among the peers to remove' : this.removalRefusal(other, force);
+      if (refusal) return no(refusal);
+    }
     // A quorum read, not the mesh's view of who is reachable: a coordinator cut off by a partition it has not
     // noticed yet (that takes up to a heartbeat timeout) must not take over, and what a majority of owners
     // knows of the target's last donations is merged in first (their replies carry their rings).
-    const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target);
+    const others = [...new Set(this.ring.spans().map((s) => s.peer))].filter((p) => p !== target && !together.includes(p));
     const replies = await Promise.all(others.filter((p) => p !== this.self && this.isReachable(p)).map((p) => this.request(p, { t: 'ring-read', id: this.newId() })));
     const answered = replies.filter((r) => r?.t === 'ring-read-reply').length + (others.includes(this.self) ? 1 : 0);
-    if (others.length > 0 && answered * 2 <= others.length) return no(`only ${answered} of ${others.length} other space owners answered; refusing rmpeer during a partition`);
+    if (others.length > 0 && answered * 2 <= others.length)
+      return no(
+        `only ${answered} of ${others.length} other space owners answered; refusing rmpeer during a partition ` +
+          '(if the owners that did not answer are dead too, remove them with it in one command: `overlay rmpeer <peer> <peer>...`)',
+      );
     const after = removable(); // a concurrent rmpeer of the same peer may have won meanwhile
     if (after) return no(after);
     const claims = this.stats.get(target)?.claims?.length ?? 0;

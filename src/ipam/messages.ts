@@ -8,6 +8,9 @@ import { contentTag } from '../mesh/record-versions.js';
 import { Paxos, type PaxosRecord } from './paxos.js';
 import { Ring, type RingWire } from './ring.js';
 
+/** The most peers one rmpeer removes together (far more space owners than a cluster has). */
+export const MAX_TOGETHER = 4096;
+
 /** An address and the owner id holding it on the publishing peer. */
 export type Holding = [addr: number, owner: string];
 
@@ -51,7 +54,8 @@ export type IpamMessage =
   /** `stats`: the leaving peer's last record (nothing held), carried with its space so it cannot be lost apart from it. */
   | { t: 'handover'; id: string; ring: RingWire; stats?: PeerStats }
   | { t: 'handover-ack'; id: string }
-  | { t: 'rmpeer'; id: string; target: PeerName; force?: boolean }
+  /** `together`: the other peers removed by the same command, left out of the coordinator's quorum. */
+  | { t: 'rmpeer'; id: string; target: PeerName; force?: boolean; together?: PeerName[] }
   /** The rmpeer coordinator's quorum read: each space owner answers with its ring. */
   | { t: 'ring-read'; id: string }
   | { t: 'ring-read-reply'; id: string; ring: RingWire }
@@ -128,7 +132,11 @@ export function parseMessage(x: unknown): IpamMessage | undefined {
     case 'ring-read-reply':
       return m.ring !== undefined && ringOk(m.ring) ? (m as IpamMessage) : undefined;
     case 'rmpeer':
-      return typeof m.target === 'string' && (m.force === undefined || typeof m.force === 'boolean') ? (m as IpamMessage) : undefined;
+      return typeof m.target === 'string' &&
+        (m.force === undefined || typeof m.force === 'boolean') &&
+        (m.together === undefined || (Array.isArray(m.together) && m.together.length <= MAX_TOGETHER && m.together.every((p: unknown) => typeof p === 'string')))
+        ? (m as IpamMessage)
+        : undefined;
     default:
       return undefined;
   }

@@ -151,6 +151,14 @@ describe('IPAM on real daemons', () => {
     const bad = await apiRequest(d[0]!.apiSocket, 'POST', '/ipam/rmpeer', { peer: 'h3', force: 'yes' });
     expect(bad.status).toBe(400);
     expect(bad.json<{ error: string }>().error).toMatch(/"force" must be true or false/);
+    // Several at once (named together, left out of the quorum): each must be removable, or nothing moves.
+    const together = await overlay(d[0]!, ['rmpeer', 'h3', 'h2']);
+    expect(together.exitCode).not.toBe(0);
+    expect(together.stderr).toMatch(/is reachable/);
+    for (const body of [{ peers: [] }, { peers: 'h3' }, { peers: ['h3', 7] }, { peer: 'h3', peers: ['h3'] }, { peers: Array(5000).fill('h3') }, {}]) {
+      const r = await apiRequest(d[0]!.apiSocket, 'POST', '/ipam/rmpeer', body);
+      expect(r.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+    }
   });
 
   it('rmpeer of a dead peer run on two hosts at once: exactly one wins, and its space moves', async () => {

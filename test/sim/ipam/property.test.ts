@@ -298,7 +298,11 @@ describe(`IPAM simulation (seed ${SEED})`, () => {
     // Owners of space, and peers holding claims (removed while running, then gone).
     const holders = [...first.peerStats()].filter(([, st]) => (st.claims?.length ?? 0) + (st.contested?.length ?? 0) > 0).map(([name]) => name);
     const gone = [...new Set([...first.ring.ownership().keys(), ...holders])].filter((name) => slotOf(name) < 0);
-    for (const name of gone) await sim.settle([first.rmpeer(name)]);
+    // In one command: after many crashes and resets, most owners may be gone, and one at a time no majority answers.
+    if (gone.length) {
+      const [removal] = await sim.settle([first.rmpeer(gone)]);
+      expect(removal!.status, `seed ${SEED}: rmpeer of the gone owners (${removal!.status === 'rejected' ? String(removal.reason) : ''})`).toBe('fulfilled');
+    }
     expect(await sim.runUntil(() => sim.ringsAgree(), 60_000), `seed ${SEED}: rings agree after the removals`).toBe(true);
     await sim.run(3_000);
     checkConflictsReported(STEPS, true);

@@ -90,7 +90,7 @@ describe('rmpeer', () => {
 
     // Seen alive moments ago: refused unless forced, with the reason in plain words.
     await expect(settled(s, s.ipams[0]!.rmpeer(h5Name))).rejects.toThrow(/seen alive .* ago.*--force/);
-    const r = await settled(s, s.ipams[0]!.rmpeer(h5Name, { force: true }));
+    const [r] = await settled(s, s.ipams[0]!.rmpeer(h5Name, { force: true }));
     expect(r.moved).toBe(span.end - span.start);
     expect(r.message).toMatch(/only cut off by a partition.*conflict/);
 
@@ -210,6 +210,25 @@ describe('rmpeer', () => {
     expect(await s.runUntil(() => s.ringsAgree() && !h1.ring.ownership().has(h5Name), 60_000)).toBe(true);
   });
 
+  it('of most of the owners at once: each alone is refused (no majority answers), named together they go, and a live one named with them is refused', async () => {
+    const s = await readyCluster(14);
+    const dead = [2, 3, 4].map((i) => s.ipams[i]!.self);
+    for (const i of [2, 3, 4]) await s.destroy(i);
+    for (const name of dead) await gonePastHeartbeat(s, name);
+    const h1 = s.ipams[0]!;
+    // 2 of the 4 other owners are alive: no majority for any one removal.
+    for (const name of dead) await expect(settled(s, h1.rmpeer(name))).rejects.toThrow(/only 2 of 4 other space owners answered.*in one command/);
+    // A live peer named with the dead ones is refused before anything moves.
+    await expect(settled(s, h1.rmpeer([...dead, s.ipams[1]!.self]))).rejects.toThrow(/is reachable/);
+    expect(dead.every((n) => h1.ring.ownership().has(n))).toBe(true);
+    const results = await settled(s, h1.rmpeer(dead));
+    expect(results.map((r) => r.peer)).toEqual(dead);
+    expect(await s.runUntil(() => s.ringsAgree() && dead.every((n) => !s.ipams[1]!.ring.ownership().has(n)), 60_000)).toBe(true);
+    for (let k = 0; k < 20; k++) await settled(s, s.ipams[k % 2]!.allocate(`after-${k}`, NET));
+    expect(s.violations).toEqual([]);
+    expect(s.duplicates()).toEqual([]);
+  });
+
   it('of a peer that is really dead never leads to a duplicate', async () => {
     const s = await readyCluster(8);
     const span = s.ipams[4]!.ownedSpans()[0]!;
@@ -219,7 +238,7 @@ describe('rmpeer', () => {
     await s.run(2_000); // its usage is published
     await s.destroy(4);
     await gonePastHeartbeat(s, name);
-    const r = await settled(s, s.ipams[0]!.rmpeer('p4'));
+    const [r] = await settled(s, s.ipams[0]!.rmpeer('p4'));
     expect(r.message).toMatch(/5 addresses in use/);
     for (let k = 0; k < 30; k++) await settled(s, s.ipams[k % 4]!.allocate(`after-${k}`, sub));
     expect(s.violations).toEqual([]);
@@ -245,7 +264,7 @@ describe('rmpeer', () => {
     expect(await s.runUntil(() => sees(s, 1, seed, false) && sees(s, 2, seed, false), 60_000)).toBe(true);
     await expect(settled(s, s.ipams[1]!.rmpeer('p0'))).rejects.toThrow(/seen alive .* ago/);
     await s.run(HEARTBEAT_TIMEOUT_MS + 1_000);
-    const r = await settled(s, s.ipams[1]!.rmpeer('p0'));
+    const [r] = await settled(s, s.ipams[1]!.rmpeer('p0'));
     expect(r.moved).toBe(NET.size);
     await settled(s, s.ipams[1]!.allocate('on-h2', NET));
     await settled(s, s.ipams[2]!.allocate('on-h3', NET));
