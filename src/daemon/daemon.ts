@@ -128,8 +128,12 @@ export class Daemon {
     // here, and not sent again until its next anti-entropy round (up to 36 s): no FDB entries, no
     // WireGuard peer for it until then.
     for (const c of this.components) await c.start();
-    // The garbage of a join is given back once the mesh is quiet again, not left resident.
-    this.stopCollecting = collectAfterSettling((cb) => this.router.onPeersChanged(cb), this.clock, runtimeCollector());
+    // The garbage of a join, or of containers attached across the cluster, is given back once the mesh is quiet again.
+    const anyChange = (cb: () => void) => {
+      const stops = [this.router.onPeersChanged(cb), this.router.onGossipChanged(cb)];
+      return () => stops.forEach((stop) => stop());
+    };
+    this.stopCollecting = collectAfterSettling(anyChange, this.clock, runtimeCollector());
     this.router.open();
     this.router.connect(targets);
     await this.serveApi();

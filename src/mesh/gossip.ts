@@ -37,6 +37,8 @@ export interface GossipDeps {
   neighbours(): Iterable<Connection>;
   /** Peers in the topology (for the fan-out size). */
   peerCount(): number;
+  /** Some channel's state changed, here or by a merge (the daemon collects garbage once these stop). */
+  changed(): void;
 }
 
 interface ChannelSlot {
@@ -68,6 +70,7 @@ export class Gossip {
   /** Send the channel's delta after the coalescing window; `from`: where this part of it came from. */
   private scheduleDelta(slot: ChannelSlot, from: Connection | 'any'): void {
     if (this.stopped) return;
+    this.d.changed();
     slot.deltaFrom = slot.deltaFrom === undefined || slot.deltaFrom === from ? from : 'any';
     if (slot.flushTimer) return;
     slot.flushTimer = this.d.clock.setTimeout(() => {
@@ -250,7 +253,10 @@ export class Gossip {
       }
       const changed = this.safely(c, () => slot.ch.merge(c.remote!.name, m.d));
       if (changed === NEW_IN_NEXT_DELTA) this.scheduleDelta(slot, c);
-      else if (changed !== undefined) this.fanOut(m.c, changed, c);
+      else if (changed !== undefined) {
+        this.d.changed();
+        this.fanOut(m.c, changed, c);
+      }
       return;
     }
     if (m.t === 'ah') {

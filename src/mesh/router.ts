@@ -127,6 +127,7 @@ export class Router {
   private readonly gossip: Gossip;
   private readonly connInfo = new Map<PeerName, string[]>();
   private readonly peersListeners = new Set<() => void>();
+  private readonly gossipListeners = new Set<() => void>();
   private readonly targetsListeners = new Set<() => void>();
   private routeCache?: Map<PeerName, PeerName>;
   private antiEntropyTimer?: TimerHandle;
@@ -174,6 +175,9 @@ export class Router {
       coalesceMs: this.t.deltaCoalesceMs,
       neighbours: () => this.byPeer.values(),
       peerCount: () => this.topo.size,
+      changed: () => {
+        for (const cb of this.gossipListeners) cb();
+      },
     });
     let topologySender: GossipSender | undefined;
     this.topoCh = new TopologyChannel(
@@ -780,6 +784,12 @@ export class Router {
   onPeersChanged(cb: () => void): () => void {
     this.peersListeners.add(cb);
     return () => this.peersListeners.delete(cb);
+  }
+
+  /** Any gossiped state changed: ours, or a peer's merged here (topology, IPAM, endpoints). */
+  onGossipChanged(cb: () => void): () => void {
+    this.gossipListeners.add(cb);
+    return () => this.gossipListeners.delete(cb);
   }
 
   onTargetsChanged(cb: () => void): () => void {

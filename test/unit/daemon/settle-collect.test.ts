@@ -35,6 +35,23 @@ describe('a collection once the mesh has settled', () => {
     expect(collections).toBe(1);
   });
 
+  it('a burst of thousands of changes costs one timer, not one per change', () => {
+    const clock = new SimClock();
+    const src = source();
+    let armed = 0;
+    const setTimeout = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn, ms) => (armed++, setTimeout(fn, ms));
+    let collections = 0;
+    collectAfterSettling(src.subscribe, clock, () => collections++, 5_000);
+    for (let i = 0; i < 5_000; i++) {
+      src.change();
+      clock.advance(1);
+    }
+    clock.advance(5_000);
+    expect(collections).toBe(1);
+    expect(armed).toBeLessThanOrEqual(2);
+  });
+
   it('stops: no collection pending, no listener left; without a collector it does nothing', () => {
     const clock = new SimClock();
     const src = source();

@@ -74,7 +74,7 @@ function pair(init: (p: PeerName) => InitMode, opts: { channelOf?: (p: PeerName,
       close: (reason: string) => void closed.push(reason),
     } as unknown as Connection;
     const counters = newCounters();
-    const gossip = new Gossip({ clock, random: seededRandom(1), log: silentLogger, counters, coalesceMs: 10, neighbours: () => [conn], peerCount: () => 2 });
+    const gossip = new Gossip({ clock, random: seededRandom(1), log: silentLogger, counters, coalesceMs: 10, neighbours: () => [conn], peerCount: () => 2, changed: () => undefined });
     let sender: { gossip(): void } | undefined;
     const ipam = new Ipam(
       { range: RANGE, defaultSubnet: RANGE, init: init(self), waitMs: 1_000 },

@@ -42,7 +42,7 @@ function fakeConnection(remote: PeerName) {
 
 function gossipOf(table: EndpointTable, neighbours: Connection[]) {
   const counters = { gossipMessagesSent: 0, gossipMessagesReceived: 0, gossipBytesSent: 0, gossipBytesReceived: 0, largestGossipMessageBytes: 0, handshakesRejected: 0, framesRejected: 0, handshakesThrottled: 0 };
-  const g = new Gossip({ clock: new SimClock(), random: seededRandom(1), log: silent, counters, coalesceMs: 10, neighbours: () => neighbours, peerCount: () => 2 });
+  const g = new Gossip({ clock: new SimClock(), random: seededRandom(1), log: silent, counters, coalesceMs: 10, neighbours: () => neighbours, peerCount: () => 2, changed: () => undefined });
   g.register(table, () => true);
   return g;
 }
