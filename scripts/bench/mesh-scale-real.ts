@@ -136,6 +136,8 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
     const perMin = b1.map((b, i) => b.all - b0[i]!.all);
     const ipamPerMin = b1.every((b, i) => b.ipam !== undefined && b0[i]!.ipam !== undefined) ? b1.map((b, i) => b.ipam! - b0[i]!.ipam!) : undefined;
     const rss = pids.map(rssMb);
+    // How much of it is the JS heap (undefined from a build without the gauge).
+    const heap = (await Promise.all(hosts.map(async (d) => gauge(await metricsOf(d), 'overlay_js_heap_used_bytes') / 2 ** 20))).filter((x) => !Number.isNaN(x));
     const victim = hosts[Math.floor(n / 2)]!;
     const k0 = performance.now();
     await killDaemon(victim);
@@ -154,6 +156,7 @@ async function runSize(n: number, log: (s: string) => void): Promise<Record<stri
       formingCpuSecondsMax: +Math.max(...formingCpu).toFixed(2),
       rssMedianMb: +median(rss).toFixed(1),
       rssMaxMb: +Math.max(...rss).toFixed(1),
+      ...(heap.length ? { jsHeapUsedMedianMb: +median(heap).toFixed(1) } : {}),
       cpuPercentMedian: +median(cpuPct).toFixed(2),
       cpuPercentMax: +Math.max(...cpuPct).toFixed(2),
       gossipBytesPerDaemonPerMinMedian: Math.round(median(perMin)),

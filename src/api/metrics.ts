@@ -102,6 +102,7 @@ export function processMetrics(): MetricFamily[] {
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0) * 1024;
   const maxFds = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
   const g = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge'): MetricFamily => ({ name, help, type, samples: [{ value }] });
+  const mem = process.memoryUsage();
   return [
     g('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', cpu, 'counter'),
     g('process_resident_memory_bytes', 'Resident memory size in bytes.', kb('VmRSS')),
@@ -109,6 +110,10 @@ export function processMetrics(): MetricFamily[] {
     g('process_open_fds', 'Number of open file descriptors.', readdirSync('/proc/self/fd').length),
     g('process_max_fds', 'Maximum number of open file descriptors.', maxFds),
     g('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', start),
+    // What of the resident memory is the JS heap (the rest: the executable's pages, the allocator, buffers).
+    g('overlay_js_heap_used_bytes', 'JavaScript heap in use, in bytes.', mem.heapUsed),
+    g('overlay_js_heap_total_bytes', 'JavaScript heap reserved, in bytes.', mem.heapTotal),
+    g('overlay_js_external_bytes', 'Memory held outside the JavaScript heap by its objects (buffers), in bytes.', mem.external),
   ];
 }
 

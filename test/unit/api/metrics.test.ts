@@ -55,6 +55,9 @@ describe('metrics exposition', () => {
     const value = (n: string) => Number(new RegExp(`^${n} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(1e6);
     expect(value('process_open_fds')).toBeGreaterThan(2);
+    expect(value('overlay_js_heap_used_bytes')).toBeGreaterThan(1e5);
+    expect(value('overlay_js_heap_used_bytes')).toBeLessThan(value('process_resident_memory_bytes'));
+    expect(value('overlay_js_heap_total_bytes')).toBeGreaterThanOrEqual(value('overlay_js_heap_used_bytes'));
     expect(value('process_cpu_seconds_total')).toBeGreaterThan(0);
     expect(Math.abs(value('process_start_time_seconds') - (Date.now() / 1000 - process.uptime()))).toBeLessThan(5);
   });
