@@ -18,7 +18,6 @@ import { describeState, Ipam, IpamError, type Allocated as Allocation, KEY_ALLOC
 import { ipamApiError } from './api-errors.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { CONFLICT_WAY_OUT, formatConflicts, formatIpamPeers, ipamPeerRows } from './status.js';
-import { MAX_TOGETHER } from './messages.js';
 // The plugin queues releases while the daemon is down; the daemon drains them.
 import { drainPendingReleases, pendingReleaseDir } from '../lib/plugin-state.js';
 
@@ -354,15 +353,17 @@ export class IpamComponent implements DaemonComponent {
         const one = str(body, 'peer');
         const many = (body as Record<string, unknown> | undefined)?.['peers'];
         if ((one === undefined) === (many === undefined)) throw new ApiError(400, 'give "peer" (a name) or "peers" (a list of names)');
-        if (many !== undefined && (!Array.isArray(many) || many.length === 0 || many.length > MAX_TOGETHER || !many.every((p) => typeof p === 'string' && p.length > 0)))
-          throw new ApiError(400, `"peers" must be a list of 1 to ${MAX_TOGETHER} peer names`);
+        // How many may be named is the core's rule (an IpamError 'invalid', hence 400 as well).
+        if (many !== undefined && (!Array.isArray(many) || !many.every((p) => typeof p === 'string' && p.length > 0)))
+          throw new ApiError(400, '"peers" must be a list of peer names');
         if (one === '') throw new ApiError(400, '"peer" must not be empty');
         const force = (body as Record<string, unknown> | undefined)?.['force'] ?? false;
         if (typeof force !== 'boolean') throw new ApiError(400, '"force" must be true or false');
         const names = one !== undefined ? [one] : (many as string[]);
         const results = await this.core.rmpeer(names, { force });
-        const removed = results.map((r, k) => ({ peer: names[k]!, name: r.peer, moved: r.moved, inUse: r.inUse, message: r.message }));
-        return { json: one !== undefined ? removed[0] : { removed, message: removed.map((r) => r.message).join('\n') } };
+        // Several names may resolve to one peer: each result names the peer removed, not what was typed.
+        const removed = results.map((r) => ({ name: r.peer, moved: r.moved, inUse: r.inUse, message: r.message }));
+        return { json: one !== undefined ? { peer: one, ...removed[0] } : { removed, message: removed.map((r) => r.message).join('\n') } };
       }),
     );
   }

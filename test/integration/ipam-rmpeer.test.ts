@@ -11,6 +11,8 @@
  *    with no space, h1 dies for good. rmpeer h1 on h2 succeeds once h1 has
  *    been gone longer than a heartbeat timeout, and containers then start on
  *    h2 and h3.
+ *  - A 3-host cluster loses 2 hosts for good: neither can be removed alone
+ *    (no majority of the other owners answers), both can in one command.
  */
 import { execa } from 'execa';
 import { join, resolve } from 'node:path';
@@ -176,5 +178,43 @@ describe("Weave's scenario: the only owner dies before anyone was given space", 
     expect(a).toMatch(/^10\.34\./);
     expect(b).toMatch(/^10\.34\./);
     expect(a).not.toBe(b);
+  });
+});
+
+describe('a 3-host cluster that lost 2 hosts for good', () => {
+  let lab: Lab;
+  let d: DaemonHost[] = [];
+  afterAll(async () => {
+    await cleanupDaemons(d);
+    await lab?.destroy();
+  });
+
+  it('cannot remove either dead owner alone (no majority answers), removes both in one command, then allocates in their space', { timeout: 240_000 }, async () => {
+    lab = await Lab.create({ hosts: 3, label: 'rmmost' });
+    d = [1, 2, 3].map((i) => daemonHost(lab, i));
+    const cni = cniOn();
+    const peers = (i: number) => [1, 2, 3].filter((j) => j !== i).map((j) => `198.51.100.${j}`);
+    await Promise.all(d.map((x, i) => launch(x, ['--ipalloc-range', '10.34.0.0/16', ...peers(i + 1)])));
+    expect(await ipamReady(d, 60_000)).toBe(true);
+    const owners = async () => new Set((await report(d[0]!)).ipam.ring.map((s) => s.peer)).size;
+    expect(await waitFor(async () => (await owners()) === 3, 30_000, 200), 'all three own space').toBe(true);
+
+    await killDaemon(d[1]!);
+    await killDaemon(d[2]!);
+    expect(await waitFor(async () => (await sees(d[0]!, 'h2', false)) && (await sees(d[0]!, 'h3', false)), 60_000, 200)).toBe(true);
+    await new Promise((res) => setTimeout(res, HEARTBEAT_TIMEOUT_MS + 2_000));
+    for (const gone of ['h2', 'h3']) {
+      const alone = await overlay(d[0]!, ['rmpeer', gone]);
+      expect(alone.exitCode).not.toBe(0);
+      expect(alone.stderr).toMatch(/only 1 of 2 other space owners answered.*in one command/);
+    }
+    const both = await overlay(d[0]!, ['rmpeer', 'h2', 'h3']);
+    expect(both.exitCode, both.stderr).toBe(0);
+    expect(both.stdout).toMatch(/Removed .*\(h2\): its \d+ addresses now belong to .*\(h1\)/);
+    expect(both.stdout).toMatch(/Removed .*\(h3\): its \d+ addresses now belong to .*\(h1\)/);
+    expect(await owners()).toBe(1);
+    // The whole range is h1's now, and containers start on it.
+    const a = await cni(d[0]!, 'ADD', 'after', await lab.addNamespace('k1'));
+    expect(a).toMatch(/^10\.34\./);
   });
 });
