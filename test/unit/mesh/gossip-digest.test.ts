@@ -40,9 +40,9 @@ function fakeConnection(remote: PeerName) {
   return { c: c as unknown as Connection, sent };
 }
 
-function gossipOf(table: EndpointTable, neighbours: Connection[]) {
+function gossipOf(table: EndpointTable, neighbours: Connection[], changed: () => void = () => undefined) {
   const counters = { gossipMessagesSent: 0, gossipMessagesReceived: 0, gossipBytesSent: 0, gossipBytesReceived: 0, largestGossipMessageBytes: 0, handshakesRejected: 0, framesRejected: 0, handshakesThrottled: 0 };
-  const g = new Gossip({ clock: new SimClock(), random: seededRandom(1), log: silent, counters, coalesceMs: 10, neighbours: () => neighbours, peerCount: () => 2, changed: () => undefined });
+  const g = new Gossip({ clock: new SimClock(), random: seededRandom(1), log: silent, counters, coalesceMs: 10, neighbours: () => neighbours, peerCount: () => 2, changed });
   g.register(table, () => true);
   return g;
 }
@@ -157,5 +157,21 @@ describe('version lists on a new connection', () => {
     p.flush();
     expect(p.lists.map((m) => m.t === 'av' && m.r)).toEqual([false, true]);
     expect(a.digest.hash()).toBe(b.digest.hash());
+  });
+
+  it('tells its owner of each change a merge makes (what the daemon collects garbage after), and not of gossip that changes nothing', () => {
+    const table = new EndpointTable(A, () => {});
+    table.setOwn(rec, 1);
+    const other = new EndpointTable(B, () => {});
+    other.setOwn({ ...rec, underlay: '198.51.100.2' }, 1);
+    const { c } = fakeConnection(B);
+    let changes = 0;
+    const g = gossipOf(table, [c], () => changes++);
+    g.receive(c, { t: 'g', c: 'dataplane', d: other.encodeFull() } as Message);
+    expect(changes).toBe(1);
+    g.receive(c, { t: 'g', c: 'dataplane', d: other.encodeFull() } as Message); // known already
+    g.receive(c, { t: 'ah', h: { dataplane: table.digest.hash() } } as Message);
+    g.antiEntropyWith(c);
+    expect(changes).toBe(1);
   });
 });
