@@ -43,6 +43,8 @@ export class IpamComponent implements DaemonComponent {
   private chain: Promise<void> = Promise.resolve();
   /** Operations whose write failed, written first with the next batch. */
   private unwritten: StoreOp[] = [];
+  /** Gossip asked for while a write was failing: sent once a write lands. */
+  private gossipHeld = false;
   private unsubscribe?: () => void;
   private drainTimer?: NodeJS.Timeout;
 
@@ -89,15 +91,24 @@ export class IpamComponent implements DaemonComponent {
         random: this.random,
         log: this.log,
         peers: () => this.router.peers(),
-        // Messages leave only after the writes queued before them are durable.
+        // Messages leave only after the writes queued before them are durable. While a write
+        // fails (a full disk), nothing goes: a message is dropped (its sender asks again), and
+        // gossip waits for the write that lands (persist), which sends the whole delta then.
         send: (to, m) => {
           // A direct neighbour is reachable at once, before the mesh's reachability settles.
           const reachable =
             this.router.peers().some((p) => p.name === to && p.reachable) || this.router.connections().some((c) => c.peer === to && c.state === 'established');
-          void this.chain.then(() => this.sender?.unicast(to, m));
+          void this.chain.then(
+            () => this.sender?.unicast(to, m),
+            () => undefined,
+          );
           return reachable;
         },
-        gossip: () => void this.chain.then(() => this.sender?.gossip()),
+        gossip: () =>
+          void this.chain.then(
+            () => this.sender?.gossip(),
+            () => (this.gossipHeld = true),
+          ),
         persist: (ops) => this.persist(ops),
       },
       persisted,
@@ -144,6 +155,10 @@ export class IpamComponent implements DaemonComponent {
         try {
           await this.store.batch(batch);
           this.unwritten = [];
+          if (this.gossipHeld) {
+            this.gossipHeld = false;
+            this.sender?.gossip();
+          }
         } catch (e) {
           this.unwritten = batch;
           throw e;
