@@ -17,7 +17,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$include" ]; then
   tmp="$cache/.$suite-minbase.tmp"
   rm -rf "$tmp"
   # The mirror this machine's apt already uses.
-  mirror=$( (sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources; sed -n 's/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' /etc/apt/sources.list) 2>/dev/null | grep -v security | head -1)
+  # Either file may be missing (a deb822-only machine has no sources.list): read what exists.
+  mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+    sed -n -e 's/^URIs: *\([^ ]*\).*/\1/p' -e 's/^deb \(\[[^]]*\] \)\?\([^ ]*\) .*/\2/p' | grep -v security | head -1 || true)
   [ -n "$mirror" ] || { echo "debootstrap: no Debian mirror found in /etc/apt" >&2; exit 1; }
   echo "debootstrap: making a $suite root in $root (once; a few minutes)" >&2
   debootstrap --variant=minbase --include="$include" "$suite" "$tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
