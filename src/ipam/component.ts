@@ -43,8 +43,6 @@ export class IpamComponent implements DaemonComponent {
   private chain: Promise<void> = Promise.resolve();
   /** Operations whose write failed, written first with the next batch. */
   private unwritten: StoreOp[] = [];
-  /** Gossip asked for while a write was failing: sent once a write lands. */
-  private gossipHeld = false;
   private unsubscribe?: () => void;
   private drainTimer?: NodeJS.Timeout;
 
@@ -93,7 +91,7 @@ export class IpamComponent implements DaemonComponent {
         peers: () => this.router.peers(),
         // Messages leave only after the writes queued before them are durable. While a write
         // fails (a full disk), nothing goes: a message is dropped (its sender asks again), and
-        // gossip waits for the write that lands (persist), which sends the whole delta then.
+        // gossip waits for the write that lands (persist), which gossips the whole delta then.
         send: (to, m) => {
           // A direct neighbour is reachable at once, before the mesh's reachability settles.
           const reachable =
@@ -107,7 +105,7 @@ export class IpamComponent implements DaemonComponent {
         gossip: () =>
           void this.chain.then(
             () => this.sender?.gossip(),
-            () => (this.gossipHeld = true),
+            () => undefined,
           ),
         persist: (ops) => this.persist(ops),
       },
@@ -152,13 +150,12 @@ export class IpamComponent implements DaemonComponent {
       .then(async () => {
         const batch = [...this.unwritten, ...ops];
         if (batch.length === 0) return;
+        // Writes failed before this one: any gossip asked for since was held back (see send/gossip above).
+        const afterFailure = this.unwritten.length > 0;
         try {
           await this.store.batch(batch);
           this.unwritten = [];
-          if (this.gossipHeld) {
-            this.gossipHeld = false;
-            this.sender?.gossip();
-          }
+          if (afterFailure) this.sender?.gossip();
         } catch (e) {
           this.unwritten = batch;
           throw e;
