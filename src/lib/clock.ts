@@ -16,8 +16,9 @@ export class SystemClock implements Clock {
   private next = 1;
   private readonly timers = new Map<number, NodeJS.Timeout>();
 
+  /** Milliseconds since the Unix epoch as at this process's start, plus monotonic time since: hosts' clocks agree on it as far as NTP does (see alignedDelay). */
   now(): number {
-    return performance.now();
+    return performance.timeOrigin + performance.now();
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -37,6 +38,19 @@ export class SystemClock implements Clock {
     if (t) clearTimeout(t);
     this.timers.delete(handle.id);
   }
+}
+
+/**
+ * How long until the next multiple of `periodMs` on `clock`: periodic work
+ * aligned this way runs at the same moments on every host (their clocks
+ * agree to within milliseconds), so what the hosts send each other then
+ * arrives while the receiver is awake for its own run, the way the kernel
+ * rounds periodic timers to whole jiffies to save wakeups. Never less than a
+ * tenth of the period, so a timer that fires a little early does not run twice.
+ */
+export function alignedDelay(clock: Clock, periodMs: number): number {
+  const d = periodMs - (clock.now() % periodMs);
+  return d < periodMs / 10 ? d + periodMs : d;
 }
 
 /**

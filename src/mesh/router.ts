@@ -5,7 +5,7 @@
  * so the same code runs in the daemon (TCP, real time) and in simulations of
  * hundreds of peers (in-memory streams, simulated time).
  */
-import type { Clock, TimerHandle } from '../lib/clock.js';
+import { alignedDelay, type Clock, type TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerName } from '../lib/peer-name.js';
 import { shuffle, type Random } from '../lib/random.js';
@@ -834,14 +834,17 @@ export class Router {
    * wakes twice per heartbeat interval for them all, not once per connection.
    * Ticking at half the interval keeps the timeout check fine-grained (a
    * silent peer goes within heartbeatTimeoutMs + heartbeatMs / 2) while each
-   * connection still gets one heartbeat per interval.
+   * connection still gets one heartbeat per interval. The ticks fall on
+   * multiples of the half interval on every host alike (alignedDelay): an idle
+   * daemon among 50 then takes its peers' heartbeats in a burst at its own
+   * tick, not in about 50 separate wakeups per interval.
    */
   private scheduleHeartbeats(): void {
     this.heartbeatTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       for (const c of [...this.conns]) c.heartbeat();
       this.scheduleHeartbeats();
-    }, this.t.heartbeatMs / 2);
+    }, alignedDelay(this.clock, this.t.heartbeatMs / 2));
   }
 
   private receive(c: Connection, m: Message, bytes: number): void {
