@@ -19,9 +19,10 @@ import { ipamApiError } from './api-errors.js';
 import { checkPersisted, type CheckedPersisted } from './persisted.js';
 import { CONFLICT_WAY_OUT, formatConflicts, formatIpamPeers, ipamPeerRows } from './status.js';
 // The plugin queues releases while the daemon is down; the daemon drains them.
-import { drainPendingReleases, pendingReleaseDir } from '../lib/plugin-state.js';
+import { drainPendingReleases, pendingReleaseDir, watchPendingReleases } from '../lib/plugin-state.js';
 
-const CNI_DRAIN_MS = 5_000;
+/** How soon a queued release that failed is tried again; and the poll where the queue cannot be watched. */
+const CNI_DRAIN_RETRY_MS = 5_000;
 
 function addrArg(text: string): number {
   const a = text.split('/')[0]!;
@@ -45,6 +46,14 @@ export class IpamComponent implements DaemonComponent {
   private unwritten: StoreOp[] = [];
   private unsubscribe?: () => void;
   private drainTimer?: NodeJS.Timeout;
+  private stopWatchingReleases?: () => void;
+  private pollTimer?: NodeJS.Timeout;
+  private stopped = false;
+  /** A drain is under way / another was asked for meanwhile (one at a time, none lost). */
+  private draining = false;
+  private drainAgain = false;
+  /** Queued releases wait for the ring; the first write after it is initialised drains them. */
+  private drainedWithRing = false;
 
   constructor(
     private readonly cfg: IpamConfig,
@@ -67,14 +76,45 @@ export class IpamComponent implements DaemonComponent {
   /**
    * Releases the CNI plugin queued on disk while the daemon was down
    * (<data dir>/cni/pending-release, the plugin's default state dir) are
-   * applied at start and then every few seconds; each entry is removed only
-   * after its release is durable.
+   * applied at start, once the ring is initialised, and whenever the plugin
+   * queues one (watched, so an idle daemon does no work for them); each entry
+   * is removed only after its release is durable, and one that failed is
+   * tried again a few seconds later.
    */
-  private async drainCniReleases(): Promise<void> {
+  private drainCniReleases(): void {
     if (!this.cniStateDir || !this.ipam?.ring.initialised) return;
-    const r = await drainPendingReleases(pendingReleaseDir(this.cniStateDir), { release: async (owner) => void (await this.release(owner)) });
-    if (r.released.length) this.log.info('applied releases queued by the CNI plugin', { owners: r.released });
-    for (const f of r.failed) this.log.warn('a queued CNI release failed; will retry', f);
+    this.drainedWithRing = true;
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    void drainPendingReleases(pendingReleaseDir(this.cniStateDir), { release: async (owner) => void (await this.release(owner)) })
+      .then((r) => {
+        if (r.released.length) this.log.info('applied releases queued by the CNI plugin', { owners: r.released });
+        for (const f of r.failed) this.log.warn('a queued CNI release failed; will retry', f);
+        if (r.failed.length) this.retryDrainSoon();
+      })
+      .catch((e) => {
+        this.log.warn('cannot read queued CNI releases', { error: String(e) });
+        this.retryDrainSoon();
+      })
+      .finally(() => {
+        this.draining = false;
+        if (this.drainAgain) {
+          this.drainAgain = false;
+          this.drainCniReleases();
+        }
+      });
+  }
+
+  private retryDrainSoon(): void {
+    if (this.drainTimer || this.stopped) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      this.drainCniReleases();
+    }, CNI_DRAIN_RETRY_MS);
+    this.drainTimer.unref();
   }
 
   async start(): Promise<void> {
@@ -115,9 +155,15 @@ export class IpamComponent implements DaemonComponent {
     this.sender = this.router.registerChannel(this.ipam);
     this.sender.gossip();
     this.unsubscribe = this.router.onPeersChanged(() => this.ipam?.peersChanged());
-    await this.drainCniReleases().catch((e) => this.log.warn('cannot read queued CNI releases', { error: String(e) }));
-    this.drainTimer = setInterval(() => void this.drainCniReleases().catch(() => undefined), CNI_DRAIN_MS);
-    this.drainTimer.unref();
+    if (this.cniStateDir) {
+      this.stopWatchingReleases = watchPendingReleases(pendingReleaseDir(this.cniStateDir), () => this.drainCniReleases());
+      if (!this.stopWatchingReleases) {
+        this.log.warn('cannot watch the CNI plugin\'s release queue; polling it', { everyMs: CNI_DRAIN_RETRY_MS });
+        this.pollTimer = setInterval(() => this.drainCniReleases(), CNI_DRAIN_RETRY_MS);
+        this.pollTimer.unref();
+      }
+    }
+    this.drainCniReleases();
   }
 
   /** The state on disk, checked: a damaged one stops the start with the way out. */
@@ -156,6 +202,7 @@ export class IpamComponent implements DaemonComponent {
           await this.store.batch(batch);
           this.unwritten = [];
           if (afterFailure) this.sender?.gossip();
+          if (!this.drainedWithRing && this.ipam?.ring.initialised) this.drainCniReleases();
         } catch (e) {
           this.unwritten = batch;
           throw e;
@@ -172,7 +219,10 @@ export class IpamComponent implements DaemonComponent {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.stopped = true;
+    this.stopWatchingReleases?.();
+    clearTimeout(this.drainTimer);
+    clearInterval(this.pollTimer);
     this.ipam?.stop();
     await this.flushed().catch(() => undefined);
   }

@@ -9,7 +9,7 @@
  * it ~1 ms per ADD; the daemon reads these files only for `overlay ps` and the
  * release queue, a few small files.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from './logger.js';
 
@@ -181,6 +181,24 @@ export class FileReleaseQueue implements ReleaseQueue {
 /** Where the plugin queues releases, for a plugin state dir (the daemon passes this to drainPendingReleases). */
 export function pendingReleaseDir(stateDir: string = DEFAULT_STATE_DIR): string {
   return join(stateDir, PENDING_RELEASE_SUBDIR);
+}
+
+/**
+ * For the daemon: call `queued` whenever the plugin queues a release (a DEL
+ * that found the daemon unreachable, typically while it restarts), from the
+ * kernel's notification of the new file (inotify), not by polling. Returns
+ * the function that stops watching, or undefined when the directory cannot be
+ * watched (inotify's limits reached): the caller then polls.
+ */
+export function watchPendingReleases(dir: string, queued: () => void): (() => void) | undefined {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const w = watch(dir, { persistent: false }, () => queued());
+    w.on('error', () => w.close());
+    return () => w.close();
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
+import { logFile } from '../../src/daemon/files.js';
 import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { ipBatch, Lab } from '../../scripts/lab/lab.js';
 
@@ -38,7 +39,7 @@ describe('networks made by setup-cni', () => {
   const ns: Record<string, string> = {};
 
   /** What libcni does with a conflist: each plugin gets its own object plus the list's name and cniVersion (ADD in order, with prevResult; DEL in reverse). */
-  const runConflist = async (command: 'ADD' | 'DEL', network: string, containerId: string) => {
+  const runConflist = async (command: 'ADD' | 'DEL', network: string, containerId: string, overlayConf: Record<string, unknown> = {}) => {
     const list = JSON.parse(readFileSync(join(confDir, `10-${network}.conflist`), 'utf8')) as Conflist;
     const plugins = command === 'ADD' ? list.plugins : [...list.plugins].reverse();
     let prevResult: unknown;
@@ -47,7 +48,7 @@ describe('networks made by setup-cni', () => {
       const r = await execa('ip', ['netns', 'exec', d.host.ns, join(bin, p.type)], {
         reject: false,
         env: { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${ns[containerId]}`, CNI_IFNAME: 'eth0', CNI_PATH: bin },
-        input: JSON.stringify({ ...p, name: list.name, cniVersion: list.cniVersion, ...(prevResult ? { prevResult } : {}) }),
+        input: JSON.stringify({ ...p, ...(p.type === 'overlay' ? overlayConf : {}), name: list.name, cniVersion: list.cniVersion, ...(prevResult ? { prevResult } : {}) }),
       });
       last = { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
       if (r.exitCode !== 0) break;
@@ -139,6 +140,21 @@ describe('networks made by setup-cni', () => {
     const listed = await ps();
     for (const id of ['a1', 'a2', 'b1', 'c1']) expect(listed).toMatch(new RegExp(`^${id} eth0 .* ${ip[id]!.replace(/\./g, '\\.')}/24$`, 'm'));
     expect(existsSync(join(d.dataDir, 'cni'))).toBe(true);
+  });
+
+  it('a release the plugin had to queue while the daemon runs (it could not reach it) is applied without a restart', async () => {
+    // The plugin of this DEL looks for the daemon at a socket nobody listens on: what a DEL sees
+    // while the daemon restarts. The running daemon watches the queue, so it does not wait for a launch.
+    await add('tenant-a', 'q1');
+    const del = await runConflist('DEL', 'tenant-a', 'q1', { daemonSocket: join(d.dataDir, 'nobody.sock') });
+    expect(del.exitCode, del.stdout + del.stderr).toBe(0);
+    expect(await waitFor(async () => !(await allocated('q1:eth0')), 15_000, 200)).toBe(true);
+    expect(await waitFor(() => readdirSync(join(d.dataDir, 'cni', 'pending-release')).length === 0, 15_000, 200)).toBe(true);
+    expect(await allocated('a1:eth0')).toBe(true);
+    // Applied because the daemon was told of the file, not by a poll it falls back to.
+    const log = readFileSync(logFile(d.dataDir), 'utf8');
+    expect(log).toMatch(/applied releases queued by the CNI plugin.*q1:eth0/);
+    expect(log).not.toContain('polling it');
   });
 
   it('a DEL made while the daemon is stopped is applied at its next launch', async () => {
