@@ -82,7 +82,8 @@ export class IpamComponent implements DaemonComponent {
    * tried again a few seconds later.
    */
   private drainCniReleases(): void {
-    if (!this.cniStateDir || !this.ipam?.ring.initialised) return;
+    // Stopped: a drain that ends after stop() must not start another on the stopped core.
+    if (this.stopped || !this.cniStateDir || !this.ipam?.ring.initialised) return;
     this.drainedWithRing = true;
     if (this.draining) {
       this.drainAgain = true;
@@ -109,7 +110,7 @@ export class IpamComponent implements DaemonComponent {
   }
 
   private retryDrainSoon(): void {
-    if (this.drainTimer || this.stopped) return;
+    if (this.drainTimer) return;
     this.drainTimer = setTimeout(() => {
       this.drainTimer = undefined;
       this.drainCniReleases();
