@@ -5,9 +5,11 @@
  * releases its address.
  */
 import { execa } from 'execa';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../../src/api/client.js';
+import { logFile } from '../../src/daemon/files.js';
 import { cleanupDaemons, daemonHost, ipamReady, launch, overlay, waitFor, type DaemonHost } from '../../scripts/lab/daemons.js';
 import { Lab } from '../../scripts/lab/lab.js';
 import { hostVethName, peerTempName } from '../../src/dataplane/names.js';
@@ -66,7 +68,7 @@ describe('CNI plugin binary on real daemons', () => {
     expect((await cni(d[1]!, 'DEL', 'ctr1', ns[1]!)).exitCode).toBe(0); // idempotent
   });
 
-  it('with the daemon unreachable, ADD fails fast with code 11 and leaves nothing; DEL queues the release', async () => {
+  it('with the daemon unreachable, ADD fails fast with code 11 and leaves nothing; DEL queues the release, which the running daemon applies', async () => {
     const t0 = Date.now();
     const add = await cni(d[0]!, 'ADD', 'ctr-down', ns[1]!, '/nonexistent/overlay.sock');
     expect(add.exitCode).not.toBe(0);
@@ -75,7 +77,11 @@ describe('CNI plugin binary on real daemons', () => {
     expect((await lab.exec(ns[1]!, 'ip', ['link', 'show', 'eth0'], { reject: false })).exitCode).not.toBe(0);
     const del = await cni(d[0]!, 'DEL', 'ctr-down', ns[1]!, '/nonexistent/overlay.sock');
     expect(del.exitCode, del.stdout).toBe(0);
-    expect((await lab.exec(d[0]!.host.ns, 'ls', [join(d[0]!.dataDir, 'cni', 'pending-release')])).stdout).toContain('ctr-down%3Aeth0.json');
+    // The plugin could not reach the daemon, so it queued the release on disk; the daemon is in
+    // fact up and watches that queue, so it applies the release and empties the queue at once.
+    const queue = join(d[0]!.dataDir, 'cni', 'pending-release');
+    expect(await waitFor(() => readdirSync(queue).length === 0, 15_000, 200)).toBe(true);
+    expect(readFileSync(logFile(d[0]!.dataDir), 'utf8')).toMatch(/applied releases queued by the CNI plugin.*ctr-down:eth0/);
   });
 
   it('CHECK passes for an attached container; a second ADD is refused and changes nothing', async () => {
