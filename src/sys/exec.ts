@@ -50,7 +50,10 @@ export async function runUnchecked(cmd: string, args: string[], opts: RunOptions
   // nsenter, not `ip netns exec`: it takes any netns path and does not remount /sys.
   const [file, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, cmd, ...args]] : [cmd, args];
   count(cmd);
-  const r = await execa(file, argv, { input: opts.input, reject: false, timeout: opts.timeoutMs ?? 30_000, stripFinalNewline: true });
+  // No stdin pipe unless there is input: in Bun, execa's stdin stream is about a third of a
+  // spawn's CPU, and the safety pass spawns its reads once a minute on every host.
+  const stdin = opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input };
+  const r = await execa(file, argv, { ...stdin, reject: false, timeout: opts.timeoutMs ?? 30_000, stripFinalNewline: true });
   const failed = r.exitCode !== 0 || r.failed;
   return { stdout: String(r.stdout), stderr: String(r.stderr || (failed ? r.message : '') || ''), exitCode: r.exitCode, failed };
 }
