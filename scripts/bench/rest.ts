@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { cleanupDaemons, daemonHost, daemonPid, launch, overlay, waitFor, statusJson, type DaemonHost } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
 import { withNeighbourTablesRaised } from '../lab/neighbour-tables.js';
-import { ratio, rssMb } from './measure.js';
+import { anonRssMb, ratio, rssMb } from './measure.js';
 
 // One safety pass period (60 s): the pass's processes and CPU count once in every window, not by luck.
 const WINDOW_S = Number(process.env['BENCH_REST_WINDOW_S'] ?? 60);
@@ -36,6 +36,8 @@ interface RestFigures {
   processesPerDaemonPerMinute: number;
   cpuPercentPerDaemon: number;
   rssMbPerDaemon: number;
+  /** RSS without the executable's file pages (see anonRssMb): what differs between builds. */
+  anonRssMbPerDaemon: number;
   processesAtRemotePerAdd?: number;
 }
 
@@ -78,6 +80,7 @@ async function idleFigures(hosts: DaemonHost[], build: string, containersPerHost
     processesPerDaemonPerMinute: +((avg(execs) * 60) / secs).toFixed(1),
     cpuPercentPerDaemon: +(avg(cpu) * 100).toFixed(2),
     rssMbPerDaemon: +avg(pids.map(rssMb)).toFixed(1),
+    anonRssMbPerDaemon: +avg(pids.map(anonRssMb)).toFixed(1),
   };
 }
 
@@ -152,6 +155,7 @@ export async function benchRest(): Promise<Record<string, number | string>[]> {
       processesRatio: base.processesPerDaemonPerMinute ? ratio(r.processesPerDaemonPerMinute, base.processesPerDaemonPerMinute) : NaN,
       cpuRatio: base.cpuPercentPerDaemon ? ratio(r.cpuPercentPerDaemon, base.cpuPercentPerDaemon) : NaN,
       rssRatio: ratio(r.rssMbPerDaemon, base.rssMbPerDaemon),
+      anonRssRatio: ratio(r.anonRssMbPerDaemon, base.anonRssMbPerDaemon),
     };
   });
 }
