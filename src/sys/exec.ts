@@ -50,7 +50,7 @@ export async function runUnchecked(cmd: string, args: string[], opts: RunOptions
   // nsenter, not `ip netns exec`: it takes any netns path and does not remount /sys.
   const [file, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, cmd, ...args]] : [cmd, args];
   count(cmd);
-  // No stdin pipe unless there is input: in Bun, execa's stdin stream is about a third of a
+  // No stdin pipe unless there is input: in Bun, execa's stdin stream is about 40 % of a
   // spawn's CPU, and the safety pass spawns its reads once a minute on every host.
   const stdin = opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input };
   const r = await execa(file, argv, { ...stdin, reject: false, timeout: opts.timeoutMs ?? 30_000, stripFinalNewline: true });
