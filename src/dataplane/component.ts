@@ -30,7 +30,7 @@ import type { Router } from '../mesh/router.js';
 import type { Store } from '../store/store.js';
 import { fdbShow } from '../sys/fdb.js';
 import { addrs, links } from '../sys/ip.js';
-import { listTable } from '../sys/nft.js';
+import { listTable, listTableRules } from '../sys/nft.js';
 import { dataplaneRoutes } from './api.js';
 import type { DataplaneConfig } from './config.js';
 import { detectUnderlay, ensureDevices, overlayMtu, reattachPorts, type Underlay } from './devices.js';
@@ -282,7 +282,7 @@ export class DataplaneComponent implements DaemonComponent {
         return;
       case 'exposures': {
         const bridgeAddrs = inetOf((await addrs(this.cfg.bridge))[0]);
-        return this.exposures.ensure(bridgeAddrs, (await listTable(NAT_FAMILY, NAT_TABLE)) !== undefined, false);
+        return this.exposures.ensure(bridgeAddrs, (await listTableRules(NAT_FAMILY, NAT_TABLE)) !== undefined, false);
       }
       case 'filters':
         return this.isolated.ensureFilters(this.pluggedIsolated());

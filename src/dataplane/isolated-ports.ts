@@ -10,6 +10,7 @@
  */
 import type { Logger } from '../lib/logger.js';
 import { appendPortRules, applyIsolation, isolationIntact, isolationIntactIn, type IsolatedPort } from './isolation.js';
+import type { NftRule } from '../sys/nft.js';
 import { ensurePortFilters, portFilterPrograms, type PortFilterContext, type PortFilterPrograms } from './port-filter.js';
 
 /** How long after the last removal the rules of removed ports are swept (one rebuild for a burst of DELs). */
@@ -88,11 +89,12 @@ export class IsolatedPorts {
   }
 
   /**
-   * The safety pass: rebuild a table someone changed (`tableText` is the table as the
-   * pass read it), and put back the filters of `plugged` ports someone removed.
+   * The safety pass: rebuild a table someone changed (`tableRules` are the table's rules
+   * as the pass read them, undefined if it was gone), and put back the filters of
+   * `plugged` ports someone removed.
    */
-  async reconcile(tableText: string | undefined, plugged: IsolatedPort[], initial: boolean): Promise<void> {
-    if (!this.applied || !isolationIntactIn(tableText, [...this.ports.values(), ...this.stale.values()], this.ctx.range)) {
+  async reconcile(tableRules: NftRule[] | undefined, plugged: IsolatedPort[], initial: boolean): Promise<void> {
+    if (!this.applied || !isolationIntactIn(tableRules, [...this.ports.values(), ...this.stale.values()], this.ctx.range)) {
       const wasApplied = this.applied;
       await this.inTurn(() => this.rebuild());
       if (wasApplied && !initial) this.onRepair('isolation rules were changed or flushed; restored');

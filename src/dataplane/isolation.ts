@@ -23,7 +23,7 @@
  */
 import { LIMITED_BROADCAST, MULTICAST_BLOCK } from '../lib/ipv4.js';
 import { run } from '../sys/exec.js';
-import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
+import { deleteTable, drops, listTableRules, replaceTable, type NftRule } from '../sys/nft.js';
 
 export const ISOLATION_FAMILY = 'bridge';
 export const ISOLATION_TABLE = 'overlay-isolation';
@@ -107,13 +107,13 @@ export async function appendPortRules(p: IsolatedPort, range: string): Promise<v
 
 /** True when the table in the kernel still holds every rule (nobody flushed or deleted it). */
 export async function isolationIntact(ports: IsolatedPort[], range: string): Promise<boolean> {
-  return isolationIntactIn(await listTable(ISOLATION_FAMILY, ISOLATION_TABLE), ports, range);
+  return isolationIntactIn(await listTableRules(ISOLATION_FAMILY, ISOLATION_TABLE), ports, range);
 }
 
-/** The same check on a table's text already read (the safety pass reads the whole ruleset once). */
-export function isolationIntactIn(text: string | undefined, ports: IsolatedPort[], range: string): boolean {
-  if (ports.length === 0) return text === undefined;
-  return text !== undefined && (text.match(/ drop$/gm) ?? []).length === expectedRuleCount(ports, range);
+/** The same check on a table's rules already read (the safety pass reads the whole ruleset once); undefined: no table. */
+export function isolationIntactIn(rules: NftRule[] | undefined, ports: IsolatedPort[], range: string): boolean {
+  if (ports.length === 0) return rules === undefined;
+  return rules !== undefined && rules.filter(drops).length === expectedRuleCount(ports, range);
 }
 
 export function removeIsolation(): Promise<void> {

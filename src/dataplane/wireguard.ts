@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { ipToInt, parseNetwork } from '../lib/ipv4.js';
 import { run, runUnchecked, SysError } from '../sys/exec.js';
 import { ipBatch, link } from '../sys/ip.js';
-import { deleteTable, listTable, replaceTable } from '../sys/nft.js';
+import { deleteTable, drops, listTableRules, replaceTable, type NftRule } from '../sys/nft.js';
 
 /** Outer IPv4 20 + UDP 8 + WireGuard header and tag 32. */
 export const WIREGUARD_OVERHEAD = 60;
@@ -216,12 +216,24 @@ export function guardRules(dev: string, vxlanPort: number, trustedPeers: readonl
   ].join('\n');
 }
 
+/** Whether a rule matches `udp dport <port>` (as `nft -j` lists it). */
+function matchesDport(r: NftRule, port: number): boolean {
+  return r.expr.some((e) => {
+    const m = e['match'] as { left?: { payload?: { field?: string } }; right?: unknown } | undefined;
+    return m?.left?.payload?.field === 'dport' && m.right === port;
+  });
+}
+
+/** Whether the guard table (its rules as listed; undefined: no table) still drops plain VXLAN both ways. */
+export function guardIntact(rules: NftRule[] | undefined, vxlanPort: number): boolean {
+  return rules !== undefined && rules.filter((r) => drops(r) && matchesDport(r, vxlanPort)).length === 2;
+}
+
 /** Install the guard table if it is missing or differs. Returns true when it had to. */
 export async function ensureGuard(dev: string, vxlanPort: number, trustedPeers: readonly string[], force: boolean): Promise<boolean> {
   const body = guardRules(dev, vxlanPort, trustedPeers);
   if (!force) {
-    const now = await listTable(GUARD_FAMILY, GUARD_TABLE);
-    if (now !== undefined && (now.match(new RegExp(`dport ${vxlanPort} .* drop$`, 'gm')) ?? []).length === 2) return false;
+    if (guardIntact(await listTableRules(GUARD_FAMILY, GUARD_TABLE), vxlanPort)) return false;
   }
   await replaceTable(GUARD_FAMILY, GUARD_TABLE, body);
   return true;

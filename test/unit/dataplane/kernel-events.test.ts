@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { parseFdbEvent, parseIpEvent } from '../../../src/dataplane/kernel-events.js';
-import { nftTables } from '../../../src/dataplane/snapshot.js';
 
 describe('kernel events as the monitors print them', () => {
   it('reads link events: name, up, mtu, master, deletion', () => {
@@ -65,16 +64,5 @@ describe('kernel events as the monitors print them', () => {
     expect(parseIpEvent('')).toBeUndefined();
     expect(parseIpEvent('something else entirely')).toBeUndefined();
     expect(parseFdbEvent('not a mac dev x')).toBeUndefined();
-  });
-});
-
-describe('the ruleset split into tables', () => {
-  it('keeps each table whole under its family and name', () => {
-    const text = ['table ip overlay-nat {', '\tchain post {', '\t}', '}', 'table bridge overlay-isolation {', '\tchain forward {', '\t\tiifname "ovl1" drop', '\t}', '}'].join('\n');
-    const t = nftTables(text);
-    expect([...t.keys()]).toEqual(['ip overlay-nat', 'bridge overlay-isolation']);
-    expect(t.get('bridge overlay-isolation')).toContain('iifname "ovl1" drop');
-    expect(t.get('ip overlay-nat')).not.toContain('drop');
-    expect(nftTables('').size).toBe(0);
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEndpointRecord } from '../../../src/dataplane/endpoints.js';
-import { guardRules, inSubnets, isTrustedPair, isWireguardKey, loadOrCreateKey, publicKeyOf } from '../../../src/dataplane/wireguard.js';
+import { rulesByTable } from '../../../src/sys/nft.js';
+import { guardIntact, guardRules, inSubnets, isTrustedPair, isWireguardKey, loadOrCreateKey, publicKeyOf } from '../../../src/dataplane/wireguard.js';
 
 describe('WireGuard data plane, the pure parts', () => {
   it('derives the public key as WireGuard does (RFC 7748 X25519 test vector)', () => {
@@ -40,6 +41,20 @@ describe('WireGuard data plane, the pure parts', () => {
     const some = guardRules('overlay-wg', 6784, ['192.168.1.3', '192.168.1.4']);
     expect(some).toContain('ip saddr != { 192.168.1.3, 192.168.1.4 } drop');
     expect(some).toContain('ip daddr != { 192.168.1.3, 192.168.1.4 } drop');
+  });
+
+  it('the guard is intact only with both drops of its VXLAN port (as `nft -j` lists the table)', () => {
+    const dport = (port: number) => ({ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: port } });
+    const rule = (chain: string, expr: Record<string, unknown>[]) => ({ rule: { family: 'inet', table: 'overlay-guard', chain, handle: 4, expr } });
+    const table = (...rules: ReturnType<typeof rule>[]) =>
+      rulesByTable(JSON.stringify({ nftables: [{ table: { family: 'inet', name: 'overlay-guard' } }, ...rules] })).get('inet overlay-guard');
+    const iif = { match: { op: '!=', left: { meta: { key: 'iifname' } }, right: 'overlay-wg' } };
+    const both = table(rule('input', [dport(6784), iif, { drop: null }]), rule('output', [dport(6784), { drop: null }]));
+    expect(guardIntact(both, 6784)).toBe(true);
+    expect(guardIntact(both, 4789)).toBe(false); // another port's rules
+    expect(guardIntact(table(rule('input', [dport(6784), iif, { drop: null }])), 6784)).toBe(false); // one gone
+    expect(guardIntact(table(rule('input', [dport(6784), { accept: null }]), rule('output', [dport(6784), { drop: null }])), 6784)).toBe(false);
+    expect(guardIntact(undefined, 6784)).toBe(false);
   });
 
   it('endpoint records carry the key, port and trusted subnets, and bad ones are refused', () => {
