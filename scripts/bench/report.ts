@@ -203,8 +203,10 @@ export function reportCharts(results: Record<string, unknown>): { file: string; 
       }))),
     );
   }
-  const scale = find(results, 'scale') as Row[] | undefined; // exact name: not 'scale-real'
-  if (Array.isArray(scale)) {
+  const scaleRows = find(results, 'scale') as Row[] | undefined; // exact name: not 'scale-real'
+  if (Array.isArray(scaleRows)) {
+    // A case the wall-clock budget stopped has no figures past the point it reached.
+    const scale = scaleRows.filter((r) => r['finished'] !== 0);
     const limited = scale.filter((r) => (r['connLimit'] ?? 0) < (r['peers'] ?? 0));
     const full = scale.filter((r) => (r['connLimit'] ?? 0) >= (r['peers'] ?? 0));
     const pts = (rows: Row[], k: string): [number, number][] => rows.map((r) => [r['peers'] ?? 0, r[k] ?? 0]);

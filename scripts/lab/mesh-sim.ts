@@ -44,6 +44,13 @@ export interface MeshSimOptions extends SimNetworkOptions {
   maxProtocolVersion?: (i: number) => number | undefined;
 }
 
+/** Thrown by a run that passed the simulation's wall-clock budget (see MeshSim.wallDeadline). */
+export class SimBudgetExceeded extends Error {
+  constructor(readonly simMs: number) {
+    super(`the simulation's wall-clock budget ran out at ${simMs} ms of simulated time`);
+  }
+}
+
 export function simName(i: number): PeerName {
   const hex = (i + 1).toString(16).padStart(8, '0');
   return `02:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}`;
@@ -59,6 +66,8 @@ export class MeshSim {
   private incarnation = 0;
   /** Per slot: how many times it was wiped (`overlay reset`), so it comes back under a new name. */
   private readonly generation: number[] = [];
+  /** performance.now() after which a run throws SimBudgetExceeded (a benchmark's case that would take hours). */
+  wallDeadline = Infinity;
 
   constructor(
     readonly seed: number,
@@ -128,6 +137,7 @@ export class MeshSim {
   /** Advance simulated time in steps, letting promise callbacks run between steps. */
   async run(ms: number, stepMs = 50): Promise<void> {
     for (let t = 0; t < ms; t += stepMs) {
+      if (performance.now() > this.wallDeadline) throw new SimBudgetExceeded(this.clock.now());
       this.clock.advance(Math.min(stepMs, ms - t));
       await new Promise((r) => setImmediate(r));
     }
