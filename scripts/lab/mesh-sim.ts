@@ -68,6 +68,7 @@ export class MeshSim {
   private readonly generation: number[] = [];
   /** performance.now() after which a run throws SimBudgetExceeded (a benchmark's case that would take hours). */
   wallDeadline = Infinity;
+  private readonly pastDeadline = (): boolean => performance.now() > this.wallDeadline;
 
   constructor(
     readonly seed: number,
@@ -137,8 +138,7 @@ export class MeshSim {
   /** Advance simulated time in steps, letting promise callbacks run between steps. */
   async run(ms: number, stepMs = 50): Promise<void> {
     for (let t = 0; t < ms; t += stepMs) {
-      if (performance.now() > this.wallDeadline) throw new SimBudgetExceeded(this.clock.now());
-      this.clock.advance(Math.min(stepMs, ms - t));
+      if (!this.clock.advance(Math.min(stepMs, ms - t), this.pastDeadline)) throw new SimBudgetExceeded(this.clock.now());
       await new Promise((r) => setImmediate(r));
     }
   }
