@@ -10,14 +10,19 @@ export async function replaceTable(family: string, name: string, body: string, o
   await run('nft', ['-f', '-'], { ...opts, input: script });
 }
 
-/** Delete a table; a missing table is not an error. */
-export async function deleteTable(family: string, name: string, opts: RunOptions = {}): Promise<void> {
+/** An `nft` command's result, or undefined when it failed because the table it names does not exist. */
+async function unlessTableMissing<T>(command: Promise<T>): Promise<T | undefined> {
   try {
-    await run('nft', ['delete', 'table', family, name], opts);
+    return await command;
   } catch (e) {
-    if (e instanceof SysError && /No such file or directory/.test(e.stderr)) return;
+    if (e instanceof SysError && /No such file or directory/.test(e.stderr)) return undefined;
     throw e;
   }
+}
+
+/** Delete a table; a missing table is not an error. */
+export async function deleteTable(family: string, name: string, opts: RunOptions = {}): Promise<void> {
+  await unlessTableMissing(run('nft', ['delete', 'table', family, name], opts));
 }
 
 /** One rule as `nft -j` lists it: where it is and its statements, the verdict last. */
@@ -51,12 +56,8 @@ export async function listRuleset(opts: RunOptions = {}): Promise<Map<string, Nf
 
 /** One table's rules, or undefined when the table does not exist. */
 export async function listTableRules(family: string, name: string, opts: RunOptions = {}): Promise<NftRule[] | undefined> {
-  try {
-    return rulesByTable(await run('nft', ['-j', 'list', 'table', family, name], opts)).get(`${family} ${name}`) ?? [];
-  } catch (e) {
-    if (e instanceof SysError && /No such file or directory/.test(e.stderr)) return undefined;
-    throw e;
-  }
+  const json = await unlessTableMissing(run('nft', ['-j', 'list', 'table', family, name], opts));
+  return json === undefined ? undefined : (rulesByTable(json).get(`${family} ${name}`) ?? []);
 }
 
 /** Whether a rule's verdict is drop. */
@@ -65,11 +66,6 @@ export function drops(r: NftRule): boolean {
 }
 
 /** The table as nft prints it (for people: `overlay report`), or undefined when it does not exist. */
-export async function listTable(family: string, name: string, opts: RunOptions = {}): Promise<string | undefined> {
-  try {
-    return await run('nft', ['list', 'table', family, name], opts);
-  } catch (e) {
-    if (e instanceof SysError && /No such file or directory/.test(e.stderr)) return undefined;
-    throw e;
-  }
+export function listTable(family: string, name: string, opts: RunOptions = {}): Promise<string | undefined> {
+  return unlessTableMissing(run('nft', ['list', 'table', family, name], opts));
 }
