@@ -9,7 +9,8 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const LAB_SUBNET = '198.51.100';
 const LAB_RE = /^ovlab(\d+)x[0-9a-z]+-/;
@@ -71,7 +72,33 @@ export async function removeStaleLabs(): Promise<string[]> {
     await execa('ip', ['netns', 'del', ns], { reject: false });
     removed.push(ns);
   }
+  for (const name of readdirSync('/tmp')) {
+    const m = LAB_RE.exec(`${name}-`);
+    if (m && !pidAlive(Number(m[1])) && removeLabFolder(name)) removed.push(join('/tmp', name));
+  }
   return removed;
+}
+
+/**
+ * A lab's own folder, /tmp/<prefix>: its hosts' data dirs, and what tests make
+ * beside them (sockets, a container's root, a package's overlayfs). Removed
+ * whole unless something is still mounted under it (a test's private mount
+ * namespace is gone once its holder is killed; a mount visible here is not
+ * ours to take away, so the folder stays). Returns whether it is gone.
+ */
+export function removeLabFolder(prefix: string): boolean {
+  const dir = join('/tmp', prefix);
+  if (!existsSync(dir)) return true;
+  // /proc/self/mountinfo: the fifth field is the mount point (octal escapes for spaces, which lab paths never hold).
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => {
+      const point = l.split(' ')[4];
+      return point !== undefined && (point === dir || point.startsWith(`${dir}/`));
+    });
+  if (mounted) return false;
+  rmSync(dir, { recursive: true, force: true });
+  return true;
 }
 
 /**
@@ -229,6 +256,7 @@ export class Lab {
       await killProcessesIn(ns); // daemons that detached from the processes we tracked
       await execa('ip', ['netns', 'del', ns], { reject: false });
     }
+    removeLabFolder(this.prefix);
   }
 }
 
