@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { cleanupDaemons, daemonHost, daemonPid, launch, overlay, waitFor, statusJson, type DaemonHost } from '../lab/daemons.js';
 import { Lab } from '../lab/lab.js';
 import { withNeighbourTablesRaised } from '../lab/neighbour-tables.js';
+import { execArgv, holdsSafetyPass } from './exec-trace.js';
 import { anonRssMb, ratio, rssMb } from './measure.js';
 
 // One safety pass period (60 s): the pass's processes and CPU count once in every window, not by luck.
@@ -64,13 +65,10 @@ function straceExecs(pid: number): { stop: () => Promise<string[]> } {
       return String(r.all ?? '')
         .split('\n')
         .filter((l) => l.includes('execve(') && !l.includes('resumed'))
-        .map((l) => [...(/execve\("[^"]*", \[(.*?)\]/.exec(l)?.[1] ?? '').matchAll(/"([^"]*)"/g)].map((m) => m[1]).join(' '));
+        .map(execArgv);
     },
   };
 }
-
-/** The safety pass's first read is a dump of every link: a window holding one holds the pass's reads, not work caused by the change. */
-const holdsSafetyPass = (execs: string[]): boolean => execs.some((c) => /^(nsenter \S+ )?ip (-\S+ )*link show$/.test(c));
 
 async function idleFigures(hosts: DaemonHost[], build: string, containersPerHost: number): Promise<RestFigures> {
   const pids = hosts.map((d) => daemonPid(d)!);
