@@ -5,7 +5,7 @@
  * the benchmarks.
  */
 import { execa } from 'execa';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logFile } from '../../src/daemon/files.js';
@@ -131,14 +131,7 @@ export async function cleanupDaemons(hosts: DaemonHost[]): Promise<void> {
     }
   }
   for (const d of hosts) rmSync(d.dataDir, { recursive: true, force: true });
-  // The lab's own folder under /tmp, once its last host's dir is gone (hosts of one lab may be cleaned in turns).
-  for (const dir of new Set(hosts.map((d) => dirname(d.dataDir)))) {
-    try {
-      rmdirSync(dir);
-    } catch {
-      // not empty yet, or already gone
-    }
-  }
+  // The lab's folder itself goes with the lab (Lab.destroy).
 }
 
 /** Poll until `check` passes or the time runs out; returns the last error otherwise. */

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 
 export const LAB_SUBNET = '198.51.100';
 const LAB_RE = /^ovlab(\d+)x[0-9a-z]+-/;
+/** A lab's folder, /tmp/<prefix>: the prefix carries a label only when the lab was given one. */
+const LAB_FOLDER_RE = /^ovlab(\d+)x[0-9a-z]+(-[0-9a-z]*)?$/i;
 
 export interface LabHost {
   /** 1-based host number; the host's address is 198.51.100.<index>. */
@@ -73,7 +75,7 @@ export async function removeStaleLabs(): Promise<string[]> {
     removed.push(ns);
   }
   for (const name of readdirSync('/tmp')) {
-    const m = LAB_RE.exec(`${name}-`);
+    const m = LAB_FOLDER_RE.exec(name);
     if (m && !pidAlive(Number(m[1])) && removeLabFolder(name)) removed.push(join('/tmp', name));
   }
   return removed;
