@@ -5,8 +5,8 @@
  * mesh of 5,000 does not fit in memory), or is a full mesh (limit ≥ N).
  * Measured per N: convergence (sim time) after the initial joins, one join,
  * one death and one partition heal; gossip bytes per peer per change and per
- * minute at rest; the largest gossip message; the simulator's own wall time
- * and CPU. Converged means every peer holds the same records, of exactly the
+ * minute at rest; the largest gossip message; what forming sent against each
+ * peer getting each record once; the simulator's own wall time and CPU. Converged means every peer holds the same records, of exactly the
  * live peers, and nothing changed for 3 s of sim time after (runUntilSettled).
  * Baseline, from the same mesh: what main's anti-entropy sent at rest (the
  * full topology, v1 JSON, to 2·log2(N) neighbours every 30 s), and the v1
@@ -90,6 +90,7 @@ async function measureCase(sim: MeshSim, c: ScaleSimCase, wall: number, cpu0: No
   const formMs = await sim.runUntilSettled(600_000, 100);
   const formWall = (performance.now() - wall) / 1000;
   const formCpu = cpuSeconds(process.cpuUsage(cpu0));
+  const formBytes = sim.totals().bytes;
   // At rest: a settled mesh, one minute of simulated time.
   phase.name = 'at rest';
   await sim.run(10_000, 100);
@@ -104,6 +105,10 @@ async function measureCase(sim: MeshSim, c: ScaleSimCase, wall: number, cpu0: No
   const v1Bytes = Buffer.byteLength(JSON.stringify(records));
   const compactBytes = encodeTopology(records).length;
   const v1RestBytesPerPeerPerMin = v1Bytes * a.fanOutSize() * 2;
+  // What forming cost against the least it could: each peer receiving each final record once.
+  // It is about (versions per record) × (copies of each version a peer gets), the two factors
+  // that decide how the simulator's wall time grows with N.
+  const formBytesVsUniqueRecords = round(formBytes / (n * compactBytes), 1);
   // One join.
   phase.name = 'a join';
   await sim.addPeer(n);
@@ -138,6 +143,8 @@ async function measureCase(sim: MeshSim, c: ScaleSimCase, wall: number, cpu0: No
     formConvergedSimMs: formMs,
     formWallS: round(formWall, 1),
     formCpuS: formCpu,
+    formBytesPerPeer: Math.round(formBytes / n),
+    formBytesVsUniqueRecords,
     restBytesPerPeerPerMin: Math.round(restBytesPerPeerPerMin),
     v1BaselineRestBytesPerPeerPerMin: Math.round(v1RestBytesPerPeerPerMin),
     restVsBaseline: +(restBytesPerPeerPerMin / v1RestBytesPerPeerPerMin).toFixed(4),

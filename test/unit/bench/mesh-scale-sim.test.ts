@@ -27,6 +27,8 @@ describe('bench scale (simulated): wall-clock budget per case', () => {
     expect(rows[1]).toMatchObject({ peers: 8, finished: 1 });
     expect(rows[1]!['formConvergedSimMs']).toBeGreaterThanOrEqual(0);
     expect(rows[1]!['deathConvergedSimMs']).toBeGreaterThanOrEqual(0);
+    // Forming sends at least each record to each peer once.
+    expect(rows[1]!['formBytesVsUniqueRecords']).toBeGreaterThanOrEqual(1);
     expect(performance.now() - t0).toBeLessThan(30_000);
   }, 60_000);
 
