@@ -6,8 +6,9 @@
  * Measured per N: convergence (sim time) after the initial joins, one join,
  * one death and one partition heal; gossip bytes per peer per change and per
  * minute at rest; the largest gossip message; what forming sent against each
- * peer getting each record once; the simulator's own wall time and CPU. Converged means every peer holds the same records, of exactly the
- * live peers, and nothing changed for 3 s of sim time after (runUntilSettled).
+ * peer getting each final record once; the simulator's own wall time and CPU.
+ * Converged means every peer holds the same records, of exactly the live
+ * peers, and nothing changed for 3 s of sim time after (runUntilSettled).
  * Baseline, from the same mesh: what main's anti-entropy sent at rest (the
  * full topology, v1 JSON, to 2·log2(N) neighbours every 30 s), and the v1
  * encoding's bytes per edge against the compact one's.
